@@ -1,0 +1,21 @@
+"""irflow: one typed IR for deep learning, with eager, traced and static frontends,
+IR-level autodiff, a NumPy interpreter and ONNX export.
+
+>>> import irflow as irf, numpy as np
+>>> float(irf.reduce_sum(irf.relu(irf.tensor([-1.0, 2.0]))))
+2.0
+"""
+from irflow.errors import DTypeError, ExecutorError, IrflowError, IRValidationError, ShapeError, UnsupportedOpError
+from irflow.ir import DType, Graph, TensorType
+from irflow import ir
+from irflow.ops import GraphBuilder, SymbolicTensor, bind
+from irflow.ops import *  # noqa: F401,F403  (every op function: irf.add, irf.matmul, ...)
+from irflow.ops import OP_FUNCTIONS
+from irflow.frontends.eager import Tensor, tensor
+from irflow.executors import run
+from irflow import autodiff
+
+__version__ = "0.1.0"
+
+float16, bfloat16, float32, float64 = DType.float16, DType.bfloat16, DType.float32, DType.float64
+int8, int16, int32, int64, uint8, bool_ = DType.int8, DType.int16, DType.int32, DType.int64, DType.uint8, DType.bool

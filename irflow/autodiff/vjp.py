@@ -1,0 +1,125 @@
+"""Reverse mode on the IR: ``vjp(graph, wrt)`` returns a new graph computing gradients too.
+
+The walk is micrograd's ``backward()`` in IR form: replay the forward nodes once into a new
+builder (forward values are shared by the backward pass, not recomputed), then visit the
+nodes in reverse, call each op's VJP rule (which emits IR ops), and add up contributions to
+values used more than once.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+from irflow.errors import IrflowError
+from irflow.ir.graph import Graph
+from irflow.ops.builder import GraphBuilder, SymbolicTensor
+from irflow.ops.dispatch import bind
+from irflow.ops.registry import get_op
+
+
+def replay(graph: Graph, b: GraphBuilder, env: dict[str, SymbolicTensor]) -> None:
+    """Add ``graph``'s nodes to builder ``b``; ``env`` maps graph value names to tensors of ``b``."""
+    for node in graph.nodes:
+        ins = [env[n] if n else None for n in node.inputs]
+        outs = b.add_node(node.op, ins, dict(node.attrs), name=b.fresh_name(node.name) if node.name else None)
+        outs = outs if isinstance(outs, tuple) else (outs,)
+        for v, s in zip(node.outputs, outs):
+            env[v.name] = s
+
+
+def backward(
+    graph: Graph,
+    env: dict[str, SymbolicTensor],
+    seeds: dict[str, SymbolicTensor],
+    wrt: Sequence[str],
+) -> dict[str, SymbolicTensor | None]:
+    """Emit the backward pass of ``graph`` into the active builder.
+
+    ``env`` maps graph values to their (already built) forward tensors, ``seeds`` maps output
+    names to cotangents. Returns the gradient of each ``wrt`` name, None where unconnected.
+    """
+    # Values that depend on a wrt value (forward reachability) can carry a gradient.
+    active = {n for n in wrt}
+    for node in graph.nodes:
+        if any(i in active for i in node.inputs):
+            active.update(v.name for v in node.outputs if v.type.dtype.is_float)
+    ct: dict[str, SymbolicTensor] = dict(seeds)
+    for node in reversed(graph.nodes):
+        gs = [ct.get(v.name) for v in node.outputs]
+        if all(g is None for g in gs) or not any(i in active for i in node.inputs):
+            continue
+        opdef = get_op(node.op)
+        if opdef.vjp is None:
+            if not opdef.differentiable:
+                continue  # argmax, comparisons, ...: no gradient flows through
+            raise IrflowError(f"differentiation rule for '{node.op}' not implemented (node {node.name})")
+        ins = [env[n] if n else None for n in node.inputs]
+        outs = [env[v.name] for v in node.outputs]
+        if len(outs) == 1:
+            g, out = gs[0], outs[0]
+        else:
+            g = tuple(gi if gi is not None else bind("zeros_like", o) for gi, o in zip(gs, outs))
+            out = tuple(outs)
+        grads = opdef.vjp(g, *ins, out=out, **node.attrs)
+        if not isinstance(grads, tuple):
+            grads = (grads,)
+        if len(grads) != len(ins):
+            raise IrflowError(f"VJP rule of '{node.op}' returned {len(grads)} gradients for {len(ins)} inputs")
+        for name, gi in zip(node.inputs, grads):
+            if gi is None or name not in active:
+                continue
+            ct[name] = ct[name] + gi if name in ct else gi
+    return {n: ct.get(n) for n in wrt}
+
+
+def vjp(
+    graph: Graph,
+    wrt: Sequence[str],
+    outputs: Sequence[str] | None = None,
+    *,
+    seed: str = "input",
+    unconnected_gradients: str = "zero",
+) -> Graph:
+    """The gradient graph of ``graph`` with respect to the values named in ``wrt``.
+
+    The new graph's inputs are the primal inputs plus, when ``seed="input"``, one cotangent
+    ``ct_<output>`` per differentiated output; with ``seed="ones"`` the outputs are seeded with
+    ones (the gradient of their sum). Its outputs are the primal outputs followed by one
+    gradient ``grad_<name>`` per ``wrt`` entry (zeros where unconnected, or an error with
+    ``unconnected_gradients="none"`` since a graph output cannot be None).
+
+    >>> gg = vjp(g, wrt=["w"], seed="ones")   # doctest: +SKIP
+    """
+    types = graph.value_types()
+    for name in wrt:
+        if name not in types:
+            raise IrflowError(f"vjp: {name!r} is not a value of graph {graph.name!r}")
+        if not types[name].dtype.is_float:
+            raise IrflowError(f"vjp: cannot differentiate with respect to {name!r} of dtype {types[name].dtype.value}")
+    outputs = list(outputs) if outputs is not None else [v.name for v in graph.outputs if v.type.dtype.is_float]
+    b = GraphBuilder(graph.name + "_grad")
+    env: dict[str, SymbolicTensor] = {}
+    for v in graph.inputs:
+        env[v.name] = b.input(v.name, v.type.dtype, v.type.shape)
+    for name, arr in graph.initializers.items():
+        env[name] = b.constant(arr, name=name)
+    with b:
+        replay(graph, b, env)
+        if seed == "input":
+            seeds = {o: b.input(b.fresh_name(f"ct_{o}"), types[o].dtype, types[o].shape) for o in outputs}
+        elif seed == "ones":
+            seeds = {o: bind("ones_like", env[o]) for o in outputs}
+        else:
+            raise IrflowError(f"vjp: seed must be 'input' or 'ones', got {seed!r}")
+        grads = backward(graph, env, seeds, wrt)
+        for v in graph.outputs:
+            b.output(env[v.name])
+        for name in wrt:
+            g = grads[name]
+            if g is None:
+                if unconnected_gradients == "none":
+                    raise IrflowError(f"vjp: {name!r} is not connected to the differentiated outputs")
+                g = bind("zeros_like", env[name])
+            b.output(g, names=[f"grad_{name}"])
+    from irflow.passes.prune import prune
+
+    return prune(b.build())

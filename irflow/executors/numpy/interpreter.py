@@ -1,0 +1,101 @@
+"""The reference executor: runs a Graph node by node with the NumPy kernels.
+
+Like ``jax.core.eval_jaxpr`` and ``torch.fx.Interpreter``: an environment dict, one method per
+step that subclasses may override (``run_node``), and each value dropped after its last use so
+a long chain holds a few buffers, not one per node.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Mapping
+
+import numpy as np
+
+from irflow.errors import ExecutorError, IrflowError, UnsupportedOpError
+from irflow.executors.feeds import check_feeds
+from irflow.executors.numpy.kernels import KERNELS
+from irflow.ir.graph import Graph, Node
+
+
+class Interpreter:
+    """Runs one graph. Build once, call ``run`` many times.
+
+    >>> outs = Interpreter(graph).run({"x": x})          # doctest: +SKIP
+    >>> Interpreter(graph, profile=True).run(feeds); interp.timings   # doctest: +SKIP
+    """
+
+    def __init__(self, graph: Graph, *, profile: bool = False, check_numerics: bool = False):
+        self.graph = graph
+        self.profile = profile
+        self.check_numerics = check_numerics
+        self.timings: list[tuple[str, str, float]] = []  # (node name, op, seconds), when profiling
+        missing = sorted({n.op for n in graph.nodes if n.op not in KERNELS})
+        if missing:
+            raise UnsupportedOpError(f"graph {graph.name!r}: no NumPy kernel for op(s) {', '.join(missing)}")
+        # The plan: per node, its kernel, argument names and the values to drop after it runs.
+        keep = set(graph.output_names)
+        last_use: dict[str, int] = {}
+        for i, node in enumerate(graph.nodes):
+            for name in node.inputs:
+                last_use[name] = i
+        frees: list[list[str]] = [[] for _ in graph.nodes]
+        for name, i in last_use.items():
+            if name not in keep and name not in graph.initializers:
+                frees[i].append(name)
+        for i, node in enumerate(graph.nodes):  # outputs nobody reads are dropped at once
+            frees[i].extend(v.name for v in node.outputs if v.name not in last_use and v.name not in keep)
+        self._plan = [
+            (node, KERNELS[node.op], node.inputs, tuple(v.name for v in node.outputs), node.attrs, tuple(f))
+            for node, f in zip(graph.nodes, frees)
+        ]
+
+    def run(self, feeds: Mapping[str, Any], *, check: bool = True) -> dict[str, np.ndarray]:
+        """Run the graph on ``feeds`` (name -> array); return outputs by name."""
+        env: dict[str, Any] = dict(self.graph.initializers)
+        env.update(check_feeds(self.graph, feeds) if check else feeds)
+        env[""] = None  # an omitted optional input
+        if self.profile:
+            self.timings = []
+        for node, fn, ins, outs, attrs, frees in self._plan:
+            args = [env[name] for name in ins]
+            if self.profile:
+                t0 = time.perf_counter()
+                results = self.run_node(node, fn, args, attrs)
+                self.timings.append((node.name, node.op, time.perf_counter() - t0))
+            else:
+                results = self.run_node(node, fn, args, attrs)
+            if len(outs) == 1:
+                env[outs[0]] = results
+            else:
+                for name, r in zip(outs, results):
+                    env[name] = r
+            if self.check_numerics:
+                self._check_finite(node, outs, env)
+            for name in frees:
+                del env[name]
+        return {name: env[name] for name in self.graph.output_names}
+
+    def run_node(self, node: Node, fn: Any, args: list, attrs: dict) -> Any:
+        """Run one node. Subclasses override this to observe or replace kernels."""
+        try:
+            return fn(*args, **attrs)
+        except IrflowError:
+            raise
+        except Exception as e:
+            shapes = ", ".join(f"{a.dtype}{list(a.shape)}" if isinstance(a, np.ndarray) else repr(a) for a in args)
+            raise ExecutorError(f"node {node.name} ({node.op}) failed on inputs ({shapes}): {type(e).__name__}: {e}") from e
+
+    def _check_finite(self, node: Node, outs: tuple, env: dict) -> None:
+        for name in outs:
+            a = env[name]
+            if isinstance(a, np.ndarray) and a.dtype.kind == "f" and not np.isfinite(a).all():
+                kind = "NaN" if np.isnan(a).any() else "Inf"
+                raise ExecutorError(f"check_numerics: node {node.name} ({node.op}) produced {kind} in output %{name}")
+
+    def profile_table(self) -> str:
+        """The per-node timings of the last profiled run, slowest first, as text."""
+        rows = sorted(self.timings, key=lambda r: -r[2])
+        total = sum(r[2] for r in rows) or 1.0
+        lines = [f"{'node':<32} {'op':<18} {'us':>10} {'%':>6}"]
+        lines += [f"{n:<32} {op:<18} {t * 1e6:>10.1f} {100 * t / total:>6.1f}" for n, op, t in rows]
+        return "\n".join(lines)

@@ -1,0 +1,25 @@
+"""NumPy kernels by op name: ``kernel(*arrays, **attrs) -> array | tuple of arrays``.
+
+One module per op family registers its kernels with ``@kernel("name")`` or the ``KERNELS``
+table directly. The eager frontend and the interpreter both call these.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+KERNELS: dict[str, Callable] = {}
+
+
+def kernel(name: str) -> Callable[[Callable], Callable]:
+    """Register a NumPy kernel: ``@kernel("relu") def relu(x): ...``."""
+
+    def register(fn: Callable) -> Callable:
+        if name in KERNELS:
+            raise ValueError(f"kernel for {name!r} registered twice")
+        KERNELS[name] = fn
+        return fn
+
+    return register
+
+
+from irflow.executors.numpy.kernels import elementwise, reduction, linalg, shape, nn, random  # noqa: E402,F401

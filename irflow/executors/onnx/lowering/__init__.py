@@ -1,0 +1,36 @@
+"""ONNX lowerings by op name: ``lowering(ctx, node, inputs, outputs) -> None``.
+
+A lowering emits standard-domain ONNX nodes through ``ctx`` (see ``export.LoweringContext``)
+so that the op's outputs get exactly the names in ``outputs``. Simple ops are one line:
+``simple("exp", "Exp")``.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+LOWERINGS: dict[str, Callable] = {}
+
+
+def lowering(name: str) -> Callable[[Callable], Callable]:
+    """Register a lowering: ``@lowering("relu") def _(ctx, node, ins, outs): ...``."""
+
+    def register(fn: Callable) -> Callable:
+        if name in LOWERINGS:
+            raise ValueError(f"lowering for {name!r} registered twice")
+        LOWERINGS[name] = fn
+        return fn
+
+    return register
+
+
+def simple(name: str, onnx_op: str, **fixed_attrs) -> None:
+    """Lower ``name`` to one ONNX node of type ``onnx_op`` with the same inputs and outputs."""
+
+    def lower(ctx, node, ins, outs):
+        ctx.emit(onnx_op, ins, outs, **fixed_attrs)
+
+    lower.__name__ = f"lower_{name}"
+    lowering(name)(lower)
+
+
+from irflow.executors.onnx.lowering import elementwise, reduction, linalg, shape, nn, random  # noqa: E402,F401

@@ -1,0 +1,19 @@
+"""The op set: declarations (type rules, attrs, VJP rules) and the public op functions.
+
+Importing this package declares every op in ``REGISTRY``.
+"""
+from irflow.ops.registry import REGISTRY, Attr, OpDef, defop, defvjp, get_op
+from irflow.ops.dispatch import bind
+from irflow.ops.builder import GraphBuilder, SymbolicTensor
+from irflow.ops import elementwise, reduction, linalg, shape, nn, random  # noqa: F401  (declares the ops)
+from irflow.ops.elementwise import *  # noqa: F401,F403
+from irflow.ops.reduction import *  # noqa: F401,F403
+from irflow.ops.linalg import *  # noqa: F401,F403
+from irflow.ops.shape import *  # noqa: F401,F403
+from irflow.ops.nn import *  # noqa: F401,F403
+from irflow.ops.random import *  # noqa: F401,F403
+
+OP_FUNCTIONS = sorted(
+    set(elementwise.__all__) | set(reduction.__all__) | set(linalg.__all__) | set(shape.__all__)
+    | set(nn.__all__) | set(random.__all__)
+)

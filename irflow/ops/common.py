@@ -1,0 +1,184 @@
+"""Shared type-rule helpers and factories, so that simple ops are a line or two each.
+
+Broadcasting follows NumPy, extended to symbolic dims: equal dims stay, a 1 yields to the
+other dim, a symbol against an int n > 1 gives n, two different symbols give None (unknown).
+Dtype promotion: equal dtypes stay; floats widen (float16/bfloat16 < float32 < float64); ints
+widen as NumPy; bool yields to any other type; int mixed with float is a DTypeError.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from irflow.errors import DTypeError, ShapeError
+from irflow.ir.dtypes import DType
+from irflow.ir.types import Dim, TensorType
+from irflow.ops.dispatch import bind
+from irflow.ops.registry import Attr, VJPRule, defop, defvjp
+
+FLOAT_RANK = {DType.float16: 1, DType.bfloat16: 1, DType.float32: 2, DType.float64: 3}
+
+
+def broadcast_dims(a: Dim, b: Dim) -> Dim:
+    if a == b:
+        return a
+    if a == 1:
+        return b
+    if b == 1:
+        return a
+    if isinstance(a, int) and isinstance(b, int):
+        raise ShapeError(f"dims {a} and {b} do not broadcast")
+    if isinstance(a, int):
+        return a
+    if isinstance(b, int):
+        return b
+    return None  # two different symbols, or a symbol and None
+
+
+def broadcast_shape(*shapes: tuple[Dim, ...]) -> tuple[Dim, ...]:
+    """NumPy broadcasting of several shapes, symbol-aware.
+
+    >>> broadcast_shape(("batch", 1), (4,))
+    ('batch', 4)
+    """
+    rank = max((len(s) for s in shapes), default=0)
+    out: list[Dim] = [1] * rank
+    for s in shapes:
+        padded = (1,) * (rank - len(s)) + tuple(s)
+        try:
+            out = [broadcast_dims(a, b) for a, b in zip(out, padded)]
+        except ShapeError:
+            raise ShapeError(f"shapes {' and '.join(str(tuple(x)) for x in shapes)} do not broadcast") from None
+    return tuple(out)
+
+
+def promote_dtype(*dtypes: DType) -> DType:
+    """The common dtype of ``dtypes``, or DTypeError for int mixed with float.
+
+    >>> promote_dtype(DType.float32, DType.float64)
+    <DType.float64: 'float64'>
+    """
+    ds = [d for d in dict.fromkeys(dtypes) if d is not DType.bool] or [DType.bool]
+    if len(ds) == 1:
+        return ds[0]
+    floats = [d for d in ds if d.is_float]
+    if floats and len(floats) != len(ds):
+        raise DTypeError(
+            f"cannot mix {' and '.join(d.value for d in dtypes)}: cast one side explicitly (irf.cast)"
+        )
+    if floats:
+        top = max(FLOAT_RANK[d] for d in floats)
+        if top == 1:  # float16 with bfloat16: neither holds the other
+            return DType.float32
+        return next(d for d in floats if FLOAT_RANK[d] == top)
+    return DType(np.result_type(*(d.value for d in ds)).name)
+
+
+def unbroadcast(g: Any, from_type: TensorType, to_type: TensorType) -> Any:
+    """Sum a broadcast gradient ``g`` (of ``from_type``) back down to ``to_type``'s shape.
+
+    Leading axes that broadcasting added are summed away; axes where ``to_type`` has size 1
+    are summed with keepdims. No reshape is needed, so symbolic dims are fine. Every binary
+    VJP rule uses this one helper, as JAX's ``_unbroadcast``.
+    """
+    if from_type.shape == to_type.shape:
+        return g
+    lead = from_type.rank - to_type.rank
+    if lead:
+        g = bind("reduce_sum", g, axes=tuple(range(lead)), keepdims=False)
+    ones = tuple(i for i, d in enumerate(to_type.shape) if d == 1 and from_type.shape[lead + i] != 1)
+    if ones:
+        g = bind("reduce_sum", g, axes=ones, keepdims=True)
+    return g
+
+
+# -- factories ------------------------------------------------------------------------------
+
+def _make_fn(name: str, nin: int, doc: str) -> Callable:
+    if nin == 1:
+        def fn(x):
+            return bind(name, x)
+    else:
+        def fn(x, y):
+            return bind(name, x, y)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = doc
+    return fn
+
+
+def unary_op(
+    name: str,
+    vjp: VJPRule | None = None,
+    *,
+    kinds: str = "float",
+    differentiable: bool = True,
+    out_dtype: DType | None = None,
+    doc: str = "",
+) -> Callable:
+    """Declare an elementwise unary op and return its public function.
+
+    ``kinds`` says which dtypes it accepts: "float", "numeric" (int or float), "bool" or "any".
+    """
+
+    def type_rule(x: TensorType) -> TensorType:
+        _check_kind(name, x.dtype, kinds)
+        return TensorType(dtype=out_dtype or x.dtype, shape=x.shape)
+
+    defop(name, type_rule, inputs=1, differentiable=differentiable, family="elementwise", doc=doc)
+    if vjp is not None:
+        defvjp(name, vjp)
+    return _make_fn(name, 1, doc or f"Elementwise {name}.\n\n>>> irf.{name}(x)  # doctest: +SKIP")
+
+
+def binary_op(
+    name: str,
+    vjp: VJPRule | None = None,
+    *,
+    kinds: str = "numeric",
+    differentiable: bool = True,
+    out_dtype: DType | None = None,
+    doc: str = "",
+) -> Callable:
+    """Declare a broadcasting elementwise binary op and return its public function."""
+
+    def type_rule(x: TensorType, y: TensorType) -> TensorType:
+        dtype = promote_dtype(x.dtype, y.dtype)
+        _check_kind(name, dtype, kinds)
+        return TensorType(dtype=out_dtype or dtype, shape=broadcast_shape(x.shape, y.shape))
+
+    defop(name, type_rule, inputs=2, differentiable=differentiable, family="elementwise", doc=doc)
+    if vjp is not None:
+        defvjp(name, vjp)
+    return _make_fn(name, 2, doc or f"Elementwise {name} with NumPy broadcasting.\n\n>>> irf.{name}(x, y)  # doctest: +SKIP")
+
+
+def _check_kind(op: str, dtype: DType, kinds: str) -> None:
+    ok = {
+        "float": dtype.is_float,
+        "numeric": dtype is not DType.bool,
+        "int": dtype.is_int,
+        "bool": dtype is DType.bool,
+        "any": True,
+    }[kinds]
+    if not ok:
+        raise DTypeError(f"{op} takes {kinds} tensors, got {dtype.value}")
+
+
+def norm_axes(axes: Any, rank: int, op: str) -> tuple[int, ...]:
+    """Normalize an axis spec (None, int or tuple, negatives allowed) to sorted positive ints."""
+    if axes is None:
+        return tuple(range(rank))
+    if isinstance(axes, int):
+        axes = (axes,)
+    out = []
+    for a in axes:
+        if not -rank <= a < rank:
+            raise ShapeError(f"{op}: axis {a} is out of range for rank {rank}")
+        out.append(a % rank if rank else 0)
+    if len(set(out)) != len(out):
+        raise ShapeError(f"{op}: repeated axis in {tuple(axes)}")
+    return tuple(sorted(out))
+
+
+__all__ = ["Attr", "bind", "broadcast_shape", "promote_dtype", "unbroadcast", "unary_op", "binary_op", "norm_axes"]

@@ -1,0 +1,4 @@
+"""random ops."""
+from __future__ import annotations
+
+__all__: list[str] = []

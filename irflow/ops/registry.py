@@ -1,0 +1,121 @@
+"""The op registry: one OpDef per op name.
+
+An OpDef holds what the IR needs to know of an op: its arity, its attribute schema, its
+type rule, and its VJP rule (or ``differentiable=False``). Kernels and ONNX lowerings live in
+the executors and are registered there by op name, so this module imports no executor.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from irflow.errors import UnsupportedOpError
+from irflow.ir.types import TensorType
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()
+
+# Attr kinds, as checked by the verifier. "ints" is a tuple of ints, and so on.
+ATTR_KINDS = ("int", "float", "bool", "str", "dtype", "ints", "floats", "strs", "array", "graph", "any")
+
+
+@dataclass(frozen=True, slots=True)
+class Attr:
+    """An attribute's kind and default (``REQUIRED`` when it has none). ``optional`` admits None."""
+
+    kind: str
+    default: Any = REQUIRED
+    optional: bool = False
+
+
+# A type rule takes the input types (None for an omitted optional input) and the attrs,
+# and returns the output type, or a tuple of them for multi-output ops.
+TypeRule = Callable[..., "TensorType | tuple[TensorType, ...]"]
+
+# A VJP rule: rule(g, *inputs, out=..., **attrs) -> one gradient per input (None: no gradient).
+# g and out are tuples for multi-output ops. Inputs, g and out are symbolic tensors, and the
+# rule computes with ordinary irf ops, so gradients are IR too.
+VJPRule = Callable[..., Any]
+
+
+@dataclass(slots=True)
+class OpDef:
+    """Everything the IR knows about one op."""
+
+    name: str
+    type_rule: TypeRule
+    min_inputs: int
+    max_inputs: int | None  # None: variadic
+    attrs: dict[str, Attr] = field(default_factory=dict)
+    vjp: VJPRule | None = None
+    differentiable: bool = True
+    family: str = ""
+    doc: str = ""
+
+    def infer_type(self, input_types: tuple, attrs: dict) -> tuple[TensorType, ...]:
+        out = self.type_rule(*input_types, **attrs)
+        return out if isinstance(out, tuple) else (out,)
+
+    def fill_attrs(self, attrs: dict, where: str) -> dict:
+        """Check attr names and fill defaults; raise IRValidationError naming ``where``."""
+        from irflow.errors import IRValidationError
+
+        for k in attrs:
+            if k not in self.attrs:
+                known = ", ".join(self.attrs) or "none"
+                raise IRValidationError(f"{where}: op '{self.name}' has no attribute '{k}' (known: {known})")
+        full = {}
+        for k, spec in self.attrs.items():
+            if k in attrs:
+                full[k] = attrs[k]
+            elif spec.default is REQUIRED:
+                raise IRValidationError(f"{where}: op '{self.name}' needs attribute '{k}'")
+            else:
+                full[k] = spec.default
+        return full
+
+
+REGISTRY: dict[str, OpDef] = {}
+
+
+def defop(
+    name: str,
+    type_rule: TypeRule,
+    *,
+    inputs: int | tuple[int, int | None] = 1,
+    attrs: dict[str, Attr] | None = None,
+    differentiable: bool = True,
+    family: str = "",
+    doc: str = "",
+) -> OpDef:
+    """Declare an op. ``inputs`` is an exact count or a (min, max) range, max None = variadic."""
+    if name in REGISTRY:
+        raise ValueError(f"op {name!r} is declared twice")
+    lo, hi = (inputs, inputs) if isinstance(inputs, int) else inputs
+    op = OpDef(name, type_rule, lo, hi, dict(attrs or {}), None, differentiable, family, doc)
+    REGISTRY[name] = op
+    return op
+
+
+def defvjp(name: str, rule: VJPRule | None = None) -> Any:
+    """Attach a VJP rule to a declared op: ``defvjp("exp", rule)`` or ``@defvjp("exp")``."""
+    if rule is None:
+        return lambda fn: defvjp(name, fn)
+    get_op(name).vjp = rule
+    return rule
+
+
+def get_op(name: str, where: str = "") -> OpDef:
+    """The OpDef of ``name``, or UnsupportedOpError listing the known ops."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        at = f" (at {where})" if where else ""
+        raise UnsupportedOpError(
+            f"unknown op '{name}'{at}; known ops: {', '.join(sorted(REGISTRY))}"
+        ) from None
