@@ -105,7 +105,7 @@ def vjp(
     with b:
         replay(graph, b, env)
         if seed == "input":
-            seeds = {o: b.input(b.fresh_name(f"ct_{o}"), types[o].dtype, types[o].shape) for o in outputs}
+            seeds = {o: b.input(b.free_name(f"ct_{o}"), types[o].dtype, types[o].shape) for o in outputs}
         elif seed == "ones":
             seeds = {o: bind("ones_like", env[o]) for o in outputs}
         else:

@@ -103,10 +103,16 @@ class GraphBuilder:
         assert popped is self, "builders must be exited in the order they were entered"
 
     # -- naming ---------------------------------------------------------------------------------
-    def fresh_name(self, base: str) -> str:
+    def free_name(self, base: str) -> str:
+        """``base``, or ``base_<n>`` if taken; not reserved (``input`` reserves it)."""
         name = base
         while name in self._used_names:
             name = f"{base}_{next(self._counter)}"
+        return name
+
+    def fresh_name(self, base: str) -> str:
+        """A name nobody in this graph uses yet, reserved at once."""
+        name = self.free_name(base)
         self._used_names.add(name)
         return name
 
