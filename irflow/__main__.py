@@ -1,0 +1,4 @@
+"""``python -m irflow``: the `irflow` command."""
+from irflow.cli import main
+
+main()

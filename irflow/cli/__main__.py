@@ -1,0 +1,4 @@
+"""``python -m irflow.cli``: the `irflow` command."""
+from irflow.cli import main
+
+main()

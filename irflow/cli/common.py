@@ -1,0 +1,261 @@
+"""What every `irflow` command shares: loading models, parsing `-i`/`--dim`, comparing arrays,
+and turning user errors into one line and exit status 2.
+
+A user error is any ``IrflowError`` (the library names what was wrong and where) or a
+``CliError`` raised here (a bad option value, a missing file). Both print ``error: <message>``
+on one line to stderr and exit with status 2; ``irflow --debug ...`` re-raises them with the
+traceback instead. Anything else is a bug in irflow: one line too, exit status 1.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import typer
+from rich.console import Console
+
+from irflow.errors import IrflowError
+from irflow.ir.graph import Graph
+
+console = Console(highlight=False, soft_wrap=True, markup=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+
+
+class CliError(IrflowError):
+    """A bad command line: a missing file, a malformed ``-i`` or ``--dim``, an unknown name."""
+
+
+@dataclass
+class CliState:
+    debug: bool = False
+
+
+STATE = CliState()
+
+
+def one_line(message: str) -> str:
+    """Error messages are printed on one line, whatever the library put in them."""
+    return " ".join(part.strip() for part in str(message).splitlines() if part.strip())
+
+
+def handle_errors(fn: Callable) -> Callable:
+    """Decorate a command: user errors -> one line + exit 2; bugs -> one line + exit 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
+        except IrflowError as e:
+            if STATE.debug:
+                raise
+            err_console.print(f"error: {one_line(e)}", markup=False)
+            raise typer.Exit(2) from None
+        except Exception as e:  # a bug, not the user's fault; still no traceback by default
+            if STATE.debug:
+                raise
+            err_console.print(
+                f"internal error: {type(e).__name__}: {one_line(e)} (rerun with --debug for the traceback)", markup=False
+            )
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+# -- models ------------------------------------------------------------------------------------
+
+MODEL_SUFFIXES = (".onnx", ".irflow.json")
+
+
+def model_kind(path: str | Path) -> str:
+    """'onnx' or 'irflow' from the file name; CliError for anything else."""
+    name = str(path).lower()
+    if name.endswith(".onnx"):
+        return "onnx"
+    if name.endswith(".irflow.json") or name.endswith(".json"):
+        return "irflow"
+    raise CliError(f"{path}: unknown model format; expected a .onnx or .irflow.json file")
+
+
+def load_model(path: str | Path) -> Graph:
+    """Read a model file (.onnx or .irflow.json) into an IR Graph, checking it exists first."""
+    p = Path(path)
+    kind = model_kind(p)
+    if not p.exists():
+        raise CliError(f"no such file: {p}")
+    if p.is_dir():
+        raise CliError(f"{p} is a directory, not a model file")
+    if kind == "onnx":
+        from irflow.frontends.onnx_import import load
+
+        return load(p)
+    from irflow.ir.graph import load as load_json
+
+    graph = load_json(p)
+    graph.verify()
+    return graph
+
+
+def save_model(graph: Graph, path: str | Path) -> None:
+    """Write ``graph`` as .onnx (standard domain, checked) or .irflow.json, by the file name."""
+    p = Path(path)
+    kind = model_kind(p)
+    if p.parent and not p.parent.exists():
+        raise CliError(f"cannot write {p}: directory {p.parent} does not exist")
+    if kind == "irflow":
+        graph.save(p)
+        return
+    import onnx
+
+    from irflow.executors.onnx import to_model
+
+    model = to_model(graph)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(p))
+
+
+# -- inputs ------------------------------------------------------------------------------------
+
+def parse_dims(specs: list[str] | None) -> dict[str, int]:
+    """``["batch=8", "seq=16"]`` -> ``{"batch": 8, "seq": 16}``."""
+    dims: dict[str, int] = {}
+    for spec in specs or []:
+        name, sep, value = spec.partition("=")
+        if not sep or not name.strip():
+            raise CliError(f"--dim {spec!r}: expected NAME=SIZE, for example --dim batch=8")
+        try:
+            size = int(value)
+        except ValueError:
+            raise CliError(f"--dim {spec!r}: size {value!r} is not an integer") from None
+        if size < 0:
+            raise CliError(f"--dim {spec!r}: size must not be negative")
+        dims[name.strip()] = size
+    return dims
+
+
+def _describe_inputs(graph: Graph) -> str:
+    return ", ".join(f"{v.name} ({v.type})" for v in graph.inputs) or "none"
+
+
+def random_input(graph: Graph, name: str, dims: Mapping[str, int], rng: np.random.Generator,
+                 notes: list[str]) -> np.ndarray:
+    """A random array for input ``name``: shape from the model, symbols from ``dims`` (else 1)."""
+    value = next(v for v in graph.inputs if v.name == name)
+    shape = []
+    for axis, d in enumerate(value.type.shape):
+        if isinstance(d, int):
+            shape.append(d)
+        elif isinstance(d, str) and d in dims:
+            shape.append(dims[d])
+        else:
+            label = repr(d) if d is not None else f"axis {axis} (unknown)"
+            notes.append(f"input '{name}': dim {label} not set with --dim; using 1")
+            shape.append(1)
+    dtype = value.type.dtype
+    if dtype.is_float:
+        return rng.standard_normal(shape).astype(dtype.numpy)
+    if dtype.value == "bool":
+        return rng.random(shape) < 0.5
+    return rng.integers(0, 10, size=shape).astype(dtype.numpy)
+
+
+def _load_array_file(path: Path, name: str | None) -> dict[str, np.ndarray]:
+    if not path.is_file():
+        raise CliError(f"input file not found: {path}")
+    try:
+        data = np.load(path, allow_pickle=False)
+    except Exception as e:
+        raise CliError(f"cannot read {path} as a NumPy .npy/.npz file: {one_line(e)}") from None
+    if isinstance(data, np.ndarray):
+        if name is None:
+            raise CliError(f"-i {path}: a .npy file needs a name: -i NAME={path}")
+        return {name: data}
+    arrays = {k: data[k] for k in data.files}
+    if name is None:
+        return arrays
+    if name in arrays:
+        return {name: arrays[name]}
+    if len(arrays) == 1:
+        return {name: next(iter(arrays.values()))}
+    raise CliError(f"-i {name}={path}: the archive holds {', '.join(arrays)} but no array named {name!r}")
+
+
+def parse_inputs(specs: list[str] | None, graph: Graph, dims: Mapping[str, int], seed: int = 0,
+                 notes: list[str] | None = None) -> dict[str, np.ndarray]:
+    """Turn ``-i`` options into feeds: ``NAME=FILE.npy``, ``NAME=FILE.npz``, ``FILE.npz``, ``NAME=random``."""
+    notes = notes if notes is not None else []
+    rng = np.random.default_rng(seed)
+    known = {v.name for v in graph.inputs}
+    feeds: dict[str, np.ndarray] = {}
+    for spec in specs or []:
+        name, sep, source = spec.partition("=")
+        if not sep:
+            feeds.update(_load_array_file(Path(spec), None))
+            continue
+        name = name.strip()
+        if name not in known:
+            raise CliError(f"-i {spec}: the model has no input {name!r}; its inputs are {_describe_inputs(graph)}")
+        if source == "random":
+            feeds[name] = random_input(graph, name, dims, rng, notes)
+        else:
+            feeds.update(_load_array_file(Path(source), name))
+    unknown = [k for k in feeds if k not in known]
+    if unknown:
+        raise CliError(f"the model has no input(s) {', '.join(map(repr, unknown))}; its inputs are {_describe_inputs(graph)}")
+    missing = [v.name for v in graph.inputs if v.name not in feeds]
+    if missing:
+        raise CliError(
+            f"missing input(s) {', '.join(map(repr, missing))}; give -i NAME=FILE.npy or -i NAME=random "
+            f"(the model's inputs: {_describe_inputs(graph)})"
+        )
+    for v in graph.inputs:  # symbols fixed by --dim must match what the files hold
+        arr = feeds[v.name]
+        for d, got in zip(v.type.shape, np.shape(arr)):
+            if isinstance(d, str) and d in dims and dims[d] != got:
+                raise CliError(f"input '{v.name}': --dim {d}={dims[d]} but the array has {got} on that axis")
+    return feeds
+
+
+# -- comparing ---------------------------------------------------------------------------------
+
+@dataclass
+class Diff:
+    """How far two arrays are apart, and whether that is within tolerance."""
+
+    max_abs: float
+    max_rel: float
+    ok: bool
+    note: str = ""
+
+
+def compare_arrays(a: np.ndarray, b: np.ndarray, rtol: float, atol: float) -> Diff:
+    """Max abs/rel differences of ``a`` and ``b``; NaNs in the same places count as equal."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:
+        return Diff(float("inf"), float("inf"), False, f"shapes differ: {a.shape} vs {b.shape}")
+    if a.dtype != b.dtype:
+        return Diff(float("inf"), float("inf"), False, f"dtypes differ: {a.dtype} vs {b.dtype}")
+    if a.size == 0:
+        return Diff(0.0, 0.0, True)
+    if a.dtype.kind in "biu":
+        bad = a != b
+        return Diff(float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))), 0.0, not bad.any())
+    x, y = a.astype(np.float64), b.astype(np.float64)
+    both_nan = np.isnan(x) & np.isnan(y)
+    same_inf = np.isinf(x) & (x == y)
+    diff = np.where(both_nan | same_inf, 0.0, np.abs(x - y))
+    diff = np.where(np.isnan(diff), np.inf, diff)
+    rel = diff / np.maximum(np.abs(y), np.finfo(np.float64).tiny)
+    ok = bool(np.all(diff <= atol + rtol * np.abs(np.where(np.isfinite(y), y, 0.0))))
+    return Diff(float(diff.max()), float(np.where(diff == 0, 0.0, rel).max()), ok)
+
+
+def preview(a: np.ndarray, count: int = 6) -> str:
+    """A few values of ``a``, flattened, for printing."""
+    flat = np.asarray(a).reshape(-1)
+    head = np.array2string(flat[:count], precision=5, separator=", ", threshold=count + 1, max_line_width=10_000)
+    return head[:-1] + ", ...]" if flat.size > count else head

@@ -1,0 +1,28 @@
+"""`irflow convert IN OUT`: .onnx <-> .irflow.json (or .onnx -> .onnx through the IR)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from irflow.cli.common import console, handle_errors, load_model, model_kind, save_model
+
+EPILOG = """Examples:
+
+  irflow convert model.onnx model.irflow.json
+
+  irflow convert model.irflow.json model.onnx
+"""
+
+
+@handle_errors
+def convert(
+    source: Annotated[Path, typer.Argument(help="The model to read (.onnx or .irflow.json).", show_default=False)],
+    target: Annotated[Path, typer.Argument(help="The file to write (.onnx or .irflow.json).", show_default=False)],
+) -> None:
+    """Convert a model between ONNX and irflow's JSON IR."""
+    model_kind(target)  # reject an unknown target format before doing any work
+    graph = load_model(source)
+    save_model(graph, target)
+    console.print(f"wrote {target} ({len(graph.nodes)} nodes, {len(graph.initializers)} initializers)")
