@@ -1,24 +1,42 @@
-"""Lowering an IR Graph to an ONNX ModelProto (standard domain only).
+"""Lowering an IR Graph to an ONNX ModelProto (standard domain only), and saving it.
 
 ``to_model`` walks the nodes once and asks each op's lowering (``LOWERINGS``) to emit ONNX
-nodes through a ``LoweringContext``. Symbolic dims become ``dim_param``; initializers stay
-initializers.
+nodes through a ``LoweringContext``. What the export keeps from the IR:
+
+- dtypes, one to one (``ONNX_DTYPE``); nothing is cast on the way out;
+- symbolic dims become ``dim_param`` (the same symbol, the same name), unknown dims (None)
+  become dims with neither value nor param;
+- initializers stay initializers, under their IR names;
+- every IR value that is not a graph input or output gets a ``value_info`` entry from its IR
+  type, so tools (and ONNX shape inference in strict mode, run by the full checker) see the
+  same types irflow computed;
+- node names are stable and readable: an IR node ``matmul_3`` lowered to one ONNX node keeps
+  the name ``matmul_3``; a lowering that emits several gives ``matmul_3/Shape``,
+  ``matmul_3/Expand``, ... and helper values ``matmul_3/shape``.
 """
 from __future__ import annotations
 
-import itertools
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from irflow.errors import UnsupportedOpError
+from irflow.errors import ExecutorError, UnsupportedOpError
 from irflow.executors.onnx.lowering import LOWERINGS
 from irflow.ir.dtypes import DType
-from irflow.ir.graph import Graph, Value
+from irflow.ir.graph import Graph, Node, Value
+from irflow.ir.types import TensorType
 
-DEFAULT_OPSET = 21  # ORT 1.31 runs up to 26; 21 keeps the export loadable by older runtimes too
+# Opset 21 is the newest opset that every runtime irflow supports runs (onnxruntime >= 1.18,
+# onnx >= 1.16 in pyproject.toml), so an export made here loads on older deployments too.
+# Newer opsets up to MAX_OPSET (what the installed onnxruntime 1.31 runs) can be asked for.
+# Below 18, Reduce*/Split take axes as attributes; the lowerings target the input form.
+DEFAULT_OPSET = 21
+MIN_OPSET = 18
+MAX_OPSET = min(26, onnx.defs.onnx_opset_version())
+
 ONNX_DTYPE = {
     DType.float16: onnx.TensorProto.FLOAT16,
     DType.bfloat16: onnx.TensorProto.BFLOAT16,
@@ -31,71 +49,176 @@ ONNX_DTYPE = {
     DType.uint8: onnx.TensorProto.UINT8,
     DType.bool: onnx.TensorProto.BOOL,
 }
+IRFLOW_DTYPE = {v: k for k, v in ONNX_DTYPE.items()}
+
+_SMALL_CONST = 64  # constants up to this many elements are shared between lowerings by value
 
 
 class LoweringContext:
-    """What a lowering may do: emit ONNX nodes, add constants, make fresh names."""
+    """What a lowering may do: emit ONNX nodes, add constants, make fresh names.
+
+    ``ctx.node`` is the IR node being lowered, ``ctx.opset`` the target opset (a lowering may
+    choose ONNX ops by it), ``ctx.types`` every IR value's TensorType.
+    """
 
     def __init__(self, graph: Graph, opset: int):
         self.graph = graph
         self.opset = opset
+        self.types = graph.value_types()
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[onnx.TensorProto] = []
-        self._names = set(graph.value_types())
-        self._counter = itertools.count()
-        self._node_prefix = graph.name
+        self.node: Node | None = None
+        self._names: set[str] = set(self.types) | {n.name for n in graph.nodes if n.name}
+        self._node_names: set[str] = set()
+        self._const_cache: dict[tuple, str] = {}
+        self._emitted_for_node = 0
 
-    def fresh(self, base: str) -> str:
-        name = base
-        while name in self._names:
-            name = f"{base}_{next(self._counter)}"
-        self._names.add(name)
+    def begin(self, node: Node) -> None:
+        """Start lowering ``node`` (names made from now on are derived from its name)."""
+        self.node = node
+        self._emitted_for_node = 0
+
+    @property
+    def _prefix(self) -> str:
+        if self.node is None:
+            return self.graph.name
+        return self.node.name or self.node.outputs[0].name
+
+    def fresh(self, base: str, taken: set[str] | None = None) -> str:
+        """``base``, or ``base_<n>`` if taken; reserved at once."""
+        taken = self._names if taken is None else taken
+        name, n = base, 1
+        while name in taken:
+            name = f"{base}_{n}"
+            n += 1
+        taken.add(name)
         return name
 
     def emit(self, op_type: str, inputs: Sequence[str], outputs: Sequence[str] | int = 1, **attrs: Any) -> list[str]:
         """Add one ONNX node; ``outputs`` are names or a count of fresh names. Returns the names."""
         if isinstance(outputs, int):
-            outputs = [self.fresh(f"{self._node_prefix}_{op_type.lower()}") for _ in range(outputs)]
-        self.nodes.append(
-            helper.make_node(op_type, list(inputs), list(outputs), name=self.fresh(f"{op_type}_{outputs[0]}"), **attrs)
-        )
+            outputs = [self.fresh(f"{self._prefix}/{op_type.lower()}") for _ in range(outputs)]
+        self.nodes.append(helper.make_node(op_type, list(inputs), list(outputs), name=self.fresh(f"{self._prefix}/{op_type}", self._node_names), **attrs))
+        self._emitted_for_node += 1
         return list(outputs)
 
     def const(self, value: np.ndarray, name: str = "const") -> str:
-        """Add an initializer holding ``value``; return its name."""
-        nm = self.fresh(name)
-        self.initializers.append(numpy_helper.from_array(np.asarray(value), nm))
+        """Add an initializer holding ``value``; return its name. Small equal constants are shared."""
+        arr = np.asarray(value)
+        key = None
+        if arr.size <= _SMALL_CONST:
+            key = (arr.dtype.str, arr.shape, arr.tobytes())
+            hit = self._const_cache.get(key)
+            if hit is not None:
+                return hit
+        nm = self.fresh(f"{self._prefix}/{name}")
+        self.initializers.append(numpy_helper.from_array(arr, nm))
+        if key is not None:
+            self._const_cache[key] = nm
         return nm
 
     def scalar(self, value: Any, dtype: DType) -> str:
+        """A rank-0 constant of ``dtype`` (an IR DType)."""
         return self.const(np.asarray(value, dtype=dtype.numpy), "scalar")
+
+    def finish_node(self) -> None:
+        """Name the ONNX node of a one-node lowering exactly as the IR node (``matmul_3``)."""
+        if self._emitted_for_node == 1 and self.node is not None and self.node.name:
+            self.nodes[-1].name = self.node.name
+
+
+def tensor_type_proto(name: str, t: TensorType) -> onnx.ValueInfoProto:
+    """A ValueInfoProto for an IR type: int dims -> dim_value, symbols -> dim_param, None -> unknown."""
+    return helper.make_tensor_value_info(name, ONNX_DTYPE[t.dtype], list(t.shape))
 
 
 def value_info(v: Value) -> onnx.ValueInfoProto:
-    dims = [d if d is not None else "" for d in v.type.shape]
-    shape = [None if d == "" else d for d in dims]
-    return helper.make_tensor_value_info(v.name, ONNX_DTYPE[v.type.dtype], shape)
+    return tensor_type_proto(v.name, v.type)
 
 
-def to_model(graph: Graph, *, opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
-    """Lower ``graph`` to an ONNX model.
+def check_opset(opset: int) -> int:
+    if not isinstance(opset, int) or isinstance(opset, bool) or not MIN_OPSET <= opset <= MAX_OPSET:
+        raise ExecutorError(f"ONNX export supports opsets {MIN_OPSET}..{MAX_OPSET} (default {DEFAULT_OPSET}); got {opset!r}")
+    return opset
+
+
+def to_model(graph: Graph, *, opset: int | None = None, value_infos: bool = True) -> onnx.ModelProto:
+    """Lower ``graph`` to an ONNX model (standard domain, ``opset`` default ``DEFAULT_OPSET``).
+
+    ``value_infos=False`` leaves out the types of intermediate values (ONNX shape inference
+    then computes them on its own; the tests use that to compare its answer with irflow's).
 
     >>> model = to_model(g); onnx.checker.check_model(model, full_check=True)   # doctest: +SKIP
     """
+    opset = check_opset(DEFAULT_OPSET if opset is None else opset)
     missing = sorted({n.op for n in graph.nodes if n.op not in LOWERINGS})
     if missing:
         raise UnsupportedOpError(f"graph {graph.name!r}: no ONNX lowering for op(s) {', '.join(missing)}")
     ctx = LoweringContext(graph, opset)
     for node in graph.nodes:
-        LOWERINGS[node.op](ctx, node, list(node.inputs), [v.name for v in node.outputs])
+        ctx.begin(node)
+        try:
+            LOWERINGS[node.op](ctx, node, list(node.inputs), [v.name for v in node.outputs])
+        except (UnsupportedOpError, ExecutorError):
+            raise
+        except Exception as e:  # a lowering's own bug: say which node met it
+            raise ExecutorError(f"lowering node {node.name} ({node.op}) to ONNX opset {opset} failed: {type(e).__name__}: {e}") from e
+        ctx.finish_node()
+    ctx.node = None
     inits = [numpy_helper.from_array(np.asarray(a), name) for name, a in graph.initializers.items()]
+    boundary = set(graph.input_names) | set(graph.output_names) | set(graph.initializers)
+    infos = []
+    if value_infos:
+        infos = [value_info(v) for node in graph.nodes for v in node.outputs if v.name not in boundary]
     onnx_graph = helper.make_graph(
         ctx.nodes,
         graph.name,
         [value_info(v) for v in graph.inputs],
         [value_info(v) for v in graph.outputs],
         initializer=inits + ctx.initializers,
+        value_info=infos,
     )
-    model = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="irflow")
-    model.ir_version = 10
+    opsets = [helper.make_opsetid("", opset)]
+    model = helper.make_model(onnx_graph, opset_imports=opsets, producer_name="irflow")
+    from irflow import __version__
+
+    model.producer_version = __version__
+    model.ir_version = helper.find_min_ir_version_for(opsets)
     return model
+
+
+def save_model(
+    model: onnx.ModelProto,
+    path: str | Path,
+    *,
+    external_data: bool = False,
+    size_threshold: int = 1024,
+    location: str | None = None,
+) -> Path:
+    """Write ``model`` to ``path``. With ``external_data=True`` every initializer of at least
+    ``size_threshold`` bytes goes to one side file (``<name>.onnx.data`` next to the model,
+    or ``location``), as models over 2 GB must; the .onnx then holds only the graph.
+
+    >>> save_model(model, "m.onnx", external_data=True)   # doctest: +SKIP
+    """
+    path = Path(path)
+    if not path.parent.exists():
+        raise ExecutorError(f"cannot save ONNX model to {path}: directory {path.parent} does not exist")
+    if external_data:
+        location = location or path.name + ".data"
+        side = path.parent / location
+        if side.exists():
+            side.unlink()  # onnx appends to an existing data file; start clean
+        onnx.save_model(
+            model,
+            str(path),
+            save_as_external_data=True,
+            all_tensors_to_one_file=True,
+            location=location,
+            size_threshold=size_threshold,
+        )
+    else:
+        if model.ByteSize() >= 2**31:
+            raise ExecutorError(f"model for {path} is {model.ByteSize() / 2**30:.1f} GiB, over protobuf's 2 GiB limit; save it with external_data=True")
+        onnx.save_model(model, str(path))
+    return path

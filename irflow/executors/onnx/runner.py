@@ -1,40 +1,144 @@
-"""Running graphs on onnxruntime, with one cached InferenceSession per graph."""
+"""Running graphs on onnxruntime: one InferenceSession per graph, on CPU or CUDA.
+
+``OrtRunner`` lowers a graph once, creates its session once, and keeps the per-call path to
+what onnxruntime itself needs: the feeds check (skippable) and ``session.run`` with output
+names resolved in advance. ``StatefulOrtRunner`` (in ``stateful.py``) adds IO binding for
+values that persist between calls (a train step's weights), kept on the device.
+
+Thread settings go through ``OrtOptions``. On a 2-core machine several thread pools in one
+process (OpenBLAS, onnxruntime, torch) fight; pin ``intra_op_num_threads`` and consider
+``allow_spinning=False`` when onnxruntime shares the process with other compute.
+"""
 from __future__ import annotations
 
-from typing import Any, Mapping
+import dataclasses
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from irflow.errors import ExecutorError
 from irflow.executors.feeds import check_feeds
+from irflow.executors.onnx.device import PROVIDERS, resolve_device
 from irflow.ir.graph import Graph
+
+_OPT_LEVELS = ("disable", "basic", "extended", "all")
+
+
+@dataclasses.dataclass(frozen=True)
+class OrtOptions:
+    """Session settings for the ``ort`` executor (hashable: part of the runner cache key).
+
+    - ``intra_op_num_threads``: threads inside one op; 0 = onnxruntime's default (one per
+      physical core).
+    - ``inter_op_num_threads``: threads across independent ops (used in parallel execution
+      mode only); 0 = default.
+    - ``allow_spinning``: whether idle intra-op threads spin waiting for work (lower latency,
+      but they burn a core that NumPy or torch in the same process may want); None = default (on).
+    - ``graph_optimization_level``: "disable", "basic", "extended" or "all" (default).
+    - ``opset``: the ONNX opset to export to (None = ``export.DEFAULT_OPSET``).
+    - ``log_severity_level``: onnxruntime's session log level (3 = errors only).
+
+    >>> OrtOptions(intra_op_num_threads=1, allow_spinning=False)   # doctest: +SKIP
+    """
+
+    intra_op_num_threads: int = 0
+    inter_op_num_threads: int = 0
+    allow_spinning: bool | None = None
+    graph_optimization_level: str = "all"
+    opset: int | None = None
+    log_severity_level: int = 3
+
+    def __post_init__(self) -> None:
+        for field in ("intra_op_num_threads", "inter_op_num_threads"):
+            v = getattr(self, field)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise ExecutorError(f"OrtOptions.{field} must be an int >= 0 (0 = onnxruntime's default), got {v!r}")
+        if self.graph_optimization_level not in _OPT_LEVELS:
+            raise ExecutorError(
+                f"OrtOptions.graph_optimization_level must be one of {', '.join(_OPT_LEVELS)}, got {self.graph_optimization_level!r}"
+            )
+
+    def session_options(self):
+        """The ``onnxruntime.SessionOptions`` these settings describe."""
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        so.log_severity_level = self.log_severity_level
+        so.intra_op_num_threads = self.intra_op_num_threads
+        so.inter_op_num_threads = self.inter_op_num_threads
+        if self.allow_spinning is not None:
+            so.add_session_config_entry("session.intra_op.allow_spinning", "1" if self.allow_spinning else "0")
+            so.add_session_config_entry("session.inter_op.allow_spinning", "1" if self.allow_spinning else "0")
+        so.graph_optimization_level = {
+            "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+            "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+            "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+            "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+        }[self.graph_optimization_level]
+        return so
+
+
+def ort_options(options: OrtOptions | None = None, **overrides: Any) -> OrtOptions:
+    """``options`` (or the defaults) with keyword ``overrides``; unknown keywords raise ExecutorError.
+
+    >>> ort_options(intra_op_num_threads=2).intra_op_num_threads
+    2
+    """
+    base = options or OrtOptions()
+    if not overrides:
+        return base
+    known = {f.name for f in dataclasses.fields(OrtOptions)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ExecutorError(f"unknown onnxruntime option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return dataclasses.replace(base, **overrides)
 
 
 class OrtRunner:
-    """Lowers a graph once and runs it on onnxruntime (CPU for now).
+    """Lowers a graph once and runs it on onnxruntime.
 
-    >>> OrtRunner(g).run({"x": x})   # doctest: +SKIP
+    ``device`` is "auto" (CUDA when onnxruntime can really use it, else CPU, quietly), "cpu"
+    or "cuda" (ExecutorError when unusable). Graph initializers live inside the session, so
+    on CUDA they are copied to the device once, when the session is made.
+
+    >>> OrtRunner(g, device="cpu", options=OrtOptions(intra_op_num_threads=1)).run({"x": x})   # doctest: +SKIP
     """
 
-    def __init__(self, graph: Graph, *, device: str = "cpu"):
+    def __init__(self, graph: Graph, *, device: str = "auto", options: OrtOptions | None = None):
         import onnxruntime as ort
 
         from irflow.executors.onnx.export import to_model
 
         self.graph = graph
-        model = to_model(graph)
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
+        self.options = options or OrtOptions()
+        self.device = resolve_device(device)
+        self.model = to_model(graph, opset=self.options.opset)
         try:
-            self.session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-        except Exception as e:
+            self.session = ort.InferenceSession(
+                self.model.SerializeToString(), self.options.session_options(), providers=PROVIDERS[self.device]
+            )
+        except Exception as e:  # noqa: BLE001 - onnxruntime raises several unrelated types
             raise ExecutorError(f"onnxruntime rejected graph {graph.name!r}: {e}") from None
-        self._out_names = list(graph.output_names)
+        if self.device == "cuda" and "CUDAExecutionProvider" not in self.session.get_providers():
+            raise ExecutorError(f"onnxruntime did not place graph {graph.name!r} on CUDA (providers: {self.session.get_providers()})")
+        self.output_names: list[str] = list(graph.output_names)
+        self.input_names: list[str] = list(graph.input_names)
 
-    def run(self, feeds: Mapping[str, Any], *, check: bool = True) -> dict[str, np.ndarray]:
-        arrays = check_feeds(self.graph, feeds) if check else dict(feeds)
+    def run(self, feeds: Mapping[str, Any], *, check: bool = True, outputs: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        """Run on ``feeds`` (input name -> array); return outputs by name (all, or ``outputs``).
+
+        ``check=False`` skips the feeds check (names, dtypes, shapes) for callers that already
+        made it; onnxruntime then reports bad feeds itself (still as an ExecutorError).
+        """
+        arrays = check_feeds(self.graph, feeds) if check else feeds
+        names = self.output_names if outputs is None else list(outputs)
         try:
-            outs = self.session.run(self._out_names, arrays)
-        except Exception as e:
+            values = self.session.run(names, arrays)
+        except Exception as e:  # noqa: BLE001
+            if outputs is not None and set(names) - set(self.output_names):
+                bad = sorted(set(names) - set(self.output_names))
+                raise ExecutorError(f"graph {self.graph.name!r} has no output(s) {', '.join(bad)}; outputs are {', '.join(self.output_names)}") from None
             raise ExecutorError(f"onnxruntime failed on graph {self.graph.name!r}: {e}") from None
-        return dict(zip(self._out_names, outs))
+        return dict(zip(names, values))
+
+    __call__ = run

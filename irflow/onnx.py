@@ -1,0 +1,189 @@
+"""``irf.onnx``: ONNX in and out.
+
+>>> import irflow as irf
+>>> model = irf.onnx.to_model(graph)                      # doctest: +SKIP
+>>> irf.onnx.save(graph, "m.onnx", external_data=True)    # doctest: +SKIP
+>>> irf.onnx.export(fn, "f.onnx", irf.TensorSpec(("batch", 784), "float32"))   # doctest: +SKIP
+>>> irf.onnx.run("m.onnx", {"x": x})                      # doctest: +SKIP
+>>> graph = irf.onnx.load("m.onnx")                       # doctest: +SKIP
+
+(This module is ``irflow.onnx``; inside irflow, ``import onnx`` is absolute and still finds
+the onnx package.)
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import onnx
+
+from irflow.errors import DTypeError, ExecutorError, IrflowError, ShapeError
+from irflow.executors.onnx.export import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, save_model
+from irflow.executors.onnx.export import to_model as _to_model
+from irflow.ir.graph import Graph, Value
+
+__all__ = ["to_model", "save", "export", "run", "load", "graph_of", "DEFAULT_OPSET", "MIN_OPSET", "MAX_OPSET"]
+
+STATE_METADATA_KEY = "irflow.variables"
+
+
+def to_model(graph: Graph, *, opset: int | None = None) -> onnx.ModelProto:
+    """Lower ``graph`` to an ``onnx.ModelProto`` (standard domain; opset default 21, allowed
+    ``MIN_OPSET..MAX_OPSET``). The model passes ``onnx.checker.check_model(full_check=True)``.
+
+    >>> model = irf.onnx.to_model(g, opset=21)   # doctest: +SKIP
+    """
+    if not isinstance(graph, Graph):
+        raise IrflowError(f"irf.onnx.to_model takes an irflow Graph, got {type(graph).__name__}; for functions use irf.onnx.export")
+    return _to_model(graph, opset=opset)
+
+
+def save(graph: Graph, path: str | Path, *, external_data: bool = False, opset: int | None = None) -> Path:
+    """Write ``graph`` as an ONNX file. ``external_data=True`` puts weights of 1 KB and more in
+    one side file ``<path>.data`` next to it (needed above protobuf's 2 GB limit).
+
+    >>> irf.onnx.save(g, "model.onnx")   # doctest: +SKIP
+    """
+    return save_model(to_model(graph, opset=opset), path, external_data=external_data)
+
+
+def _name(x: Any) -> str:
+    return x if isinstance(x, str) else x.name
+
+
+def graph_of(obj: Any, *specs: Any, training: bool = False) -> tuple[Graph, list[dict]]:
+    """The graph to export for ``obj`` and the list of its Variables' wiring.
+
+    ``obj`` is a Graph (returned as is), an ``irf.function`` Function, or any callable (a
+    plain function, an ``nn.Module``), which is wrapped with ``irf.function`` first and traced
+    for ``specs``. Inference export (``training=False``): each Variable's graph input becomes
+    an initializer holding its current value and the variable-update outputs are dropped
+    (with the nodes only they needed). Training export: Variables stay inputs, their new
+    values stay outputs; the wiring ``[{"variable", "input", "output"}]`` says which is which.
+    """
+    if isinstance(obj, Graph):
+        if specs:
+            raise IrflowError("irf.onnx.export: input specs are for functions; a Graph already has its input types")
+        return obj, []
+    fn = obj
+    if not hasattr(fn, "get_concrete_function"):
+        if not callable(fn):
+            raise IrflowError(f"irf.onnx.export takes a Graph, an irf.function or a callable, got {type(obj).__name__}")
+        try:
+            from irflow.frontends.trace import function
+        except ImportError as e:
+            raise IrflowError(f"irf.onnx.export of a Python callable needs irf.function (irflow.frontends.trace): {e}") from None
+        fn = function(fn)
+    cf = fn.get_concrete_function(*specs)
+    graph: Graph = cf.graph
+    var_inputs = [(_name(n), v) for n, v in cf.variable_inputs]
+    var_outputs = {id(v): _name(n) for n, v in cf.variable_outputs}
+    wiring = [
+        {"variable": getattr(v, "name", None) or name, "input": name, "output": var_outputs.get(id(v))}
+        for name, v in var_inputs
+    ]
+    if training:
+        return graph, wiring
+    types = {v.name: v.type for v in graph.inputs}
+    initializers = dict(graph.initializers)
+    for name, var in var_inputs:
+        value = np.array(var.numpy())  # a copy: the export must not change if training goes on
+        t = types[name]
+        if value.dtype != t.dtype.numpy:
+            raise DTypeError(f"variable {getattr(var, 'name', name)!r}: value is {value.dtype} but graph input {name!r} is {t.dtype.value}")
+        if len(value.shape) != t.rank or any(isinstance(d, int) and d != s for d, s in zip(t.shape, value.shape)):
+            raise ShapeError(f"variable {getattr(var, 'name', name)!r}: value has shape {value.shape}, graph input {name!r} is {t}")
+        initializers[name] = value
+    result_names = [_name(r) for r in cf.result_outputs]
+    out_types = {v.name: v.type for v in graph.outputs}
+    inference = Graph(
+        name=graph.name,
+        inputs=tuple(v for v in graph.inputs if v.name not in initializers),
+        outputs=tuple(Value(name=n, type=out_types[n]) for n in result_names),
+        nodes=graph.nodes,
+        initializers=initializers,
+        opset_version=graph.opset_version,
+    )
+    from irflow.passes.prune import prune
+
+    return prune(inference), []
+
+
+def export(
+    obj: Any,
+    path: str | Path,
+    *specs: Any,
+    training: bool = False,
+    opset: int | None = None,
+    external_data: bool = False,
+) -> onnx.ModelProto:
+    """Trace ``obj`` (an ``irf.function``, a callable or an ``nn.Module``) for ``specs`` and write
+    it as ONNX to ``path``; return the model. See ``graph_of`` for what ``training`` changes.
+    A training export records its Variables' wiring in the model's metadata
+    (``irflow.variables``: a JSON list of ``{"variable", "input", "output"}``).
+
+    >>> irf.onnx.export(model, "mlp.onnx", irf.TensorSpec(("batch", 784), "float32"))   # doctest: +SKIP
+    """
+    graph, wiring = graph_of(obj, *specs, training=training)
+    model = _to_model(graph, opset=opset)
+    if wiring:
+        onnx.helper.set_model_props(model, {STATE_METADATA_KEY: json.dumps(wiring)})
+    written = onnx.ModelProto()
+    written.CopyFrom(model)  # saving with external data rewrites the proto it is given
+    save_model(written, path, external_data=external_data)
+    return model
+
+
+def run(
+    model: Graph | onnx.ModelProto | str | Path,
+    inputs: Mapping[str, Any],
+    *,
+    device: str = "auto",
+    options: Any = None,
+    **ort_kwargs: Any,
+) -> dict[str, np.ndarray]:
+    """Run a Graph, an ``onnx.ModelProto`` or an ``.onnx`` file on onnxruntime; outputs by name.
+
+    A Graph goes through the cached ``ort`` runner (as ``irf.run(..., executor="ort")``). A
+    model or a file gets a fresh session per call: for repeated calls load it once
+    (``irf.onnx.load``) and run the Graph.
+
+    >>> irf.onnx.run("model.onnx", {"x": x}, device="cpu")   # doctest: +SKIP
+    """
+    if isinstance(model, Graph):
+        from irflow.executors import run as run_graph
+
+        return run_graph(model, inputs, executor="ort", device=device, options=options, **ort_kwargs)
+    import onnxruntime as ort
+
+    from irflow.executors.onnx.device import PROVIDERS, resolve_device
+    from irflow.executors.onnx.runner import ort_options
+
+    opts = ort_options(options, **ort_kwargs)
+    resolved = resolve_device(device)
+    if isinstance(model, onnx.ModelProto):
+        source, what = model.SerializeToString(), "the given ModelProto"
+    else:
+        p = Path(model)
+        if not p.is_file():
+            raise IrflowError(f"no such file: {p}")
+        source, what = str(p), str(p)
+    try:
+        session = ort.InferenceSession(source, opts.session_options(), providers=PROVIDERS[resolved])
+        names = [o.name for o in session.get_outputs()]
+        feeds = {k: np.asarray(v) for k, v in inputs.items()}
+        return dict(zip(names, session.run(names, feeds)))
+    except Exception as e:  # noqa: BLE001
+        raise ExecutorError(f"onnxruntime failed on {what}: {e}") from None
+
+
+def load(path: str | Path) -> Graph:
+    """Read an ONNX model into an irflow Graph (``irflow.frontends.onnx_import.load``).
+
+    >>> g = irf.onnx.load("model.onnx")   # doctest: +SKIP
+    """
+    from irflow.frontends.onnx_import import load as _load
+
+    return _load(path)
