@@ -1,4 +1,17 @@
-"""IR -> IR transforms: reverse mode (vjp) and what is built on it."""
-from irflow.autodiff.vjp import backward, replay, vjp
+"""Autodiff: IR -> IR reverse mode (``vjp``, ``backward``), tapes, function transforms.
 
-__all__ = ["vjp", "backward", "replay"]
+- ``vjp(graph, wrt)``: graph -> gradient graph (``irflow.autodiff.vjp``, the IR pass);
+- ``GradientTape``: eager recording; inside traces it emits gradient nodes;
+- ``symbolic_gradients(ys, xs)``: gradient nodes in the graph being built (``irf.static.gradients``);
+- ``grad``, ``value_and_grad``, ``vjp_fn`` (top level ``irf.vjp``), ``jvp``, ``jacobian``,
+  ``hessian``, ``stop_gradient``, ``custom_gradient``.
+"""
+from irflow.autodiff.vjp import backward, replay, vjp
+from irflow.autodiff.symbolic import symbolic_gradients
+from irflow.autodiff.tape import GradientTape
+from irflow.autodiff.transforms import grad, hessian, jacobian, jvp, stop_gradient, value_and_grad
+from irflow.autodiff.transforms import vjp as vjp_fn
+from irflow.autodiff.custom import custom_gradient
+
+__all__ = ["vjp", "backward", "replay", "symbolic_gradients", "GradientTape", "grad", "value_and_grad",
+           "vjp_fn", "jvp", "jacobian", "hessian", "stop_gradient", "custom_gradient"]

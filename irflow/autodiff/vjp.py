@@ -7,7 +7,7 @@ values used more than once.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 from irflow.errors import IrflowError
 from irflow.ir.graph import Graph
@@ -27,30 +27,35 @@ def replay(graph: Graph, b: GraphBuilder, env: dict[str, SymbolicTensor]) -> Non
 
 
 def backward(
-    graph: Graph,
-    env: dict[str, SymbolicTensor],
-    seeds: dict[str, SymbolicTensor],
+    graph: Any,
+    env: Mapping[str, Any],
+    seeds: dict[str, Any],
     wrt: Sequence[str],
-) -> dict[str, SymbolicTensor | None]:
+) -> dict[str, Any]:
     """Emit the backward pass of ``graph`` into the active builder.
 
-    ``env`` maps graph values to their (already built) forward tensors, ``seeds`` maps output
-    names to cotangents. Returns the gradient of each ``wrt`` name, None where unconnected.
+    ``graph`` is anything with ``.nodes`` (Nodes, or objects with the same fields: a tape's
+    records and a builder's snapshot use this); ``env`` maps graph values to their (already
+    built) forward tensors and may create them lazily (a dict with ``__missing__``); ``seeds``
+    maps output names to cotangents. Returns the gradient of each ``wrt`` name, None where
+    unconnected. An op marked ``differentiable=False`` passes no gradient; an op with an active
+    float input and no VJP rule raises "differentiation rule for 'op' not implemented".
     """
     # Values that depend on a wrt value (forward reachability) can carry a gradient.
-    active = {n for n in wrt}
-    for node in graph.nodes:
-        if any(i in active for i in node.inputs):
+    active = set(wrt)
+    nodes = graph.nodes
+    for node in nodes:
+        if any(i in active for i in node.inputs) and get_op(node.op).differentiable:
             active.update(v.name for v in node.outputs if v.type.dtype.is_float)
-    ct: dict[str, SymbolicTensor] = dict(seeds)
-    for node in reversed(graph.nodes):
+    ct: dict[str, Any] = dict(seeds)
+    for node in reversed(nodes):
         gs = [ct.get(v.name) for v in node.outputs]
         if all(g is None for g in gs) or not any(i in active for i in node.inputs):
             continue
         opdef = get_op(node.op)
         if opdef.vjp is None:
             if not opdef.differentiable:
-                continue  # argmax, comparisons, ...: no gradient flows through
+                continue  # argmax, comparisons, stop_gradient: no gradient flows through
             raise IrflowError(f"differentiation rule for '{node.op}' not implemented (node {node.name})")
         ins = [env[n] if n else None for n in node.inputs]
         outs = [env[v.name] for v in node.outputs]
@@ -63,7 +68,7 @@ def backward(
         if not isinstance(grads, tuple):
             grads = (grads,)
         if len(grads) != len(ins):
-            raise IrflowError(f"VJP rule of '{node.op}' returned {len(grads)} gradients for {len(ins)} inputs")
+            raise IrflowError(f"VJP rule of '{node.op}' returned {len(grads)} gradients for {len(ins)} inputs (node {node.name})")
         for name, gi in zip(node.inputs, grads):
             if gi is None or name not in active:
                 continue

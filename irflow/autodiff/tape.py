@@ -1,0 +1,421 @@
+"""GradientTape: reverse mode for eager code, and the same tape inside traces.
+
+Recording is light: while a tape is active, the eager handler calls ``record(op, inputs,
+result, attrs)`` per op, and the tape appends that tuple to a list; no IR objects, no types.
+
+When asked for a gradient the tape turns the recorded path from the watched sources to the
+target into a graph (``_TapeGraph``: Node-like records, typed from the arrays), runs
+``autodiff.backward`` on it into a fresh GraphBuilder whose inputs are the forward values it
+needs, prunes the result, and EXECUTES the gradient graph node by node through ``bind``. So
+an outer tape that records sees the backward ops like any other ops: nested tapes give second
+derivatives, and the gradient graph is the same IR the other frontends use.
+
+Inside a trace (a GraphBuilder is active) ops are symbolic and not recorded; ``gradient`` on
+symbolic tensors calls ``symbolic_gradients``, which emits backward nodes into the trace.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from irflow.autodiff.structure import flatten, is_symbolic, unflatten
+from irflow.autodiff.symbolic import symbolic_gradients
+from irflow.autodiff.vjp import backward
+from irflow.errors import IrflowError
+from irflow.frontends.eager import RECORDERS, Tensor, _scalar_array, _weak_dtype
+from irflow.ir.dtypes import dtype_of_array
+from irflow.ir.types import TensorType
+from irflow.ops.builder import GraphBuilder
+from irflow.ops.dispatch import bind
+from irflow.ops.registry import get_op
+from irflow.passes.prune import prune
+
+UNCONNECTED = ("zero", "none")
+
+
+class _VarRead:
+    """A Variable as an op input: the variable (identity, watching) and the array read then."""
+
+    __slots__ = ("var", "value")
+
+    def __init__(self, var: Any, value: np.ndarray):
+        self.var = var
+        self.value = value
+
+
+_TYPES: dict[tuple, TensorType] = {}
+
+
+def _type_of(arr: np.ndarray) -> TensorType:
+    key = (arr.dtype, arr.shape)
+    t = _TYPES.get(key)
+    if t is None:
+        t = _TYPES[key] = TensorType(dtype=dtype_of_array(arr), shape=arr.shape)
+    return t
+
+
+class _V:
+    """A Value-like (name, type) pair of a tape graph."""
+
+    __slots__ = ("name", "type")
+
+    def __init__(self, name: str, type: TensorType):
+        self.name = name
+        self.type = type
+
+
+class _N:
+    """A Node-like record of a tape graph: what ``backward`` reads of a node."""
+
+    __slots__ = ("op", "inputs", "outputs", "attrs", "name")
+
+    def __init__(self, op, inputs, outputs, attrs, name):
+        self.op, self.inputs, self.outputs, self.attrs, self.name = op, inputs, outputs, attrs, name
+
+
+class _TapeGraph:
+    __slots__ = ("nodes",)
+
+    def __init__(self, nodes):
+        self.nodes = nodes
+
+
+class _LazyInputs(dict):
+    """name -> SymbolicTensor; a forward value becomes a builder input the first time it is read."""
+
+    def __init__(self, builder: GraphBuilder, types: dict[str, TensorType]):
+        super().__init__()
+        self.builder = builder
+        self.types = types
+
+    def __missing__(self, name: str):
+        t = self.types[name]
+        s = self.builder.input(name, t.dtype, t.shape)
+        self[name] = s
+        return s
+
+
+def _is_variable(x: Any) -> bool:
+    return type(x) is not Tensor and hasattr(x, "_eager_value")
+
+
+class GradientTape:
+    """Records eager ops so gradients can be computed afterwards (as ``tf.GradientTape``).
+
+    >>> x = irf.tensor([1.0, 2.0])
+    >>> with irf.GradientTape() as tape:      # doctest: +SKIP
+    ...     tape.watch(x)
+    ...     y = irf.reduce_sum(x * x)
+    >>> tape.gradient(y, x).numpy()           # doctest: +SKIP
+    array([2., 4.], dtype=float32)
+
+    ``persistent=True`` allows several ``gradient``/``jacobian`` calls; trainable Variables
+    read while recording are watched unless ``watch_accessed_variables=False``.
+    """
+
+    def __init__(self, persistent: bool = False, watch_accessed_variables: bool = True):
+        self.persistent = persistent
+        self.watch_accessed_variables = watch_accessed_variables
+        self._records: list[tuple] = []
+        self._watched: dict[int, Any] = {}
+        self._used = False
+
+    # -- recording ---------------------------------------------------------------------------
+    def __enter__(self) -> "GradientTape":
+        if self._used:
+            raise IrflowError("this non-persistent GradientTape was already used for a gradient; make a new one")
+        RECORDERS.append(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop()
+
+    def _stop(self) -> None:
+        for i in range(len(RECORDERS) - 1, -1, -1):
+            if RECORDERS[i] is self:
+                del RECORDERS[i]
+                return
+
+    def record(self, op: str, inputs: tuple, result: Any, attrs: dict) -> None:
+        """Called by the eager handler for each op while this tape is active. Keep it light."""
+        for x in inputs:
+            if type(x) is not Tensor and hasattr(x, "_eager_value"):  # a Variable: remember the value read
+                inputs = tuple(_VarRead(v, v._eager_value()) if _is_variable(v) else v for v in inputs)
+                break
+        self._records.append((op, inputs, result, attrs))
+
+    def watch(self, tensor: Any) -> None:
+        """Track ``tensor`` (a Tensor, a Variable, or a list/tuple/dict of them) as a source."""
+        for t in flatten(tensor)[0]:
+            if is_symbolic(t):
+                continue  # inside a trace every value is differentiable already
+            if not isinstance(t, Tensor) and not _is_variable(t):
+                raise IrflowError(f"GradientTape.watch takes Tensors or Variables, got {type(t).__name__}")
+            self._watched[id(t)] = t
+
+    def watched_variables(self) -> list:
+        """The Variables this tape watches (explicitly, or read while recording)."""
+        found = {k: v for k, v in self._watched.items() if _is_variable(v)}
+        if self.watch_accessed_variables:
+            for rec in self._records:
+                for x in rec[1]:
+                    if type(x) is _VarRead and getattr(x.var, "trainable", False):
+                        found.setdefault(id(x.var), x.var)
+        return list(found.values())
+
+    @contextmanager
+    def stop_recording(self) -> Iterator[None]:
+        """Ops inside this block are not recorded (as ``tf.GradientTape.stop_recording``)."""
+        was = any(r is self for r in RECORDERS)
+        self._stop()
+        try:
+            yield
+        finally:
+            if was:
+                RECORDERS.append(self)
+
+    def reset(self) -> None:
+        """Forget everything recorded and watched so far."""
+        self._records = []
+        self._watched = {}
+
+    # -- gradients ---------------------------------------------------------------------------
+    def gradient(self, target: Any, sources: Any, output_gradients: Any = None,
+                 unconnected_gradients: str = "zero") -> Any:
+        """d(sum of target)/d(sources); the result mirrors ``sources`` (tensor, list, tuple, dict).
+
+        A non-scalar target is summed (as TF); a list of targets adds up their gradients.
+        ``output_gradients`` (one per target) replaces the implicit ones. Sources the target
+        does not depend on give zeros, or None with ``unconnected_gradients="none"``.
+        """
+        if unconnected_gradients not in UNCONNECTED:
+            raise IrflowError(f"unconnected_gradients must be 'zero' or 'none', got {unconnected_gradients!r}")
+        targets, _ = flatten(target)
+        srcs, tree = flatten(sources)
+        ogs = None if output_gradients is None else flatten(output_gradients)[0]
+        if ogs is not None and len(ogs) != len(targets):
+            raise IrflowError(f"gradient: {len(ogs)} output_gradients for {len(targets)} targets")
+        if any(is_symbolic(t) for t in targets):
+            grads = symbolic_gradients(targets, srcs, ogs, unconnected_gradients=unconnected_gradients)
+            return unflatten(tree, grads)
+        self._check_usable()
+        graph, feeds, outs = self._gradient_graph(targets, srcs, ogs)
+        values = execute(graph, feeds)
+        grads = []
+        for s, name in zip(srcs, outs):
+            g = values[name] if name is not None else None
+            if g is None and unconnected_gradients == "zero":
+                g = bind("zeros_like", s)
+            grads.append(g)
+        self._after_use()
+        return unflatten(tree, grads)
+
+    def jacobian(self, target: Any, sources: Any, unconnected_gradients: str = "zero") -> Any:
+        """d target / d source for each source: shape ``target.shape + source.shape``.
+
+        Vectorized: the gradient graph is built once with the target's cotangent as an input
+        and run on all one-hot seeds at once by ``batching.run_batched`` (a leading seed axis);
+        when the graph has an op without a batching rule, or when an outer tape records (the
+        jacobian must then stay differentiable), it falls back to one pass per seed.
+        """
+        from irflow.autodiff.batching import jacobian_from_graph
+
+        if unconnected_gradients not in UNCONNECTED:
+            raise IrflowError(f"unconnected_gradients must be 'zero' or 'none', got {unconnected_gradients!r}")
+        if is_symbolic(target):
+            raise IrflowError("GradientTape.jacobian inside a trace is not supported; call it on eager tensors")
+        self._check_usable()
+        srcs, tree = flatten(sources)
+        seed = Tensor(np.zeros(target.shape, dtype=target.numpy().dtype))
+        graph, feeds, outs = self._gradient_graph([target], srcs, [seed])
+        seed_name = graph_seed_name(feeds, seed)
+        results = jacobian_from_graph(graph, feeds, outs, seed_name, target, srcs)
+        jac = []
+        for s, j in zip(srcs, results):
+            if j is None and unconnected_gradients == "zero":
+                j = Tensor(np.zeros(tuple(target.shape) + tuple(_shape(s)), dtype=target.numpy().dtype))
+            jac.append(j)
+        self._after_use()
+        return unflatten(tree, jac)
+
+    def _check_usable(self) -> None:
+        if self._used:
+            raise IrflowError(
+                "a non-persistent GradientTape can compute gradients only once; use GradientTape(persistent=True)"
+            )
+
+    def _after_use(self) -> None:
+        if not self.persistent:
+            self._used = True
+            self._records = []
+            self._stop()
+
+    def _gradient_graph(self, targets: Sequence[Any], srcs: Sequence[Any], ogs: Sequence[Any] | None):
+        """The recorded path from sources to targets as a gradient Graph, its feeds, and per
+        source the name of its gradient output (None: unconnected)."""
+        records = list(self._records)
+        # 1. watched sources (explicit, and trainable Variables read while recording)
+        watched = set(self._watched)
+        if self.watch_accessed_variables:
+            for rec in records:
+                for x in rec[1]:
+                    if type(x) is _VarRead and getattr(x.var, "trainable", False):
+                        watched.add(id(x.var))
+        # 2. forward: which results depend on a watched value through differentiable ops
+        active = set(watched)
+        is_active = []
+        for op, inputs, result, attrs in records:
+            hit = False
+            for x in inputs:
+                if id(x.var if type(x) is _VarRead else x) in active:
+                    hit = True
+                    break
+            if hit and get_op(op).differentiable:
+                for r in (result if type(result) is tuple else (result,)):
+                    if r.numpy().dtype.kind == "f":
+                        active.add(id(r))
+                is_active.append(True)
+            else:
+                is_active.append(False)
+        # 3. backward: the active records the targets depend on
+        needed = {id(t) for t in targets}
+        keep = []
+        for i in range(len(records) - 1, -1, -1):
+            if not is_active[i]:
+                continue
+            op, inputs, result, attrs = records[i]
+            if any(id(r) in needed for r in (result if type(result) is tuple else (result,))):
+                keep.append(i)
+                for x in inputs:
+                    needed.add(id(x.var if type(x) is _VarRead else x))
+        keep.reverse()
+        # 4. name every value on the path; build Node-like records typed from the arrays
+        names: dict[int, str] = {}
+        types: dict[str, TensorType] = {}
+        feeds: dict[str, Any] = {}
+
+        def leaf(x: Any, arr: np.ndarray) -> str:
+            key = id(x.var if type(x) is _VarRead else x)
+            nm = names.get(key)
+            if nm is None:
+                nm = names[key] = f"v{len(names)}"
+                types[nm] = _type_of(arr)
+                feeds[nm] = x
+            return nm
+
+        nodes = []
+        for i in keep:
+            op, inputs, result, attrs = records[i]
+            in_names = []
+            arrays = [x.value if type(x) is _VarRead else (x._value if type(x) is Tensor else x) for x in inputs]
+            like = None
+            if any(type(a) in (float, int, bool) for a in arrays):
+                like = _weak_dtype([a for a in arrays if isinstance(a, np.ndarray)])
+            for x, a in zip(inputs, arrays):
+                if x is None:
+                    in_names.append("")
+                    continue
+                if type(a) in (float, int, bool):
+                    arr = _scalar_array(a, like)
+                    nm = f"c{len(feeds)}"
+                    types[nm] = _type_of(arr)
+                    feeds[nm] = arr
+                    in_names.append(nm)
+                    continue
+                key = id(x.var if type(x) is _VarRead else x)
+                if key in names:
+                    in_names.append(names[key])
+                else:
+                    in_names.append(leaf(x, np.asarray(a)))
+            outs = []
+            for r in (result if type(result) is tuple else (result,)):
+                nm = names[id(r)] = f"v{len(names)}"
+                types[nm] = _type_of(r._value)
+                feeds[nm] = r
+                outs.append(_V(nm, types[nm]))
+            full = get_op(op).fill_attrs(attrs, f"tape record {op}")
+            nodes.append(_N(op, tuple(in_names), tuple(outs), full, f"{op}_{i}"))
+        graph = _TapeGraph(nodes)
+        # 5. backward into a fresh builder; forward values become its inputs when first read
+        b = GraphBuilder("tape_gradient")
+        env = _LazyInputs(b, types)
+        wrt = []
+        for s in srcs:
+            key = id(s)
+            wrt.append(names.get(key) if key in watched or key in active else None)
+        with b:
+            seeds: dict[str, Any] = {}
+            for k, t in enumerate(targets):
+                nm = names.get(id(t))
+                if nm is None or not types[nm].dtype.is_float:
+                    continue  # the target is not on the tape: nothing flows
+                if ogs is not None and ogs[k] is not None:
+                    og_name = f"og{k}"
+                    types[og_name] = _type_of(np.asarray(_array(ogs[k])))
+                    feeds[og_name] = ogs[k]
+                    seed = env[og_name]
+                else:
+                    seed = bind("ones_like", env[nm])
+                seeds[nm] = seeds[nm] + seed if nm in seeds else seed
+            grads = backward(graph, env, seeds, [w for w in wrt if w is not None]) if seeds else {}
+            out_names: list[str | None] = []
+            for w in wrt:
+                g = grads.get(w) if w is not None else None
+                if g is None:
+                    out_names.append(None)
+                    continue
+                b.output(g)
+                out_names.append(g.name)
+        gg = prune(b.build(), keep_inputs=False)
+        used = set(gg.input_names)
+        return gg, {k: v for k, v in feeds.items() if k in used}, out_names
+
+
+def graph_seed_name(feeds: dict, seed: Any) -> str | None:
+    for k, v in feeds.items():
+        if v is seed:
+            return k
+    return None
+
+
+def _array(x: Any) -> Any:
+    if type(x) is Tensor:
+        return x._value
+    if _is_variable(x):
+        return x._eager_value()
+    return x
+
+
+def _shape(x: Any) -> tuple:
+    return tuple(np.shape(_array(x)))
+
+
+def execute(graph, feeds: dict[str, Any]) -> dict[str, Any]:
+    """Run ``graph`` node by node through ``bind`` (so active tapes record every op).
+
+    ``feeds`` hold the original objects (Tensors, Variables, _VarReads, arrays); a Variable
+    whose value changed since it was read is fed the value read, so the gradient is right.
+    """
+    env: dict[str, Any] = {"": None}
+    for k, v in feeds.items():
+        if type(v) is _VarRead:
+            v = v.var if v.var._eager_value() is v.value else Tensor(v.value)
+        env[k] = v
+    for k, arr in graph.initializers.items():
+        env[k] = arr
+    for node in graph.nodes:
+        res = bind(node.op, *[env[i] for i in node.inputs], **node.attrs)
+        if len(node.outputs) == 1:
+            env[node.outputs[0].name] = res
+        else:
+            for v, r in zip(node.outputs, res):
+                env[v.name] = r
+    out = {}
+    for v in graph.outputs:
+        r = env[v.name]
+        if type(r) is np.ndarray:
+            r = Tensor(r)
+        out[v.name] = r
+    return out

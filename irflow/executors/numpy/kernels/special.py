@@ -1,0 +1,50 @@
+"""NumPy kernels of the special ops: stop_gradient, call, custom_call.
+
+``call`` runs its graph with the reference Interpreter, built once per graph object.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from irflow.executors.numpy.kernels import kernel
+
+# Interpreter per graph object (keyed by id; the graph is kept alive by the entry itself).
+_INTERPRETERS: dict[int, tuple[Any, Any]] = {}
+
+
+def interpreter_for(graph) -> Any:
+    """The cached Interpreter of ``graph``."""
+    hit = _INTERPRETERS.get(id(graph))
+    if hit is not None and hit[0] is graph:
+        return hit[1]
+    from irflow.executors.numpy.interpreter import Interpreter
+
+    interp = Interpreter(graph)
+    if len(_INTERPRETERS) > 512:
+        _INTERPRETERS.clear()
+    _INTERPRETERS[id(graph)] = (graph, interp)
+    return interp
+
+
+def run_graph(graph, arrays: tuple) -> Any:
+    """Run ``graph`` on positional ``arrays``: one array, or a tuple for several outputs."""
+    outs = interpreter_for(graph).run(dict(zip(graph.input_names, arrays)), check=False)
+    names = graph.output_names
+    if len(names) == 1:
+        return outs[names[0]]
+    return tuple(outs[n] for n in names)
+
+
+@kernel("stop_gradient")
+def stop_gradient(x):
+    return x
+
+
+@kernel("call")
+def call(*arrays, graph):
+    return run_graph(graph, arrays)
+
+
+@kernel("custom_call")
+def custom_call(*arrays, fwd, bwd):
+    return run_graph(fwd, arrays)

@@ -1,0 +1,57 @@
+"""ONNX lowerings of the special ops.
+
+``call`` and ``custom_call`` are inlined: the inner graph's nodes are lowered in place, every
+inner value renamed to a fresh name of the outer model (so two calls of one graph cannot
+clash), inner inputs mapped to the call's inputs and inner outputs to its outputs. Nested calls
+inline recursively. The backward graph of a ``custom_call`` is not part of the forward model:
+it appears only where a gradient graph calls it (as a ``call`` node).
+"""
+from __future__ import annotations
+
+from irflow.executors.onnx.lowering import LOWERINGS, lowering, simple
+from irflow.ir.graph import Graph, Node, Value
+
+simple("stop_gradient", "Identity")
+
+
+def inline_graph(ctx, node, inner: Graph, ins: list, outs: list) -> None:
+    """Lower ``inner``'s nodes into ``ctx`` with inputs ``ins`` and outputs ``outs``."""
+    from irflow.errors import UnsupportedOpError
+
+    missing = sorted({n.op for n in inner.nodes if n.op not in LOWERINGS})
+    if missing:
+        raise UnsupportedOpError(f"{node.op} node {node.name}: graph {inner.name!r} has op(s) with no ONNX lowering: {', '.join(missing)}")
+    rename: dict[str, str] = {"": ""}
+    for v, outer in zip(inner.inputs, ins):
+        rename[v.name] = outer
+    for name, arr in inner.initializers.items():
+        rename[name] = ctx.const(arr, f"{node.name}_{name}")
+    # An inner output produced by a node (and listed once) takes the outer name directly.
+    produced = {v.name for n in inner.nodes for v in n.outputs}
+    direct: dict[str, str] = {}
+    for v, outer in zip(inner.outputs, outs):
+        if v.name in produced and v.name not in direct:
+            direct[v.name] = outer
+    for n in inner.nodes:
+        for v in n.outputs:
+            rename[v.name] = direct.get(v.name) or ctx.fresh(f"{node.name}_{v.name}")
+    for n in inner.nodes:
+        new_ins = [rename[i] for i in n.inputs]
+        new_outs = [rename[v.name] for v in n.outputs]
+        renamed = Node(op=n.op, inputs=tuple(new_ins),
+                       outputs=tuple(Value(name=nm, type=v.type) for nm, v in zip(new_outs, n.outputs)),
+                       attrs=n.attrs, name=ctx.fresh(f"{node.name}_{n.name}"))
+        LOWERINGS[n.op](ctx, renamed, new_ins, new_outs)
+    for v, outer in zip(inner.outputs, outs):
+        if direct.get(v.name) != outer:
+            ctx.emit("Identity", [rename[v.name]], [outer])
+
+
+@lowering("call")
+def _call(ctx, node, ins, outs):
+    inline_graph(ctx, node, node.attrs["graph"], ins, outs)
+
+
+@lowering("custom_call")
+def _custom_call(ctx, node, ins, outs):
+    inline_graph(ctx, node, node.attrs["fwd"], ins, outs)
