@@ -14,6 +14,7 @@ from irflow.ops import OP_FUNCTIONS
 from irflow.frontends.eager import Tensor, tensor
 from irflow.executors import run
 from irflow import autodiff
+from irflow import onnx  # irf.onnx: to_model, save, export, run, load (the onnx package is untouched)
 
 __version__ = "0.1.0"
 
