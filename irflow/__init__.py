@@ -14,6 +14,8 @@ from irflow.ops import OP_FUNCTIONS
 from irflow.frontends.eager import Tensor, tensor
 from irflow.executors import run
 from irflow import autodiff
+from irflow.autodiff import GradientTape, custom_gradient, grad, hessian, jacobian, jvp, stop_gradient, value_and_grad
+from irflow.autodiff import vjp_fn as vjp  # irf.vjp: the function transform; irflow.autodiff.vjp is the graph pass
 from irflow import onnx  # irf.onnx: to_model, save, export, run, load (the onnx package is untouched)
 
 __version__ = "0.1.0"

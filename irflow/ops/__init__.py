@@ -12,6 +12,7 @@ from irflow.ops.linalg import *  # noqa: F401,F403
 from irflow.ops.shape import *  # noqa: F401,F403
 from irflow.ops.nn import *  # noqa: F401,F403
 from irflow.ops.random import *  # noqa: F401,F403
+from irflow.ops.special import *  # noqa: F401,F403  (stop_gradient, call, custom_call)
 
 OP_FUNCTIONS = sorted(
     set(elementwise.__all__) | set(reduction.__all__) | set(linalg.__all__) | set(shape.__all__)
