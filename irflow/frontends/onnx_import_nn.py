@@ -1,0 +1,236 @@
+"""ONNX nn ops -> IR: softmax family, convolution, pooling, normalization, losses' helpers.
+
+Convolution and pooling in the IR are 2-D (NCHW); 1-D ONNX ops are imported as 2-D ops over a
+height of 1. Normalizations without a one-to-one IR op are decomposed into reductions and
+elementwise ops (InstanceNormalization, LpNormalization, LRN, BatchNormalization with an
+explicit epsilon); LayerNormalization, GroupNormalization, RMSNormalization and Attention use
+the ONNX schema's function bodies unless an importer here is shorter.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from irflow.frontends.onnx_import_ops import importer, np_dtype, rank_of, scalar
+from irflow.ops.dispatch import bind
+
+
+@importer("Softmax", "LogSoftmax")
+def _softmax(n):
+    x = n.input(0)
+    axis = n.attr("axis", -1)
+    # Written out rather than an IR softmax op: max-shifted, stable, and one VJP for both.
+    shifted = bind("sub", x, bind("reduce_max", x, axes=(axis,), keepdims=True))
+    if n.op_type == "LogSoftmax":
+        return bind("sub", shifted, bind("log", bind("reduce_sum", bind("exp", shifted), axes=(axis,), keepdims=True)))
+    e = bind("exp", shifted)
+    return bind("div", e, bind("reduce_sum", e, axes=(axis,), keepdims=True))
+
+
+def _spatial(n, x, what: str) -> int:
+    r = rank_of(x) - 2
+    if r not in (1, 2):
+        raise n.unsupported(f"{what} over {r} spatial dims (irflow has 1-D and 2-D)")
+    return r
+
+
+def _pads(n, r: int, kernel, strides, dilations, in_hw) -> tuple | str:
+    """ONNX pads / auto_pad -> the IR's (top, left, bottom, right) or "same"."""
+    auto = n.attr("auto_pad", "NOTSET")
+    if auto == "VALID":
+        return (0,) * 4
+    if auto in ("SAME_UPPER", "SAME_LOWER"):
+        pads_b, pads_e = [], []
+        for i in range(r):
+            size = in_hw[i]
+            if not isinstance(size, int):
+                if auto == "SAME_UPPER":
+                    return "same"
+                raise n.unsupported("SAME_LOWER padding needs static spatial sizes")
+            out = -(-size // strides[i])
+            total = max((out - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1 - size, 0)
+            lo = total // 2 if auto == "SAME_UPPER" else total - total // 2
+            pads_b.append(lo)
+            pads_e.append(total - lo)
+        pads = pads_b + pads_e
+    else:
+        pads = list(n.attr("pads", [0] * (2 * r)))
+    if r == 1:
+        return (0, pads[0], 0, pads[1])
+    return tuple(int(p) for p in pads)
+
+
+def _to2d(x, r: int):
+    return bind("expand_dims", x, axes=(2,)) if r == 1 else x
+
+
+def _from2d(y, r: int):
+    return bind("squeeze", y, axes=(2,)) if r == 1 else y
+
+
+def _pair(values, r: int, default: int = 1) -> tuple[int, int]:
+    v = list(values) if values is not None else [default] * r
+    return (1, int(v[0])) if r == 1 else (int(v[0]), int(v[1]))
+
+
+@importer("Conv")
+def _conv(n):
+    x, w, b = n.input(0), n.input(1), n.input(2)
+    r = _spatial(n, x, "Conv")
+    kernel = n.attr("kernel_shape") or list(w.shape[2:])
+    strides = n.attr("strides") or [1] * r
+    dil = n.attr("dilations") or [1] * r
+    pads = _pads(n, r, kernel, strides, dil, x.shape[2:])
+    y = bind("conv2d", _to2d(x, r), _to2d(w, r), b, strides=_pair(strides, r), padding=pads,
+             dilations=_pair(dil, r), groups=int(n.attr("group", 1)))
+    return _from2d(y, r)
+
+
+@importer("ConvTranspose")
+def _conv_transpose(n):
+    x, w, b = n.input(0), n.input(1), n.input(2)
+    r = _spatial(n, x, "ConvTranspose")
+    if n.attr("output_shape") is not None or n.attr("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
+        raise n.unsupported("ConvTranspose with output_shape or SAME auto_pad")
+    strides = n.attr("strides") or [1] * r
+    dil = n.attr("dilations") or [1] * r
+    pads = list(n.attr("pads", [0] * (2 * r)))
+    pads = (0, pads[0], 0, pads[1]) if r == 1 else tuple(pads)
+    out_pad = n.attr("output_padding") or [0] * r
+    y = bind("conv_transpose2d", _to2d(x, r), _to2d(w, r), b, strides=_pair(strides, r), padding=pads,
+             output_padding=_pair(out_pad, r, 0) if r == 2 else (0, int(out_pad[0])),
+             dilations=_pair(dil, r), groups=int(n.attr("group", 1)))
+    return _from2d(y, r)
+
+
+@importer("MaxPool", "AveragePool")
+def _pool(n):
+    x = n.input(0)
+    r = _spatial(n, x, n.op_type)
+    kernel = n.attr("kernel_shape")
+    strides = n.attr("strides") or [1] * r
+    if n.attr("ceil_mode", 0):
+        raise n.unsupported("ceil_mode=1")
+    if any(d != 1 for d in (n.attr("dilations") or [1] * r)):
+        raise n.unsupported("pooling with dilations")
+    if n.op_type == "MaxPool" and len(n.output_names) > 1 and n.output_names[1]:
+        raise n.unsupported("MaxPool's Indices output")
+    pads = _pads(n, r, kernel, strides, [1] * r, x.shape[2:])
+    op = "max_pool2d" if n.op_type == "MaxPool" else "avg_pool2d"
+    padded = pads == "same" or any(pads)
+    if op == "avg_pool2d" and padded and not n.attr("count_include_pad", 0):
+        # ONNX's default divides by the number of real (unpadded) elements of each window:
+        # the pooled sum of x over the pooled sum of a mask of ones.
+        xs = bind("avg_pool2d", _to2d(x, r), kernel_size=_pair(kernel, r), strides=_pair(strides, r), padding=pads)
+        ones = bind("ones_like", _to2d(x, r))
+        cnt = bind("avg_pool2d", ones, kernel_size=_pair(kernel, r), strides=_pair(strides, r), padding=pads)
+        return _from2d(bind("div", xs, cnt), r)
+    y = bind(op, _to2d(x, r), kernel_size=_pair(kernel, r), strides=_pair(strides, r), padding=pads)
+    return _from2d(y, r)
+
+
+@importer("GlobalAveragePool", "GlobalMaxPool")
+def _global_pool(n):
+    x = n.input(0)
+    axes = tuple(range(2, rank_of(x)))
+    op = "reduce_mean" if n.op_type == "GlobalAveragePool" else "reduce_max"
+    return bind(op, x, axes=axes, keepdims=True)
+
+
+def _channel_shape(x) -> tuple:
+    """Broadcast a per-channel (C,) vector against NC... : shape (C, 1, 1, ...)."""
+    return (-1,) + (1,) * (rank_of(x) - 2)
+
+
+@importer("BatchNormalization")
+def _batch_norm(n):
+    x, scale, bias, mean, var = (n.input(i) for i in range(5))
+    if n.attr("training_mode", 0):
+        raise n.unsupported("BatchNormalization in training mode")
+    eps = scalar(n.attr("epsilon", 1e-5), x)
+    shape = _channel_shape(x)
+
+    def ch(t):
+        return bind("reshape", t, shape=shape)
+
+    inv = bind("div", ch(scale), bind("sqrt", bind("add", ch(var), eps)))
+    return bind("add", bind("mul", bind("sub", x, ch(mean)), inv), ch(bias))
+
+
+@importer("InstanceNormalization")
+def _instance_norm(n):
+    x, scale, bias = n.input(0), n.input(1), n.input(2)
+    axes = tuple(range(2, rank_of(x)))
+    mean = bind("reduce_mean", x, axes=axes, keepdims=True)
+    d = bind("sub", x, mean)
+    var = bind("reduce_mean", bind("mul", d, d), axes=axes, keepdims=True)
+    y = bind("div", d, bind("sqrt", bind("add", var, scalar(n.attr("epsilon", 1e-5), x))))
+    shape = _channel_shape(x)
+    return bind("add", bind("mul", y, bind("reshape", scale, shape=shape)), bind("reshape", bias, shape=shape))
+
+
+@importer("LayerNormalization")
+def _layer_norm(n):
+    x, scale, bias = n.input(0), n.input(1), n.input(2)
+    if len([o for o in n.output_names if o]) > 1:
+        return _layer_norm_full(n)
+    axis = n.attr("axis", -1) % rank_of(x)
+    axes = tuple(range(axis, rank_of(x)))
+    mean = bind("reduce_mean", x, axes=axes, keepdims=True)
+    d = bind("sub", x, mean)
+    var = bind("reduce_mean", bind("mul", d, d), axes=axes, keepdims=True)
+    y = bind("div", d, bind("sqrt", bind("add", var, scalar(n.attr("epsilon", 1e-5), x))))
+    y = bind("mul", y, scale)
+    return bind("add", y, bias) if bias is not None else y
+
+
+def _layer_norm_full(n):
+    """LayerNormalization with its Mean and InvStdDev outputs (stash_type float32)."""
+    x, scale, bias = n.input(0), n.input(1), n.input(2)
+    axis = n.attr("axis", -1) % rank_of(x)
+    axes = tuple(range(axis, rank_of(x)))
+    xf = bind("cast", x, dtype="float32") if n.attr("stash_type", 1) == 1 and np_dtype(x) != np.float32 else x
+    mean = bind("reduce_mean", xf, axes=axes, keepdims=True)
+    d = bind("sub", xf, mean)
+    var = bind("reduce_mean", bind("mul", d, d), axes=axes, keepdims=True)
+    inv = bind("div", scalar(1, xf), bind("sqrt", bind("add", var, scalar(n.attr("epsilon", 1e-5), xf))))
+    y = bind("mul", d, inv)
+    if xf is not x:
+        y = bind("cast", y, dtype=x.dtype)
+    y = bind("mul", y, scale)
+    if bias is not None:
+        y = bind("add", y, bias)
+    return y, mean, inv
+
+
+@importer("LpNormalization")
+def _lp_norm(n):
+    x = n.input(0)
+    axis = n.attr("axis", -1)
+    p = n.attr("p", 2)
+    if p == 1:
+        norm = bind("reduce_sum", bind("abs", x), axes=(axis,), keepdims=True)
+    else:
+        norm = bind("sqrt", bind("reduce_sum", bind("mul", x, x), axes=(axis,), keepdims=True))
+    return bind("div", x, norm)
+
+
+@importer("LRN")
+def _lrn(n):
+    x = n.input(0)
+    size = int(n.attr("size"))
+    alpha, beta, bias = n.attr("alpha", 1e-4), n.attr("beta", 0.75), n.attr("bias", 1.0)
+    sq = bind("mul", x, x)
+    lo, hi = (size - 1) // 2, size - 1 - (size - 1) // 2
+    r = rank_of(x)
+    pads = [0] * (2 * r)
+    pads[1], pads[r + 1] = lo, hi
+    padded = bind("pad", sq, pads=tuple(pads), mode="constant", value=0.0)
+    c = x.shape[1]
+    if not isinstance(c, int):
+        raise n.unsupported("LRN needs a static channel count")
+    total = None
+    for i in range(size):  # a sum of `size` shifted slices along the channels
+        part = bind("slice", padded, starts=(i,), ends=(i + c,), axes=(1,), steps=None)
+        total = part if total is None else bind("add", total, part)
+    denom = bind("pow", bind("add", bind("mul", total, scalar(alpha / size, x)), scalar(bias, x)), scalar(beta, x))
+    return bind("div", x, denom)

@@ -1,0 +1,324 @@
+"""The ONNX op table: ``IMPORTERS[op_type](node) -> output(s)``, elementwise, reduction and
+linear-algebra ops (shape ops in ``onnx_import_shape_ops``, nn ops in ``onnx_import_nn``).
+
+An importer gets a ``NodeView`` (IR input tensors, attributes, import-time input values) and
+returns its outputs, computed with irflow ops through ``bind``. It runs symbolically (inside
+the builder) or eagerly on NumPy when the inputs are known at import time (constant folding),
+so it must not care which. Constants are passed as NumPy arrays, never created by hand.
+Ops that ONNX defines as functions of other ops (Celu, HardSwish, LayerNormalization,
+Attention, ...) need no entry here: the importer expands the schema's function body.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from irflow.errors import UnsupportedOpError
+from irflow.ops.dispatch import bind
+
+IMPORTERS: dict[str, Callable] = {}
+# Ops never folded at import time (random ops: each run draws anew).
+NOT_FOLDABLE = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Bernoulli", "Multinomial"}
+
+
+def importer(*op_types: str) -> Callable[[Callable], Callable]:
+    """Register an importer for one or more ONNX op types."""
+
+    def register(fn: Callable) -> Callable:
+        for op in op_types:
+            IMPORTERS[op] = fn
+        return fn
+
+    return register
+
+
+def dtype_of(x: Any):
+    return x.dtype if not isinstance(x, np.ndarray) else x.dtype
+
+
+def np_dtype(x: Any) -> np.dtype:
+    """The NumPy dtype of an IR tensor or eager tensor."""
+    d = x.dtype
+    return d.numpy if hasattr(d, "numpy") else np.dtype(d)
+
+
+def rank_of(x: Any) -> int:
+    return len(x.shape)
+
+
+def scalar(value: Any, like: Any) -> np.ndarray:
+    """A 0-d array of ``like``'s dtype: constants in decompositions keep the input's dtype."""
+    return np.asarray(value, dtype=np_dtype(like))
+
+
+# -- elementwise -------------------------------------------------------------------------------------
+
+_UNARY = {
+    "Abs": "abs", "Neg": "neg", "Exp": "exp", "Log": "log", "Sqrt": "sqrt", "Reciprocal": "reciprocal",
+    "Sin": "sin", "Cos": "cos", "Tan": "tan", "Tanh": "tanh", "Sigmoid": "sigmoid", "Relu": "relu",
+    "Erf": "erf", "Floor": "floor", "Ceil": "ceil", "Round": "round", "Sign": "sign", "IsNaN": "isnan",
+    "Not": "logical_not", "Identity": "identity", "Softplus": "softplus",
+    "Asin": "asin", "Acos": "acos", "Atan": "atan",
+    "BitwiseNot": "bitwise_not",
+}
+_BINARY = {
+    "Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div",
+    "Equal": "equal", "Less": "less", "LessOrEqual": "less_equal", "Greater": "greater",
+    "GreaterOrEqual": "greater_equal", "And": "logical_and", "Or": "logical_or", "Xor": "logical_xor",
+    "BitwiseAnd": "bitwise_and", "BitwiseOr": "bitwise_or", "BitwiseXor": "bitwise_xor",
+}
+
+
+def _unary(ir_op: str) -> Callable:
+    def imp(n):
+        return bind(ir_op, n.input(0))
+    imp.__name__ = f"import_{ir_op}"
+    return imp
+
+
+def _binary(ir_op: str) -> Callable:
+    def imp(n):
+        return bind(ir_op, n.input(0), n.input(1))
+    imp.__name__ = f"import_{ir_op}"
+    return imp
+
+
+for _onnx, _ir in _UNARY.items():
+    IMPORTERS[_onnx] = _unary(_ir)
+for _onnx, _ir in _BINARY.items():
+    IMPORTERS[_onnx] = _binary(_ir)
+
+
+@importer("Sinh", "Cosh")
+def _sinh_cosh(n):
+    x = n.input(0)
+    e, em = bind("exp", x), bind("exp", bind("neg", x))
+    both = bind("sub", e, em) if n.op_type == "Sinh" else bind("add", e, em)
+    return bind("mul", both, scalar(0.5, x))
+
+
+@importer("Asinh")
+def _asinh(n):  # log(x + sqrt(x^2 + 1))
+    x = n.input(0)
+    return bind("log", bind("add", x, bind("sqrt", bind("add", bind("mul", x, x), scalar(1, x)))))
+
+
+@importer("Acosh")
+def _acosh(n):  # log(x + sqrt(x^2 - 1))
+    x = n.input(0)
+    return bind("log", bind("add", x, bind("sqrt", bind("sub", bind("mul", x, x), scalar(1, x)))))
+
+
+@importer("Atanh")
+def _atanh(n):  # 0.5 * log((1 + x) / (1 - x))
+    x = n.input(0)
+    one = scalar(1, x)
+    return bind("mul", bind("log", bind("div", bind("add", one, x), bind("sub", one, x))), scalar(0.5, x))
+
+
+@importer("IsInf")
+def _isinf(n):
+    x = n.input(0)
+    inf = bind("isinf", x)
+    pos, neg = n.attr("detect_positive", 1), n.attr("detect_negative", 1)
+    if pos and neg:
+        return inf
+    if not pos and not neg:
+        return bind("logical_and", inf, np.asarray(False))
+    side = bind("greater", x, scalar(0, x)) if pos else bind("less", x, scalar(0, x))
+    return bind("logical_and", inf, side)
+
+
+@importer("Pow")
+def _pow(n):
+    x, y = n.input(0), n.input(1)
+    if np_dtype(y) != np_dtype(x):  # ONNX allows e.g. a float base with an int exponent
+        y = bind("cast", y, dtype=x.dtype)
+    return bind("pow", x, y)
+
+
+@importer("Mod")
+def _mod(n):
+    x, y = n.input(0), n.input(1)
+    if not n.attr("fmod", 0):
+        return bind("mod", x, y)  # the sign of the divisor, as Python and NumPy
+    if np_dtype(x).kind in "iu":  # C fmod: the sign of the dividend; IR int div truncates
+        return bind("sub", x, bind("mul", bind("div", x, y), y))
+    q = bind("div", x, y)
+    trunc = bind("where", bind("less", q, scalar(0, q)), bind("ceil", q), bind("floor", q))
+    return bind("sub", x, bind("mul", trunc, y))
+
+
+@importer("Max", "Min", "Sum", "Mean")
+def _variadic(n):
+    ir = {"Max": "maximum", "Min": "minimum", "Sum": "add", "Mean": "add"}[n.op_type]
+    xs = [x for x in n.inputs if x is not None]
+    out = xs[0]
+    for x in xs[1:]:
+        out = bind(ir, out, x)
+    if n.op_type == "Mean":
+        out = bind("div", out, scalar(len(xs), out))
+    elif len(xs) == 1:
+        out = bind("identity", out)
+    return out
+
+
+@importer("Where")
+def _where(n):
+    return bind("where", n.input(0), n.input(1), n.input(2))
+
+
+@importer("PRelu")
+def _prelu(n):
+    x, slope = n.input(0), n.input(1)
+    return bind("where", bind("less", x, scalar(0, x)), bind("mul", x, slope), x)
+
+
+@importer("LeakyRelu")
+def _leaky_relu(n):
+    x = n.input(0)
+    return bind("where", bind("less", x, scalar(0, x)), bind("mul", x, scalar(n.attr("alpha", 0.01), x)), x)
+
+
+@importer("Elu")
+def _elu(n):
+    x = n.input(0)
+    alpha = scalar(n.attr("alpha", 1.0), x)
+    neg = bind("mul", alpha, bind("sub", bind("exp", bind("minimum", x, scalar(0, x))), scalar(1, x)))
+    return bind("where", bind("greater", x, scalar(0, x)), x, neg)
+
+
+@importer("Gelu")
+def _gelu(n):
+    x = n.input(0)
+    half = bind("mul", x, scalar(0.5, x))
+    if n.attr("approximate", "none") == "tanh":
+        inner = bind("mul", bind("add", x, bind("mul", bind("mul", bind("mul", x, x), x), scalar(0.044715, x))),
+                     scalar(np.sqrt(2 / np.pi), x))
+        return bind("mul", half, bind("add", bind("tanh", inner), scalar(1, x)))
+    return bind("mul", half, bind("add", bind("erf", bind("mul", x, scalar(1 / np.sqrt(2), x))), scalar(1, x)))
+
+
+@importer("Clip")
+def _clip(n):
+    x = n.input(0)
+    lo, hi = n.input(1), n.input(2)
+    if lo is not None:
+        x = bind("maximum", x, lo)
+    if hi is not None:
+        x = bind("minimum", x, hi)
+    return x if (lo is not None or hi is not None) else bind("identity", x)
+
+
+@importer("Cast")
+def _cast(n):
+    from irflow.frontends.onnx_import import to_dtype
+
+    to = to_dtype(n.attr("to"), n.where())
+    if n.attr("saturate", 1) != 1 and to.is_float:
+        pass  # saturate only matters for float8 targets, which irflow does not have
+    return bind("cast", n.input(0), dtype=to)
+
+
+@importer("CastLike")
+def _cast_like(n):
+    return bind("cast", n.input(0), dtype=n.input(1).dtype)
+
+
+# -- reductions --------------------------------------------------------------------------------------
+
+def reduction_axes(n) -> tuple[int, ...] | None | str:
+    """The axes of a Reduce* node (attribute before opset 18, or ReduceSum before 13; input after).
+
+    Returns None for all axes, or "noop" when ``noop_with_empty_axes`` asks for the identity.
+    """
+    axes = n.attr("axes")
+    if axes is None and n.has_input(1):
+        axes = [int(a) for a in n.const(1, "axes")]
+    if axes is None or len(axes) == 0:
+        return "noop" if n.attr("noop_with_empty_axes", 0) else None
+    return tuple(int(a) for a in axes)
+
+
+def _reduce(ir_op: str, pre: Callable | None = None, post: Callable | None = None) -> Callable:
+    def imp(n):
+        x = n.input(0)
+        axes = reduction_axes(n)
+        if axes == "noop":
+            return bind("identity", x) if pre is None else pre(x)
+        if pre is not None:
+            x = pre(x)
+        out = bind(ir_op, x, axes=axes, keepdims=bool(n.attr("keepdims", 1)))
+        return post(out) if post is not None else out
+    return imp
+
+
+IMPORTERS.update(
+    ReduceSum=_reduce("reduce_sum"),
+    ReduceMean=_reduce("reduce_mean"),
+    ReduceMax=_reduce("reduce_max"),
+    ReduceMin=_reduce("reduce_min"),
+    ReduceProd=_reduce("reduce_prod"),
+    ReduceLogSumExp=_reduce("logsumexp"),
+    ReduceL1=_reduce("reduce_sum", pre=lambda x: bind("abs", x)),
+    ReduceL2=_reduce("reduce_sum", pre=lambda x: bind("mul", x, x), post=lambda y: bind("sqrt", y)),
+    ReduceSumSquare=_reduce("reduce_sum", pre=lambda x: bind("mul", x, x)),
+    ReduceLogSum=_reduce("reduce_sum", post=lambda y: bind("log", y)),
+)
+
+
+@importer("ArgMax", "ArgMin")
+def _arg(n):
+    x = n.input(0)
+    op = "argmax" if n.op_type == "ArgMax" else "argmin"
+    axis = n.attr("axis", 0)
+    keep = bool(n.attr("keepdims", 1))
+    if not n.attr("select_last_index", 0):
+        return bind(op, x, axis=axis, keepdims=keep)
+    # The last index of the extremum = size - 1 - (first index in the flipped tensor).
+    size = x.shape[axis]
+    if not isinstance(size, int):
+        raise n.unsupported("select_last_index needs a static size on the reduced axis")
+    first = bind(op, bind("flip", x, axes=(axis % rank_of(x),)), axis=axis, keepdims=keep)
+    return bind("sub", np.asarray(size - 1, dtype=np.int64), first)
+
+
+@importer("CumSum")
+def _cumsum(n):
+    axis = int(np.asarray(n.const(1, "axis")).reshape(()))
+    return bind("cumsum", n.input(0), axis=axis, exclusive=bool(n.attr("exclusive", 0)), reverse=bool(n.attr("reverse", 0)))
+
+
+# -- linear algebra ----------------------------------------------------------------------------------
+
+@importer("MatMul")
+def _matmul(n):
+    return bind("matmul", n.input(0), n.input(1))
+
+
+@importer("Gemm")
+def _gemm(n):
+    a, b, c = n.input(0), n.input(1), n.input(2)
+    if n.attr("transA", 0):
+        a = bind("transpose", a, perm=(1, 0))
+    if n.attr("transB", 0):
+        b = bind("transpose", b, perm=(1, 0))
+    y = bind("matmul", a, b)
+    alpha, beta = n.attr("alpha", 1.0), n.attr("beta", 1.0)
+    if alpha != 1.0:
+        y = bind("mul", y, scalar(alpha, y))
+    if c is not None and beta != 0.0:
+        if beta != 1.0:
+            c = bind("mul", c, scalar(beta, c))
+        y = bind("add", y, c)
+    return y
+
+
+@importer("Einsum")
+def _einsum(n):
+    return bind("einsum", *n.inputs, equation=n.attr("equation").replace(" ", ""))
+
+
+from irflow.frontends import onnx_import_shape_ops, onnx_import_nn  # noqa: E402,F401  (fill the table)
+from irflow.frontends.onnx_import_shape_ops import SHAPE_IMPORTERS  # noqa: E402,F401

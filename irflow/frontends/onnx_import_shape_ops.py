@@ -1,0 +1,352 @@
+"""ONNX shape, indexing and creation ops -> IR (part of the table in ``onnx_import_ops``).
+
+Shape arguments that ONNX passes as tensors (Reshape's shape, Slice's starts, Squeeze's axes,
+...) must be known at import time: constants, initializers, or shape computations the
+importer folded (see ``onnx_import_shapes``). Symbolic dims in them are resolved against the
+input's type where that is unambiguous.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from irflow.frontends.onnx_import_ops import IMPORTERS, importer, np_dtype, rank_of, scalar
+from irflow.ops.dispatch import bind
+
+
+def _ints(a: Any) -> tuple[int, ...]:
+    return tuple(int(v) for v in np.asarray(a).reshape(-1))
+
+
+def _axes(n, attr_input: int) -> tuple[int, ...] | None:
+    """Axes given as an attribute (old opsets) or as input ``attr_input`` (opset 13+)."""
+    axes = n.attr("axes")
+    if axes is None and n.has_input(attr_input):
+        axes = _ints(n.const(attr_input, "axes"))
+    return None if axes is None else tuple(int(a) for a in axes)
+
+
+# -- Shape and Size: answered from types when static (SHAPE_IMPORTERS run before IMPORTERS) --------
+
+def _shape_static(ctx, node, opset) -> bool:
+    x = ctx.tensor(node.input[0]) if node.input[0] not in ctx.consts else None
+    shape = ctx.consts[node.input[0]].shape if x is None else x.type.shape
+    attrs = {a.name: a.i for a in node.attribute}
+    start, end = attrs.get("start", 0), attrs.get("end", None)
+    dims = tuple(shape)[slice(start, end)]
+    if all(isinstance(d, int) for d in dims):
+        ctx.consts[node.output[0]] = np.asarray(dims, dtype=np.int64).reshape(len(dims))
+        return True
+    if all(d is not None for d in dims):
+        ctx.shapes[node.output[0]] = dims  # symbolic dims: the runtime op is emitted too
+    return False
+
+
+def _size_static(ctx, node, opset) -> bool:
+    x = ctx.tensor(node.input[0]) if node.input[0] not in ctx.consts else None
+    shape = ctx.consts[node.input[0]].shape if x is None else x.type.shape
+    if all(isinstance(d, int) for d in shape):
+        ctx.consts[node.output[0]] = np.asarray(int(np.prod(shape, dtype=np.int64)), dtype=np.int64)
+        return True
+    return False
+
+
+SHAPE_IMPORTERS = {"Shape": _shape_static, "Size": _size_static}
+
+
+@importer("Shape")
+def _shape(n):
+    s = bind("shape_of", n.input(0))
+    start, end = n.attr("start", 0), n.attr("end")
+    if start != 0 or end is not None:
+        s = bind("slice", s, starts=(start,), ends=(end if end is not None else 2**63 - 1,), axes=(0,), steps=None)
+    return s
+
+
+@importer("Size")
+def _size(n):
+    return bind("reduce_prod", bind("shape_of", n.input(0)), axes=None, keepdims=False)
+
+
+# -- constants ---------------------------------------------------------------------------------------
+
+@importer("Constant")
+def _constant(n):
+    for key in ("value", "value_float", "value_floats", "value_int", "value_ints"):
+        if key in n.attrs:
+            v = n.attrs[key]
+            if key.startswith("value_float"):
+                return np.asarray(v, dtype=np.float32)
+            if key.startswith("value_int"):
+                return np.asarray(v, dtype=np.int64)
+            return np.asarray(v)
+    raise n.unsupported(f"Constant with attribute(s) {', '.join(n.attrs)} (strings and sparse tensors are not supported)")
+
+
+@importer("ConstantOfShape")
+def _constant_of_shape(n):
+    value = n.attr("value")
+    value = np.zeros(1, np.float32) if value is None else np.asarray(value)
+    shape = n.shape_value(0)
+    if shape is None or not all(isinstance(d, int) for d in shape):
+        raise n.unsupported("the shape must be known at import time")
+    return np.full(shape, value.reshape(-1)[0], dtype=value.dtype)
+
+
+@importer("EyeLike")
+def _eye_like(n):
+    x = n.input(0)
+    shape = x.shape
+    if not all(isinstance(d, int) for d in shape):
+        raise n.unsupported("EyeLike needs a static shape")
+    from irflow.frontends.onnx_import import to_dtype
+
+    dtype = to_dtype(n.attr("dtype"), n.where()).numpy if n.attr("dtype") is not None else np_dtype(x)
+    return np.eye(shape[0], shape[1], k=n.attr("k", 0), dtype=dtype)
+
+
+@importer("Range")
+def _range(n):
+    start, limit, delta = (np.asarray(n.const(i, w)).reshape(()) for i, w in enumerate(("start", "limit", "delta")))
+    count = max(int(np.ceil((limit - start) / delta)), 0)
+    return (start + np.arange(count, dtype=start.dtype) * delta).astype(start.dtype)
+
+
+# -- reshaping ---------------------------------------------------------------------------------------
+
+def resolve_shape(n, in_shape: tuple, target: tuple, allowzero: bool = False) -> tuple[int, ...]:
+    """ONNX Reshape's target (0 copies a dim, -1 infers one, symbols from shape values) -> ints
+    with at most one -1, so that the IR reshape can take it as an attribute."""
+    out: list[Any] = []
+    for i, d in enumerate(target):
+        if isinstance(d, (int, np.integer)) and d == 0 and not allowzero:
+            out.append(in_shape[i])
+        else:
+            out.append(d if not isinstance(d, np.integer) else int(d))
+    unknown = [i for i, d in enumerate(out) if not isinstance(d, int) or d == -1]
+    if len(unknown) <= 1:
+        return tuple(-1 if i in unknown else d for i, d in enumerate(out))
+    # Several symbolic dims: fine if they match the input dims at the same positions in order
+    # (the common "keep batch and seq, split the last axis" case) and the rest is static.
+    if all(isinstance(d, str) for i, d in enumerate(out) if i in unknown) and len(set(out[i] for i in unknown)) == len(unknown):
+        raise n.unsupported(f"reshape to {tuple(out)} with several symbolic dims; export the model with static shapes")
+    raise n.unsupported(f"reshape to {tuple(out)}: more than one dim is unknown at import time")
+
+
+@importer("Reshape")
+def _reshape(n):
+    x = n.input(0)
+    target = n.shape_value(1)
+    if target is None:
+        raise n.unsupported("the target shape must be known at import time (a constant or a shape computation)")
+    return bind("reshape", x, shape=resolve_shape(n, x.shape, target, bool(n.attr("allowzero", 0))))
+
+
+@importer("Flatten")
+def _flatten(n):
+    x = n.input(0)
+    axis = n.attr("axis", 1) % (rank_of(x) + 1) if rank_of(x) else 0
+    left, right = x.shape[:axis], x.shape[axis:]
+
+    def prod(dims):
+        return int(np.prod(dims, dtype=np.int64)) if all(isinstance(d, int) for d in dims) else None
+
+    a, b = prod(left), prod(right)
+    if a is None and b is None:
+        raise n.unsupported(f"Flatten of {x.shape} at axis {axis}: symbolic dims on both sides")
+    return bind("reshape", x, shape=(a if a is not None else -1, b if b is not None else -1))
+
+
+@importer("Transpose")
+def _transpose(n):
+    perm = n.attr("perm")
+    return bind("transpose", n.input(0), perm=None if perm is None else tuple(perm))
+
+
+@importer("Squeeze")
+def _squeeze(n):
+    axes = _axes(n, 1)
+    return bind("squeeze", n.input(0), axes=axes)
+
+
+@importer("Unsqueeze")
+def _unsqueeze(n):
+    x = n.input(0)
+    axes = _axes(n, 1)
+    rank = rank_of(x) + len(axes)
+    return bind("expand_dims", x, axes=tuple(sorted(a % rank for a in axes)))
+
+
+@importer("Concat")
+def _concat(n):
+    xs = [x for x in n.inputs if x is not None]
+    return bind("concat", *xs, axis=int(n.attr("axis")))
+
+
+@importer("Split")
+def _split(n):
+    x = n.input(0)
+    axis = n.attr("axis", 0)
+    sizes = n.attr("split")
+    if sizes is None and n.has_input(1):
+        sizes = _ints(n.const(1, "split"))
+    count = len(n.output_names)
+    if sizes is None:
+        d = x.shape[axis]
+        num = n.attr("num_outputs", count)
+        if isinstance(d, int) and d % num:  # opset 18: the last chunk is smaller
+            chunk = -(-d // num)
+            sizes = [chunk] * (num - 1) + [d - chunk * (num - 1)]
+        else:
+            outs = bind("split", x, sizes=None, num=num, axis=axis)
+            return outs if isinstance(outs, tuple) else (outs,)
+    outs = bind("split", x, sizes=tuple(int(s) for s in sizes), num=None, axis=axis)
+    return outs if isinstance(outs, tuple) else (outs,)
+
+
+@importer("Slice")
+def _slice(n):
+    starts, ends = _ints(n.const(1, "starts")), _ints(n.const(2, "ends"))
+    axes = _ints(n.const(3, "axes")) if n.has_input(3) else None
+    steps = _ints(n.const(4, "steps")) if n.has_input(4) else None
+    return bind("slice", n.input(0), starts=starts, ends=ends, axes=axes, steps=steps)
+
+
+@importer("Expand")
+def _expand(n):
+    x = n.input(0)
+    shape = n.shape_value(1)
+    if shape is None:
+        raise n.unsupported("the target shape must be known at import time")
+    rank = max(len(shape), rank_of(x))
+    xs = (1,) * (rank - rank_of(x)) + tuple(x.shape)
+    ts = (1,) * (rank - len(shape)) + tuple(shape)
+    out = []
+    for a, b in zip(xs, ts):
+        if b == 1:
+            out.append(a)
+        elif a == 1 or a == b:
+            out.append(b)
+        else:
+            out.append(b if isinstance(b, int) else a)
+    if all(isinstance(d, int) for d in out):
+        return bind("broadcast_to", x, shape=tuple(out))
+    if tuple(out) == tuple(xs) and rank == rank_of(x):
+        return bind("identity", x)
+    raise n.unsupported(f"Expand of {x.shape} to symbolic shape {shape}")
+
+
+@importer("Tile")
+def _tile(n):
+    return bind("tile", n.input(0), reps=_ints(n.const(1, "repeats")))
+
+
+@importer("Pad")
+def _pad(n):
+    x = n.input(0)
+    mode = n.attr("mode", "constant")
+    if mode not in ("constant", "reflect", "edge"):
+        raise n.unsupported(f"pad mode {mode!r} (irflow has constant, reflect and edge)")
+    pads = _ints(n.const(1, "pads"))
+    value = 0.0
+    if n.has_input(2):
+        value = np.asarray(n.const(2, "constant_value")).reshape(-1)
+        value = value[0].item() if value.size else 0.0
+    r = rank_of(x)
+    axes = _ints(n.const(3, "axes")) if n.has_input(3) else tuple(range(r))
+    full = [0] * (2 * r)
+    k = len(axes)
+    for i, a in enumerate(axes):
+        full[a % r] = pads[i]
+        full[a % r + r] = pads[i + k]
+    if np_dtype(x).kind in "iub":
+        value = int(value)
+    return bind("pad", x, pads=tuple(full), mode=mode, value=value)
+
+
+@importer("Gather")
+def _gather(n):
+    return bind("gather", n.input(0), n.input(1), axis=int(n.attr("axis", 0)))
+
+
+@importer("GatherND")
+def _gather_nd(n):
+    if n.attr("batch_dims", 0):
+        raise n.unsupported("GatherND with batch_dims > 0")
+    return bind("gather_nd", n.input(0), n.input(1))
+
+
+@importer("OneHot")
+def _one_hot(n):
+    indices = n.input(0)
+    depth = int(np.asarray(n.const(1, "depth")).reshape(-1)[0])
+    values = n.input(2)
+    if np_dtype(indices).kind == "f":
+        indices = bind("cast", indices, dtype="int64")
+    elif np_dtype(indices) != np.int64 and np_dtype(indices) != np.int32:
+        indices = bind("cast", indices, dtype="int64")
+    hot = bind("one_hot", indices, depth=depth, axis=int(n.attr("axis", -1)), dtype=values.dtype)
+    off = bind("gather", values, np.asarray(0, np.int64), axis=0)
+    on = bind("gather", values, np.asarray(1, np.int64), axis=0)
+    return bind("add", off, bind("mul", hot, bind("sub", on, off)))
+
+
+@importer("Trilu")
+def _trilu(n):
+    x = n.input(0)
+    k = int(np.asarray(n.const(1, "k")).reshape(())) if n.has_input(1) else 0
+    rows, cols = x.shape[-2], x.shape[-1]
+    if not (isinstance(rows, int) and isinstance(cols, int)):
+        raise n.unsupported("Trilu needs static sizes of the last two axes")
+    i, j = np.arange(rows)[:, None], np.arange(cols)[None, :]
+    mask = (j - i >= k) if n.attr("upper", 1) else (j - i <= k)
+    return bind("where", mask, x, bind("zeros_like", x))
+
+
+@importer("Dropout")
+def _dropout(n):
+    if n.has_input(2):
+        training = n.const(2, "training_mode")
+        if bool(np.asarray(training).reshape(-1)[0]):
+            raise n.unsupported("Dropout in training mode (random) is not imported")
+    x = n.input(0)
+    y = bind("identity", x)
+    if len(n.output_names) > 1 and n.output_names[1]:
+        return y, bind("logical_not", bind("zeros_like", bind("cast", x, dtype="bool")))
+    return y
+
+
+@importer("DepthToSpace", "SpaceToDepth")
+def _depth_space(n):
+    x = n.input(0)
+    b = int(n.attr("blocksize"))
+    N, C, H, W = x.shape
+    if not all(isinstance(d, int) for d in (C, H, W)):
+        raise n.unsupported(f"{n.op_type} needs static C, H, W")
+    N = -1 if not isinstance(N, int) else N
+    if n.op_type == "DepthToSpace":
+        if n.attr("mode", "DCR") == "DCR":
+            t = bind("reshape", x, shape=(N, b, b, C // (b * b), H, W))
+            t = bind("transpose", t, perm=(0, 3, 4, 1, 5, 2))
+        else:
+            t = bind("reshape", x, shape=(N, C // (b * b), b, b, H, W))
+            t = bind("transpose", t, perm=(0, 1, 4, 2, 5, 3))
+        return bind("reshape", t, shape=(N, C // (b * b), H * b, W * b))
+    t = bind("reshape", x, shape=(N, C, H // b, b, W // b, b))
+    t = bind("transpose", t, perm=(0, 3, 5, 1, 2, 4))
+    return bind("reshape", t, shape=(N, C * b * b, H // b, W // b))
+
+
+@importer("Hardmax")
+def _hardmax(n):
+    x = n.input(0)
+    axis = n.attr("axis", -1) % rank_of(x)
+    depth = x.shape[axis]
+    if not isinstance(depth, int):
+        raise n.unsupported("Hardmax needs a static size on its axis")
+    idx = bind("argmax", x, axis=axis, keepdims=False)
+    return bind("one_hot", idx, depth=depth, axis=axis, dtype=x.dtype)
+
+
+_ = (IMPORTERS, scalar)

@@ -1,0 +1,65 @@
+"""Shape values: import-time knowledge of 1-D int tensors that hold (symbolic) dims.
+
+``Shape(x)`` of a tensor typed ``('batch', 128)`` is not a constant, but it is known to be
+``('batch', 128)``. Exporters feed such values through Gather, Slice, Concat, Unsqueeze,
+Squeeze and Cast into Reshape or Expand; following them here lets those ops get static
+attributes (with at most one inferred dim) instead of needing run-time shape tensors.
+Arithmetic on shape values is not followed (its result is simply unknown).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import onnx
+
+
+def _attrs(node: onnx.NodeProto) -> dict[str, Any]:
+    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+
+def propagate(ctx, node: onnx.NodeProto, opset: int) -> None:
+    """Record ``ctx.shapes`` for the outputs of ``node`` when its inputs are shape values."""
+    ins = list(node.input)
+    if not node.output or node.output[0] in ctx.consts:
+        return
+    if not any(name in ctx.shapes for name in ins if name):
+        return
+    op = node.op_type
+    a = _attrs(node)
+    out = node.output[0]
+
+    def sv(i):  # a shape value (tuple) or None
+        return ctx.shape_value(ins[i]) if i < len(ins) and ins[i] else None
+
+    def const(i):
+        return ctx.known_value(ins[i]) if i < len(ins) and ins[i] else None
+
+    value = None
+    if op in ("Identity", "Cast"):
+        value = sv(0)
+    elif op == "Concat":
+        parts = [sv(i) for i in range(len(ins))]
+        if all(p is not None for p in parts):
+            value = tuple(d for p in parts for d in p)
+    elif op == "Gather":
+        src, idx = sv(0), const(1)
+        if src is not None and idx is not None:
+            picked = [src[int(i)] for i in np.asarray(idx).reshape(-1)]
+            value = tuple(picked)
+            if np.asarray(idx).ndim == 0:
+                ctx.shapes[out] = value  # a scalar dim: kept as a 1-tuple; Unsqueeze keeps it
+                ctx.scalar_shapes = getattr(ctx, "scalar_shapes", set()) | {out}
+                return
+    elif op == "Slice":
+        src = sv(0)
+        starts, ends = const(1), const(2)
+        steps = const(4) if len(ins) > 4 and ins[4] else None
+        if src is not None and starts is not None and ends is not None:
+            s, e = int(np.asarray(starts).reshape(-1)[0]), int(np.asarray(ends).reshape(-1)[0])
+            st = int(np.asarray(steps).reshape(-1)[0]) if steps is not None else 1
+            value = tuple(src[slice(s, min(e, len(src)) if e > 0 else e, st)])
+    elif op in ("Unsqueeze", "Squeeze", "Reshape"):
+        value = sv(0)
+    if value is not None:
+        ctx.shapes[out] = tuple(value)
