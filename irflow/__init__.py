@@ -12,6 +12,10 @@ from irflow.ops import GraphBuilder, SymbolicTensor, bind
 from irflow.ops import *  # noqa: F401,F403  (every op function: irf.add, irf.matmul, ...)
 from irflow.ops import OP_FUNCTIONS
 from irflow.frontends.eager import Tensor, tensor
+from irflow.frontends.variables import Variable, variable_creator_scope
+from irflow.frontends.spec import TensorSpec
+from irflow.frontends.trace import function
+from irflow.frontends import static
 from irflow.executors import run
 from irflow import autodiff
 from irflow.autodiff import GradientTape, custom_gradient, grad, hessian, jacobian, jvp, stop_gradient, value_and_grad

@@ -180,3 +180,5 @@ def _check_types(op: str, args: list, attrs: dict) -> None:
 
 
 set_eager_handler(eager_bind)
+
+from irflow.frontends import indexing  # noqa: E402,F401  (adds x[...] to Tensor, Variable and SymbolicTensor)

@@ -1,0 +1,489 @@
+"""``irf.function``: trace a Python function once per input signature, then run its graph.
+
+As ``tf.function`` and ``jax.jit``: the first call with a new signature runs the Python body
+once on symbolic tensors (a ``TraceBuilder`` is active, so every ``bind`` adds a node), the
+resulting Graph is cached, and later calls with the same signature only run the graph.
+
+The cache key is the structure of the arguments plus, per leaf: (dtype, shape) for tensors
+(Tensor, ndarray, TensorSpec), the identity for Variables, and the value for other Python
+objects (ints, floats, strings: they are baked into the graph, as TensorFlow does).
+
+State: a Variable read in the body becomes a graph input that each call feeds with the
+variable's current value; an assignment becomes a graph output written back after the call.
+
+>>> @irf.function
+... def f(x):
+...     return irf.relu(x) * 2.0
+>>> f(np.ones((2, 3), "float32")).shape                     # doctest: +SKIP
+(2, 3)
+>>> f.get_graph(irf.TensorSpec((None, 3), "float32"))       # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from irflow.errors import DTypeError, IrflowError, ShapeError
+from irflow.executors import get_runner
+from irflow.frontends.eager import RECORDERS, Tensor, _wrap
+from irflow.frontends.spec import TensorSpec
+from irflow.frontends.variables import StateBuilder, Variable
+from irflow.ir.dtypes import dtype_of_array
+from irflow.ir.graph import Graph
+from irflow.ops.builder import SymbolicTensor
+from irflow.ops.dispatch import BUILDER_STACK, bind
+from irflow.ops.registry import REGISTRY
+
+# After this many traces of one function, each further trace warns (TensorFlow warns at 5).
+RETRACE_WARNING_THRESHOLD = 5
+
+
+class RetracingWarning(UserWarning):
+    """An ``irf.function`` traced again and again: its signature keeps changing."""
+
+
+# -- argument structures (hashable trees) -------------------------------------------------------
+def flatten(x: Any, leaves: list) -> Any:
+    """Append the leaves of ``x`` (lists, tuples, dicts nest) to ``leaves``; return a hashable tree."""
+    t = type(x)
+    if t is tuple or t is list or (isinstance(x, tuple) and hasattr(x, "_fields")):
+        return (t, tuple(flatten(v, leaves) for v in x))
+    if t is dict:
+        return (dict, tuple(x), tuple(flatten(v, leaves) for v in x.values()))
+    leaves.append(x)
+    return None
+
+
+def unflatten(tree: Any, it: Any) -> Any:
+    """Rebuild the structure ``tree`` from the iterator of leaves ``it``."""
+    if tree is None:
+        return next(it)
+    if tree[0] is dict:
+        return {k: unflatten(t, it) for k, t in zip(tree[1], tree[2])}
+    vals = [unflatten(t, it) for t in tree[1]]
+    typ = tree[0]
+    return typ(vals) if typ in (list, tuple) else typ(*vals)  # namedtuples take positional args
+
+
+_TENSOR_TYPES = (Tensor, np.ndarray, SymbolicTensor, TensorSpec)
+
+
+def _leaf_key(x: Any) -> tuple:
+    """What the cache compares for one argument leaf."""
+    t = type(x)
+    if t is Tensor:
+        v = x._value
+        return ("T", v.dtype, v.shape)
+    if t is np.ndarray:
+        return ("T", x.dtype, x.shape)
+    if t is TensorSpec:
+        return ("T", x.dtype.numpy, x.shape)
+    if t is SymbolicTensor:
+        return ("T", x.dtype.numpy, x.shape)
+    if isinstance(x, Variable):
+        return ("V", id(x))
+    if isinstance(x, np.generic):
+        return ("T", x.dtype, ())
+    try:
+        hash(x)
+    except TypeError:
+        return ("I", id(x))
+    return ("P", t, x)
+
+
+def _is_tensor_leaf(x: Any) -> bool:
+    return isinstance(x, _TENSOR_TYPES) or isinstance(x, np.generic)
+
+
+def _leaf_spec(x: Any) -> TensorSpec:
+    if isinstance(x, TensorSpec):
+        return x
+    if isinstance(x, SymbolicTensor):
+        return TensorSpec(x.shape, x.dtype)
+    arr = x._value if type(x) is Tensor else np.asarray(x)
+    return TensorSpec(arr.shape, dtype_of_array(arr))
+
+
+# -- the result of one trace --------------------------------------------------------------------
+@dataclass
+class ConcreteFunction:
+    """One traced graph of an ``irf.function`` and how to call it.
+
+    - ``graph``: inputs are the flattened tensor arguments (``arg_inputs``), then one input per
+      Variable read (``variable_inputs``: input name -> Variable); outputs are the flattened
+      results (``result_outputs``), then one output per Variable assigned
+      (``variable_outputs``: output name -> Variable to write back).
+    - ``input_specs``: the TensorSpec of each tensor argument it was traced for.
+    - ``unflatten_outputs(values)`` rebuilds the user's output structure from the result values.
+
+    >>> cf = f.get_concrete_function(irf.TensorSpec((None, 3), "float32"))   # doctest: +SKIP
+    >>> cf.graph.input_names, cf.result_outputs                               # doctest: +SKIP
+    """
+
+    graph: Graph
+    arg_inputs: list[str]
+    variable_inputs: list[tuple[str, Variable]]
+    result_outputs: list[str]
+    variable_outputs: list[tuple[str, Variable]]
+    input_specs: list[TensorSpec]
+    output_tree: Any
+    output_slots: list[tuple[str, Any]]  # ("t", index into result_outputs) or ("c", a Python value)
+    name: str = "function"
+    executor: str = "numpy"
+    device: str = "cpu"
+    _runner: Any = field(default=None, repr=False)
+
+    def unflatten_outputs(self, values: Sequence[Any]) -> Any:
+        """The user's output structure around ``values`` (one per ``result_outputs`` entry)."""
+        leaves = [values[s] if kind == "t" else s for kind, s in self.output_slots]
+        return unflatten(self.output_tree, iter(leaves))
+
+    def accepts(self, leaves: Sequence[Any]) -> bool:
+        """True if tensor argument leaves fit ``input_specs`` (None and symbol dims match any size)."""
+        if len(leaves) != len(self.input_specs):
+            return False
+        bound: dict = {}
+        for x, spec in zip(leaves, self.input_specs):
+            arr = x._value if type(x) is Tensor else x
+            shape = arr.shape
+            dtype = arr.dtype if isinstance(arr, (np.ndarray, np.generic)) else arr.dtype.numpy
+            if dtype != spec.dtype.numpy or spec.accepts(spec.dtype, shape, bound) is not None:
+                return False
+        return True
+
+    def call_flat(self, arg_leaves: Sequence[Any]) -> Any:
+        """Run the graph on tensor argument leaves (in ``arg_inputs`` order); write Variables back."""
+        n_res = len(self.result_outputs)
+        if RECORDERS and "call" in REGISTRY:
+            # A tape records: run the whole graph as ONE op so the tape can differentiate it.
+            ins = list(arg_leaves) + [var for _, var in self.variable_inputs]
+            outs = bind("call", *ins, graph=self.graph)
+            outs = outs if isinstance(outs, tuple) else (outs,)
+            results = list(outs[:n_res])
+            new_values = [o._value for o in outs[n_res:]]
+        else:
+            feeds = {}
+            for name, x in zip(self.arg_inputs, arg_leaves):
+                feeds[name] = x._value if type(x) is Tensor else x
+            for name, var in self.variable_inputs:
+                feeds[name] = var._value
+            runner = self._runner
+            if runner is None:
+                runner = self._runner = get_runner(self.graph, self.executor, self.device)
+            out = runner.run(feeds)
+            results = [_wrap(np.asarray(out[n])) for n in self.result_outputs]
+            new_values = [np.asarray(out[n]) for n, _ in self.variable_outputs]
+        for (name, var), arr in zip(self.variable_outputs, new_values):
+            var._set(arr, f"assignment in irf.function {self.name!r}")
+        return self.unflatten_outputs(results)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        leaves: list = []
+        flatten((args, kwargs), leaves)
+        tensors = [x for x in leaves if _is_tensor_leaf(x)]
+        if not self.accepts(tensors):
+            got = ", ".join(str(_leaf_spec(x)) for x in tensors)
+            raise IrflowError(f"concrete function {self.name!r} takes {self.input_specs}, got ({got})")
+        return self.call_flat(tensors)
+
+    def inline(self, builder: Any, arg_leaves: Sequence[Any]) -> Any:
+        """Add this graph's nodes to ``builder`` (a nested call inside another trace)."""
+        from irflow.autodiff.vjp import replay
+
+        env: dict[str, SymbolicTensor] = {}
+        for name, x in zip(self.arg_inputs, arg_leaves):
+            env[name] = builder.to_symbolic(x, None)
+        for name, var in self.variable_inputs:
+            env[name] = builder.to_symbolic(var, None)
+        for name, arr in self.graph.initializers.items():
+            env[name] = builder.constant(arr, name=name)
+        replay(self.graph, builder, env)
+        for name, var in self.variable_outputs:
+            var.assign(env[name])
+        return self.unflatten_outputs([env[n] for n in self.result_outputs])
+
+
+class TraceBuilder(StateBuilder):
+    """The builder a trace runs under: reads after an assignment see the assigned value."""
+
+    reads_see_assignments = True
+
+
+# -- irf.function ---------------------------------------------------------------------------------
+class Function:
+    """A Python function traced to a graph per input signature; see ``irf.function``."""
+
+    def __init__(
+        self,
+        fn: Callable,
+        *,
+        executor: str = "numpy",
+        device: str = "cpu",
+        input_signature: Sequence[Any] | None = None,
+        name: str | None = None,
+    ):
+        self.python_function = fn
+        self.name = name or getattr(fn, "__name__", "function")
+        self.executor = executor
+        self.device = device
+        self.input_signature = None if input_signature is None else list(input_signature)
+        self.trace_count = 0
+        self._cache: dict[tuple, ConcreteFunction] = {}
+        self._relaxed: list[tuple[tuple, ConcreteFunction]] = []  # traced with None/symbol dims
+        try:
+            self._signature = inspect.signature(fn)
+        except (TypeError, ValueError):
+            self._signature = None
+        functools.update_wrapper(self, fn)
+
+    # -- public API ------------------------------------------------------------------------------
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        leaves: list = []
+        tree = flatten((args, kwargs), leaves)
+        key = (tree, tuple(_leaf_key(x) for x in leaves))
+        concrete = self._cache.get(key)
+        if BUILDER_STACK:  # called inside another trace (or Program): inline the graph there
+            if concrete is None:
+                concrete = self._concrete(args, kwargs, leaves, tree, key)
+            return concrete.inline(BUILDER_STACK[-1], [x for x in leaves if _is_tensor_leaf(x)])
+        tensors = [x for x in leaves if _is_tensor_leaf(x)]
+        if concrete is None:
+            concrete = self._concrete(args, kwargs, leaves, tree, key)
+        return concrete.call_flat(tensors)
+
+    def get_concrete_function(self, *args_or_specs: Any, **kwargs: Any) -> ConcreteFunction:
+        """The ConcreteFunction for these arguments or TensorSpecs (traced now if not cached).
+
+        >>> cf = f.get_concrete_function(irf.TensorSpec(("batch", 4), "float32"))   # doctest: +SKIP
+        """
+        if not args_or_specs and not kwargs and self.input_signature is not None:
+            args_or_specs = tuple(self.input_signature)
+        leaves: list = []
+        tree = flatten((args_or_specs, kwargs), leaves)
+        key = (tree, tuple(_leaf_key(x) for x in leaves))
+        concrete = self._cache.get(key)
+        if concrete is None:
+            concrete = self._concrete(args_or_specs, kwargs, leaves, tree, key)
+        return concrete
+
+    def get_graph(self, *args_or_specs: Any, **kwargs: Any) -> Graph:
+        """The traced Graph for these arguments or TensorSpecs.
+
+        >>> f.get_graph(irf.TensorSpec((None, 100), "float32"))   # doctest: +SKIP
+        """
+        return self.get_concrete_function(*args_or_specs, **kwargs).graph
+
+    def export_onnx(self, path: str, *specs: Any, training: bool = False) -> Any:
+        """Export the traced graph to an ONNX file (implemented by ``irflow.onnx.export``)."""
+        from irflow import onnx as irf_onnx
+
+        return irf_onnx.export(self, path, *specs, training=training)
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        if obj is None:
+            return self
+        return _BoundFunction(self, obj)
+
+    def __repr__(self) -> str:
+        return f"<irf.function {self.name} traced {self.trace_count}x>"
+
+    # -- cache and tracing -----------------------------------------------------------------------
+    def _concrete(self, args: tuple, kwargs: dict, leaves: list, tree: Any, key: tuple) -> ConcreteFunction:
+        tensors = [x for x in leaves if _is_tensor_leaf(x)]
+        others = tuple(k for k in key[1] if k[0] != "T")
+        relaxed_key = (tree, others)
+        if self.input_signature is not None:
+            specs = self._check_signature(tensors)
+        else:
+            specs = [_leaf_spec(x) for x in tensors]
+        # A trace made for None/symbol dims (or for the input_signature) serves every size it admits.
+        for rkey, cf in self._relaxed:
+            if rkey == relaxed_key and (self.input_signature is not None or cf.accepts(tensors)):
+                self._cache[key] = cf
+                return cf
+        cf = self._trace(args, kwargs, leaves, tree, specs)
+        self._cache[key] = cf
+        if self.input_signature is not None or any(not isinstance(d, int) for s in specs for d in s.shape):
+            self._relaxed.append((relaxed_key, cf))
+        return cf
+
+    def _check_signature(self, tensors: list) -> list[TensorSpec]:
+        sig_leaves: list = []
+        flatten(self.input_signature, sig_leaves)
+        specs = [s if isinstance(s, TensorSpec) else _leaf_spec(s) for s in sig_leaves]
+        if len(tensors) != len(specs):
+            raise IrflowError(
+                f"irf.function {self.name!r}: input_signature has {len(specs)} tensor(s), the call passed {len(tensors)}"
+            )
+        bound: dict = {}
+        for i, (x, spec) in enumerate(zip(tensors, specs)):
+            if isinstance(x, TensorSpec):
+                continue
+            s = _leaf_spec(x)
+            why = spec.accepts(s.dtype, s.shape, bound)
+            if why is not None:
+                error = DTypeError if why.startswith("dtype") else ShapeError
+                raise error(f"irf.function {self.name!r}: tensor argument {i}: {why} (input_signature {spec})")
+        return specs
+
+    def _arg_names(self, args: tuple, kwargs: dict) -> list[str]:
+        """Readable graph input names: parameter names, with _<i> for nested leaves."""
+        names: list[str] = []
+        params = list(self._signature.parameters) if self._signature is not None else []
+        for i, a in enumerate(args):
+            base = params[i] if i < len(params) and self._signature.parameters[params[i]].kind in (
+                inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD) else f"arg{i}"
+            self._names_of(a, base, names)
+        for k, v in kwargs.items():
+            self._names_of(v, k, names)
+        return names
+
+    def _names_of(self, x: Any, base: str, out: list[str]) -> None:
+        sub: list = []
+        flatten(x, sub)
+        tensors = [s for s in sub if _is_tensor_leaf(s)]
+        if len(sub) == 1 and tensors:
+            out.append(base)
+        else:
+            out.extend(f"{base}_{j}" for j in range(len(tensors)))
+
+    def _trace(self, args: tuple, kwargs: dict, leaves: list, tree: Any, specs: list[TensorSpec]) -> ConcreteFunction:
+        if self._signature is not None:
+            try:
+                self._signature.bind(*args, **kwargs)
+            except TypeError as e:
+                raise IrflowError(f"irf.function {self.name!r}{self._signature} called with wrong arguments: {e}") from None
+        self.trace_count += 1
+        if self.trace_count > RETRACE_WARNING_THRESHOLD:
+            warnings.warn(
+                f"irf.function {self.name!r} has been traced {self.trace_count} times: its input shapes, dtypes or "
+                "Python arguments keep changing, and every trace is expensive. Pass input_signature with None "
+                "(or symbolic) dims, or pass tensors instead of Python numbers.",
+                RetracingWarning,
+                stacklevel=4,
+            )
+        b = TraceBuilder(self.name)
+        names = self._arg_names(args, kwargs)
+        sym_leaves = []
+        arg_inputs = []
+        it = iter(specs)
+        k = 0
+        for x in leaves:
+            if _is_tensor_leaf(x):
+                spec = next(it)
+                nm = b.free_name(names[k] if k < len(names) else f"arg{k}")
+                s = b.input(nm, spec.dtype, spec.shape)
+                arg_inputs.append(nm)
+                sym_leaves.append(s)
+                k += 1
+            else:
+                sym_leaves.append(x)
+        sym_args, sym_kwargs = unflatten(tree, iter(sym_leaves))
+        try:
+            with b:
+                out = self.python_function(*sym_args, **sym_kwargs)
+        except IrflowError as e:
+            raise type(e)(f"while tracing irf.function {self.name!r}: {e}") from e
+        out_leaves: list = []
+        out_tree = flatten(out, out_leaves)
+        slots: list[tuple[str, Any]] = []
+        result_syms = []
+        for leaf in out_leaves:
+            if leaf is None or isinstance(leaf, str):
+                slots.append(("c", leaf))
+                continue
+            s = b.to_symbolic(leaf, None)
+            slots.append(("t", len(result_syms)))
+            result_syms.append(s)
+        result_names = self._add_outputs(b, result_syms, [None] * len(result_syms))
+        finals = b.final_assignments()
+        var_names = self._add_outputs(b, [s for _, s in finals], [f"{var.name}_new" for var, _ in finals])
+        # Graph inputs: tensor arguments first, then variables in first-read order.
+        by_name = {v.name: v for v in b.inputs}
+        b.inputs = [by_name[n] for n in arg_inputs] + [by_name[n] for n, _ in b.variable_inputs]
+        graph = b.build()
+        return ConcreteFunction(
+            graph=graph,
+            arg_inputs=arg_inputs,
+            variable_inputs=list(b.variable_inputs),
+            result_outputs=result_names,
+            variable_outputs=[(n, var) for n, (var, _) in zip(var_names, finals)],
+            input_specs=list(specs),
+            output_tree=out_tree,
+            output_slots=slots,
+            name=self.name,
+            executor=self.executor,
+            device=self.device,
+        )
+
+    @staticmethod
+    def _add_outputs(b: TraceBuilder, syms: list[SymbolicTensor], wanted: list[str | None]) -> list[str]:
+        """Mark outputs; an output already taken (or named on purpose) gets its own identity node."""
+        taken = {v.name for v in b.outputs}
+        names = []
+        for s, want in zip(syms, wanted):
+            if want is not None:
+                b.output(s, names=[b.free_name(want)])
+            elif s.name in taken:
+                b.output(s, names=[b.free_name(s.name + "_out")])
+            else:
+                b.output(s)
+            names.append(b.outputs[-1].name)
+            taken.add(names[-1])
+        return names
+
+
+class _BoundFunction:
+    """``Function`` accessed on an instance: the instance is the first (Python) argument."""
+
+    def __init__(self, function: Function, obj: Any):
+        self._function = function
+        self._obj = obj
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._function(self._obj, *args, **kwargs)
+
+    def get_concrete_function(self, *args: Any, **kwargs: Any) -> ConcreteFunction:
+        return self._function.get_concrete_function(self._obj, *args, **kwargs)
+
+    def get_graph(self, *args: Any, **kwargs: Any) -> Graph:
+        return self._function.get_graph(self._obj, *args, **kwargs)
+
+    def export_onnx(self, path: str, *specs: Any, training: bool = False) -> Any:
+        from irflow import onnx as irf_onnx
+
+        return irf_onnx.export(self, path, *specs, training=training)
+
+    @property
+    def trace_count(self) -> int:
+        return self._function.trace_count
+
+
+def function(
+    fn: Callable | None = None,
+    *,
+    executor: str = "numpy",
+    device: str = "cpu",
+    input_signature: Sequence[Any] | None = None,
+) -> Any:
+    """Trace ``fn`` to a graph once per input signature and run the graph (``tf.function``).
+
+    Usable bare (``@irf.function``) or with options (``@irf.function(executor="ort")``).
+    Tensor arguments (Tensors, arrays) are graph inputs; other Python arguments are part of
+    the cache key and constants of the graph. ``input_signature`` (TensorSpecs, one per tensor
+    argument, None or symbolic dims allowed) fixes the signature: one trace serves all sizes.
+
+    >>> @irf.function(input_signature=[irf.TensorSpec((None, 4), "float32")])
+    ... def f(x):
+    ...     return irf.reduce_sum(x, axis=1)
+    >>> f(np.ones((3, 4), "float32")).numpy()                  # doctest: +SKIP
+    array([4., 4., 4.], dtype=float32)
+    """
+    if fn is None:
+        return lambda f: Function(f, executor=executor, device=device, input_signature=input_signature)
+    return Function(fn, executor=executor, device=device, input_signature=input_signature)
