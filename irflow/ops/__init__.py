@@ -18,3 +18,4 @@ OP_FUNCTIONS = sorted(
     set(elementwise.__all__) | set(reduction.__all__) | set(linalg.__all__) | set(shape.__all__)
     | set(nn.__all__) | set(random.__all__)
 )
+from irflow.ops.extra import *  # noqa: F401,F403  (ops ONNX import needs beyond the core set)

@@ -1,0 +1,71 @@
+"""NumPy kernels of the extra ops (irflow/ops/extra.py)."""
+from __future__ import annotations
+
+import numpy as np
+
+from irflow.executors.numpy.kernels import KERNELS, kernel
+
+KERNELS.update(
+    asin=np.arcsin, acos=np.arccos, atan=np.arctan,
+    bitwise_and=np.bitwise_and, bitwise_or=np.bitwise_or, bitwise_xor=np.bitwise_xor, bitwise_not=np.invert,
+)
+
+
+@kernel("bit_shift_left")
+def bit_shift_left(x, y):
+    return np.left_shift(x, y).astype(np.result_type(x, y), copy=False)
+
+
+@kernel("bit_shift_right")
+def bit_shift_right(x, y):
+    return np.right_shift(x, y).astype(np.result_type(x, y), copy=False)
+
+
+def _full_index(indices: np.ndarray, axis: int, dim: int) -> tuple:
+    """Index arrays addressing ``indices`` positions with the axis coordinate replaced."""
+    idx = np.where(indices < 0, indices + dim, indices).astype(np.int64)
+    grids = list(np.indices(indices.shape, sparse=True))
+    grids[axis] = idx
+    return tuple(grids)
+
+
+@kernel("gather_elements")
+def gather_elements(x, indices, axis=0):
+    axis = axis % x.ndim
+    return x[_full_index(indices, axis, x.shape[axis])]
+
+
+_UFUNC = {"add": np.add, "mul": np.multiply, "max": np.maximum, "min": np.minimum}
+
+
+@kernel("scatter_elements")
+def scatter_elements(data, indices, updates, axis=0, reduction="none"):
+    axis = axis % data.ndim
+    out = data.copy()
+    where = _full_index(indices, axis, data.shape[axis])
+    if reduction == "none":
+        out[where] = updates
+    else:
+        _UFUNC[reduction].at(out, where, updates)
+    return out
+
+
+@kernel("scatter_nd")
+def scatter_nd(data, indices, updates, reduction="none"):
+    out = data.copy()
+    k = indices.shape[-1]
+    idx = indices.reshape(-1, k)
+    upd = updates.reshape((idx.shape[0],) + data.shape[k:])
+    for i in range(idx.shape[0]):  # in order, so later updates win for "none" as ONNX specifies
+        t = tuple(idx[i])
+        out[t] = upd[i] if reduction == "none" else _UFUNC[reduction](out[t], upd[i])
+    return out
+
+
+@kernel("topk")
+def topk(x, k, axis=-1, largest=True, sorted=True):
+    axis = axis % x.ndim
+    keys = x.astype(np.float64)
+    order = np.argsort(-keys if largest else keys, axis=axis, kind="stable")
+    idx = np.take(order, np.arange(k), axis=axis)
+    return np.take_along_axis(x, idx, axis=axis), idx.astype(np.int64)

@@ -1,0 +1,183 @@
+"""Ops that ONNX import needs beyond the core op set, where no reasonable decomposition exists.
+
+- ``asin``, ``acos``, ``atan``: inverse trigonometry (no identity over the core ops gives them).
+- ``bitwise_and/or/xor/not``, ``bit_shift_left/right``: integer bit ops (not differentiable).
+- ``gather_elements`` / ``scatter_elements``: ONNX GatherElements / ScatterElements (=
+  ``np.take_along_axis`` / ``np.put_along_axis``); each is the other's adjoint.
+- ``scatter_nd``: ONNX ScatterND with reduction none/mul/max/min (``add`` is the core
+  ``scatter_add``).
+- ``topk``: ONNX TopK with a static k: (values, int64 indices), ties broken by lower index.
+"""
+from __future__ import annotations
+
+from irflow.errors import DTypeError, IrflowError, ShapeError
+from irflow.ir.dtypes import DType
+from irflow.ir.types import TensorType
+from irflow.ops.common import binary_op, bind, norm_axes, unary_op
+from irflow.ops.registry import Attr, defop, defvjp
+
+
+def _sqrt_one_minus_sq(x):
+    return bind("sqrt", bind("sub", bind("ones_like", x), bind("mul", x, x)))
+
+
+asin = unary_op("asin", lambda g, x, *, out: bind("div", g, _sqrt_one_minus_sq(x)),
+                doc="Elementwise arcsine.\n\n>>> irf.asin(x)  # doctest: +SKIP")
+acos = unary_op("acos", lambda g, x, *, out: bind("neg", bind("div", g, _sqrt_one_minus_sq(x))),
+                doc="Elementwise arccosine.\n\n>>> irf.acos(x)  # doctest: +SKIP")
+atan = unary_op("atan", lambda g, x, *, out: bind("div", g, bind("add", bind("ones_like", x), bind("mul", x, x))),
+                doc="Elementwise arctangent.\n\n>>> irf.atan(x)  # doctest: +SKIP")
+
+bitwise_and = binary_op("bitwise_and", kinds="int", differentiable=False, doc="Bitwise and of integers.\n\n>>> irf.bitwise_and(a, b)  # doctest: +SKIP")
+bitwise_or = binary_op("bitwise_or", kinds="int", differentiable=False, doc="Bitwise or of integers.\n\n>>> irf.bitwise_or(a, b)  # doctest: +SKIP")
+bitwise_xor = binary_op("bitwise_xor", kinds="int", differentiable=False, doc="Bitwise xor of integers.\n\n>>> irf.bitwise_xor(a, b)  # doctest: +SKIP")
+bitwise_not = unary_op("bitwise_not", kinds="int", differentiable=False, doc="Bitwise not of integers.\n\n>>> irf.bitwise_not(a)  # doctest: +SKIP")
+bit_shift_left = binary_op("bit_shift_left", kinds="int", differentiable=False,
+                           doc="x << y for unsigned integers (uint8).\n\n>>> irf.bit_shift_left(a, b)  # doctest: +SKIP")
+bit_shift_right = binary_op("bit_shift_right", kinds="int", differentiable=False,
+                            doc="x >> y for unsigned integers (uint8).\n\n>>> irf.bit_shift_right(a, b)  # doctest: +SKIP")
+
+
+# -- gather_elements / scatter_elements ---------------------------------------------------------------
+
+def _check_index(op: str, t: TensorType) -> None:
+    if t.dtype not in (DType.int32, DType.int64):
+        raise DTypeError(f"{op}: indices must be int32 or int64, got {t.dtype.value}")
+
+
+def _gather_elements_type(x: TensorType, indices: TensorType, axis: int) -> TensorType:
+    _check_index("gather_elements", indices)
+    if x.rank != indices.rank:
+        raise ShapeError(f"gather_elements: data {x.shape} and indices {indices.shape} must have the same rank")
+    norm_axes(axis, x.rank, "gather_elements")
+    return TensorType(dtype=x.dtype, shape=indices.shape)
+
+
+defop("gather_elements", _gather_elements_type, inputs=2, attrs={"axis": Attr("int", default=0)}, family="extra",
+      doc="ONNX GatherElements: out[i][j] = x[idx[i][j]][j] along axis (np.take_along_axis).")
+defvjp("gather_elements", lambda g, x, indices, *, out, axis: (
+    bind("scatter_elements", bind("zeros_like", x), indices, g, axis=axis, reduction="add"), None))
+
+
+def gather_elements(x, indices, axis: int = 0):
+    """Pick entries of ``x`` along ``axis`` at ``indices`` (same rank as x), as ``np.take_along_axis``.
+
+    >>> irf.gather_elements(irf.tensor([[1.0, 2.0], [3.0, 4.0]]), np.array([[1, 0], [0, 0]]), axis=1)  # doctest: +SKIP
+    """
+    return bind("gather_elements", x, indices, axis=int(axis))
+
+
+_REDUCTIONS = ("none", "add", "mul", "max", "min")
+
+
+def _scatter_elements_type(data: TensorType, indices: TensorType, updates: TensorType, axis: int, reduction: str) -> TensorType:
+    _check_index("scatter_elements", indices)
+    if reduction not in _REDUCTIONS:
+        raise ShapeError(f"scatter_elements: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    if not (data.rank == indices.rank == updates.rank):
+        raise ShapeError(f"scatter_elements: data {data.shape}, indices {indices.shape} and updates {updates.shape} must have one rank")
+    if updates.dtype != data.dtype:
+        raise DTypeError(f"scatter_elements: updates are {updates.dtype.value} but data is {data.dtype.value}")
+    norm_axes(axis, data.rank, "scatter_elements")
+    return data
+
+
+defop("scatter_elements", _scatter_elements_type, inputs=3, family="extra",
+      attrs={"axis": Attr("int", default=0), "reduction": Attr("str", default="none")},
+      doc="ONNX ScatterElements: data with updates written (or combined) at indices along axis.")
+
+
+@defvjp("scatter_elements")
+def _scatter_elements_vjp(g, data, indices, updates, *, out, axis, reduction):
+    g_updates = bind("gather_elements", g, indices, axis=axis)
+    if reduction == "add":
+        return g, None, g_updates
+    if reduction == "none":  # overwritten entries of data get no gradient
+        g_data = bind("scatter_elements", g, indices, bind("zeros_like", updates), axis=axis, reduction="none")
+        return g_data, None, g_updates
+    raise IrflowError(f"differentiation rule for scatter_elements with reduction={reduction!r} not implemented")
+
+
+def scatter_elements(data, indices, updates, axis: int = 0, reduction: str = "none"):
+    """``data`` with ``updates`` put at ``indices`` along ``axis`` (``np.put_along_axis``), or
+    combined there with reduction "add", "mul", "max" or "min".
+
+    >>> irf.scatter_elements(irf.tensor(np.zeros((2, 2))), np.array([[1], [0]]), irf.tensor(np.ones((2, 1))), axis=1)  # doctest: +SKIP
+    """
+    return bind("scatter_elements", data, indices, updates, axis=int(axis), reduction=reduction)
+
+
+# -- scatter_nd ---------------------------------------------------------------------------------------
+
+def _scatter_nd_type(data: TensorType, indices: TensorType, updates: TensorType, reduction: str) -> TensorType:
+    _check_index("scatter_nd", indices)
+    if reduction not in _REDUCTIONS:
+        raise ShapeError(f"scatter_nd: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    k = indices.shape[-1] if indices.rank else None
+    if not isinstance(k, int) or not 1 <= k <= data.rank:
+        raise ShapeError(f"scatter_nd: the last dim of indices {indices.shape} must be static and in 1..{data.rank}")
+    want = indices.shape[:-1] + data.shape[k:]
+    if updates.rank != len(want):
+        raise ShapeError(f"scatter_nd: updates must have shape {want}, got {updates.shape}")
+    if updates.dtype != data.dtype:
+        raise DTypeError(f"scatter_nd: updates are {updates.dtype.value} but data is {data.dtype.value}")
+    return data
+
+
+defop("scatter_nd", _scatter_nd_type, inputs=3, family="extra", attrs={"reduction": Attr("str", default="none")},
+      doc="ONNX ScatterND: data with updates written (or combined) at index tuples.")
+
+
+@defvjp("scatter_nd")
+def _scatter_nd_vjp(g, data, indices, updates, *, out, reduction):
+    g_updates = bind("gather_nd", g, indices)
+    if reduction == "add":
+        return g, None, g_updates
+    if reduction == "none":
+        return bind("scatter_nd", g, indices, bind("zeros_like", updates), reduction="none"), None, g_updates
+    raise IrflowError(f"differentiation rule for scatter_nd with reduction={reduction!r} not implemented")
+
+
+def scatter_nd(data, indices, updates, reduction: str = "none"):
+    """``data`` with ``updates`` written at the index tuples in the last axis of ``indices``
+    (``out[tuple(indices[i])] = updates[i]``), or combined with "add", "mul", "max", "min".
+
+    >>> irf.scatter_nd(irf.tensor(np.zeros(4)), np.array([[1], [3]]), irf.tensor([5.0, 6.0]))  # doctest: +SKIP
+    """
+    return bind("scatter_nd", data, indices, updates, reduction=reduction)
+
+
+# -- topk ---------------------------------------------------------------------------------------------
+
+def _topk_type(x: TensorType, k: int, axis: int, largest: bool, sorted: bool) -> tuple[TensorType, TensorType]:
+    a = norm_axes(axis, x.rank, "topk")[0]
+    d = x.shape[a]
+    if k < 0 or (isinstance(d, int) and k > d):
+        raise ShapeError(f"topk: k={k} must be in 0..{d} (axis {axis} of {x.shape})")
+    shape = x.shape[:a] + (k,) + x.shape[a + 1:]
+    return TensorType(dtype=x.dtype, shape=shape), TensorType(dtype=DType.int64, shape=shape)
+
+
+defop("topk", _topk_type, inputs=1, family="extra",
+      attrs={"k": Attr("int"), "axis": Attr("int", default=-1), "largest": Attr("bool", default=True),
+             "sorted": Attr("bool", default=True)},
+      doc="ONNX TopK with a static k: the k largest (or smallest) entries along axis and their indices.")
+
+
+@defvjp("topk")
+def _topk_vjp(g, x, *, out, k, axis, largest, sorted):
+    g_values = g[0]
+    return bind("scatter_elements", bind("zeros_like", x), out[1], g_values, axis=axis, reduction="add")
+
+
+def topk(x, k: int, axis: int = -1, largest: bool = True, sorted: bool = True):
+    """The ``k`` largest (or smallest) entries of ``x`` along ``axis`` and their int64 indices;
+    equal values keep the lower index first, as ONNX TopK.
+
+    >>> values, indices = irf.topk(irf.tensor([1.0, 3.0, 2.0]), 2)  # doctest: +SKIP
+    """
+    return bind("topk", x, k=int(k), axis=int(axis), largest=bool(largest), sorted=bool(sorted))
+
+
+__all__ = ["asin", "acos", "atan", "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not", "bit_shift_left",
+           "bit_shift_right", "gather_elements", "scatter_elements", "scatter_nd", "topk"]

@@ -1,0 +1,102 @@
+"""The extra ops (irflow/ops/extra.py) through the shared harness: NumPy references written
+here, type rule, interpreter, onnxruntime and finite-difference gradients."""
+import numpy as np
+import pytest
+
+from tests.ops.harness import check_op
+
+rng = np.random.default_rng(0)
+
+
+@pytest.mark.parametrize("op,ref", [("asin", np.arcsin), ("acos", np.arccos), ("atan", np.arctan)])
+def test_inverse_trig(op, ref):
+    x = rng.uniform(-0.9, 0.9, (3, 4)).astype(np.float32)  # onnxruntime has float32 kernels only
+    check_op(op, [x], ref, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("op,ref", [("bitwise_and", lambda a, b: a & b), ("bitwise_or", lambda a, b: a | b),
+                                    ("bitwise_xor", lambda a, b: a ^ b)])
+def test_bitwise_binary(op, ref):
+    a = rng.integers(-50, 50, (3, 4)).astype(np.int32)
+    b = rng.integers(-50, 50, (4,)).astype(np.int32)
+    check_op(op, [a, b], ref)
+
+
+def test_bitwise_not():
+    a = rng.integers(0, 255, (5,)).astype(np.uint8)
+    check_op("bitwise_not", [a], lambda x: (255 - x).astype(np.uint8))
+
+
+def test_bit_shifts():
+    a = np.array([1, 4, 16, 255], np.uint8)
+    s = np.array([1, 2, 3, 1], np.uint8)
+    check_op("bit_shift_left", [a, s], lambda x, y: np.array([2, 16, 128, 254], np.uint8))
+    check_op("bit_shift_right", [a, s], lambda x, y: np.array([0, 1, 2, 127], np.uint8))
+
+
+def _take_along(x, idx, axis):
+    out = np.empty(idx.shape, x.dtype)
+    for pos in np.ndindex(*idx.shape):
+        src = list(pos)
+        i = idx[pos]
+        src[axis] = i + x.shape[axis] if i < 0 else i
+        out[pos] = x[tuple(src)]
+    return out
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_gather_elements(axis):
+    x = rng.standard_normal((3, 4))
+    idx = rng.integers(-3, 3, (2, 4)) if axis == 0 else rng.integers(-4, 4, (3, 5))
+    check_op("gather_elements", [x, idx.astype(np.int64)], lambda a, i: _take_along(a, i, axis % 2), {"axis": axis})
+
+
+@pytest.mark.parametrize("reduction", ["none", "add", "max"])
+def test_scatter_elements(reduction):
+    data = rng.standard_normal((3, 4))
+    idx = np.array([[1, 0, 2, 3], [0, 3, 1, 2]], np.int64)  # distinct per row: "none" is order-free
+    upd = rng.standard_normal((2, 4))
+
+    def ref(d, i, u):
+        out = d.copy()
+        for r in range(i.shape[0]):
+            for c in range(i.shape[1]):
+                j = i[r, c]
+                out[r, j] = u[r, c] if reduction == "none" else (out[r, j] + u[r, c] if reduction == "add" else max(out[r, j], u[r, c]))
+        return out
+
+    check_op("scatter_elements", [data, idx, upd], ref, {"axis": 1, "reduction": reduction},
+             grad=reduction != "max")
+
+
+@pytest.mark.parametrize("reduction", ["none", "mul", "min"])
+def test_scatter_nd(reduction):
+    data = rng.standard_normal((4, 3))
+    idx = np.array([[2], [0]], np.int64)
+    upd = rng.standard_normal((2, 3))
+
+    def ref(d, i, u):
+        out = d.copy()
+        for k in range(i.shape[0]):
+            r = i[k, 0]
+            out[r] = u[k] if reduction == "none" else (out[r] * u[k] if reduction == "mul" else np.minimum(out[r], u[k]))
+        return out
+
+    check_op("scatter_nd", [data, idx, upd], ref, {"reduction": reduction}, grad=reduction == "none")
+
+
+@pytest.mark.parametrize("largest", [True, False])
+def test_topk(largest):
+    x = rng.permutation(24).reshape(2, 12).astype(np.float64)  # distinct values: a unique answer
+
+    def ref(a):
+        order = np.argsort(-a if largest else a, axis=1)[:, :3]
+        return np.take_along_axis(a, order, axis=1), order.astype(np.int64)
+
+    check_op("topk", [x], ref, {"k": 3, "axis": 1, "largest": largest})
+
+
+def test_topk_ties_keep_lower_index_first():
+    x = np.array([[1.0, 3.0, 3.0, 2.0]], np.float32)
+    check_op("topk", [x], lambda a: (np.array([[3.0, 3.0]], np.float32), np.array([[1, 2]], np.int64)), {"k": 2},
+             grad=False)
