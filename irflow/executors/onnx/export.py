@@ -24,7 +24,6 @@ import onnx
 from onnx import helper, numpy_helper
 
 from irflow.errors import ExecutorError, UnsupportedOpError
-from irflow.executors.onnx.lowering import LOWERINGS
 from irflow.ir.dtypes import DType
 from irflow.ir.graph import Graph, Node, Value
 from irflow.ir.types import TensorType
@@ -150,6 +149,9 @@ def to_model(graph: Graph, *, opset: int | None = None, value_infos: bool = True
 
     >>> model = to_model(g); onnx.checker.check_model(model, full_check=True)   # doctest: +SKIP
     """
+    # Imported here, not at module level: lowering modules import helpers from this module.
+    from irflow.executors.onnx.lowering import LOWERINGS
+
     opset = check_opset(DEFAULT_OPSET if opset is None else opset)
     missing = sorted({n.op for n in graph.nodes if n.op not in LOWERINGS})
     if missing:
