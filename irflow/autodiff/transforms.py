@@ -28,6 +28,8 @@ def _as_tensor(x: Any) -> Any:
     """Leaves of differentiated arguments become Tensors (arrays keep their dtype)."""
     if isinstance(x, Tensor) or is_symbolic(x) or hasattr(x, "_eager_value"):
         return x
+    if isinstance(x, (np.ndarray, np.generic)):
+        return Tensor(np.asarray(x))  # NumPy values keep their dtype (np.float64(1.0) stays float64)
     return Tensor(x)
 
 

@@ -91,7 +91,9 @@ def call_gradient_graph(graph: Graph, wrt: tuple[str, ...], outputs: tuple[str, 
     from irflow.passes.prune import prune
 
     full = vjp(graph, wrt=list(wrt), outputs=list(outputs), seed="input")
-    grads = prune(full, outputs=[f"grad_{n}" for n in wrt])
+    # The gradients are the last len(wrt) outputs (by position: a graph that is itself a
+    # gradient graph already has outputs named grad_*, so the new ones get other names).
+    grads = prune(full, outputs=list(full.output_names[len(full.outputs) - len(wrt):]))
     gg = Graph(name=f"{graph.name}_grad", inputs=grads.inputs, outputs=grads.outputs, nodes=grads.nodes,
                initializers=grads.initializers, opset_version=grads.opset_version)
     if len(_GRAD_GRAPHS) > 512:

@@ -9,9 +9,25 @@ it appears only where a gradient graph calls it (as a ``call`` node).
 from __future__ import annotations
 
 from irflow.executors.onnx.lowering import LOWERINGS, lowering, simple
+from irflow.ir.dtypes import dtype_of_array
 from irflow.ir.graph import Graph, Node, Value
+from irflow.ir.types import TensorType
 
 simple("stop_gradient", "Identity")
+
+
+class _TypesView:
+    """Stands in for ``ctx.graph`` while an inner graph is lowered: its value types are ctx.types."""
+
+    def __init__(self, graph: Graph, types: dict):
+        self._graph = graph
+        self._types = types
+
+    def value_types(self) -> dict:
+        return self._types
+
+    def __getattr__(self, name: str):
+        return getattr(self._graph, name)
 
 
 def inline_graph(ctx, node, inner: Graph, ins: list, outs: list) -> None:
@@ -22,10 +38,19 @@ def inline_graph(ctx, node, inner: Graph, ins: list, outs: list) -> None:
     if missing:
         raise UnsupportedOpError(f"{node.op} node {node.name}: graph {inner.name!r} has op(s) with no ONNX lowering: {', '.join(missing)}")
     rename: dict[str, str] = {"": ""}
+    # Lowerings look input types up in ctx.types, or in ctx.graph.value_types() (some cache
+    # that in a private ctx attribute): while the inner nodes are lowered, ctx.graph is a view
+    # whose value_types() is ctx.types, and private caches are dropped so they are rebuilt from
+    # it. ctx.types gains the renamed inner values, so it stays a superset of the outer types.
+    for key in [k for k in vars(ctx) if k.startswith("_") and k.endswith("types")]:
+        delattr(ctx, key)
+    outer_graph = ctx.graph
+    ctx.graph = _TypesView(outer_graph, ctx.types)
     for v, outer in zip(inner.inputs, ins):
         rename[v.name] = outer
     for name, arr in inner.initializers.items():
-        rename[name] = ctx.const(arr, f"{node.name}_{name}")
+        rename[name] = ctx.const(arr, name)
+        ctx.types[rename[name]] = TensorType(dtype=dtype_of_array(arr), shape=arr.shape)
     # An inner output produced by a node (and listed once) takes the outer name directly.
     produced = {v.name for n in inner.nodes for v in n.outputs}
     direct: dict[str, str] = {}
@@ -34,14 +59,21 @@ def inline_graph(ctx, node, inner: Graph, ins: list, outs: list) -> None:
             direct[v.name] = outer
     for n in inner.nodes:
         for v in n.outputs:
-            rename[v.name] = direct.get(v.name) or ctx.fresh(f"{node.name}_{v.name}")
-    for n in inner.nodes:
-        new_ins = [rename[i] for i in n.inputs]
-        new_outs = [rename[v.name] for v in n.outputs]
-        renamed = Node(op=n.op, inputs=tuple(new_ins),
-                       outputs=tuple(Value(name=nm, type=v.type) for nm, v in zip(new_outs, n.outputs)),
-                       attrs=n.attrs, name=ctx.fresh(f"{node.name}_{n.name}"))
-        LOWERINGS[n.op](ctx, renamed, new_ins, new_outs)
+            rename[v.name] = direct.get(v.name) or ctx.fresh(f"{node.name}/{v.name}")
+            ctx.types[rename[v.name]] = v.type
+    try:
+        for n in inner.nodes:
+            new_ins = [rename[i] for i in n.inputs]
+            new_outs = [rename[v.name] for v in n.outputs]
+            renamed = Node(op=n.op, inputs=tuple(new_ins),
+                           outputs=tuple(Value(name=nm, type=v.type) for nm, v in zip(new_outs, n.outputs)),
+                           attrs=n.attrs, name=ctx.fresh(f"{node.name}/{n.name}"))
+            ctx.begin(renamed)
+            LOWERINGS[n.op](ctx, renamed, new_ins, new_outs)
+            ctx.finish_node()
+    finally:
+        ctx.graph = outer_graph
+    ctx.begin(node)  # back to the call node (names of what follows derive from it)
     for v, outer in zip(inner.outputs, outs):
         if direct.get(v.name) != outer:
             ctx.emit("Identity", [rename[v.name]], [outer])

@@ -1,0 +1,190 @@
+"""What a gradient costs: backward/forward node counts and time ratios, next to PyTorch.
+
+For an MLP 784-256-256-10 at batch 64 (softmax cross-entropy) and, when the nn ops exist, a
+small CNN (conv 3->16, relu, maxpool, conv 16->32, relu, global average pool, linear) at batch 8:
+- node ratio: nodes the vjp pass adds (backward) / forward nodes;
+- time ratio: time(forward + backward graph) / time(forward graph) on the NumPy interpreter;
+- PyTorch eager's time(forward + backward) / time(forward) measured in the same run.
+Also the eager tape overhead per op (10x10 add with and without a recording tape).
+
+Run: python benchmarks/grad_cost.py   (medians of repeated runs; goals: both ratios <= 3)
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+import irflow as irf  # noqa: E402
+from irflow.autodiff import vjp  # noqa: E402
+from irflow.executors.numpy import Interpreter  # noqa: E402
+
+
+def median_time(fn, repeat: int = 30, number: int = 5) -> float:
+    fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        times.append((time.perf_counter() - t0) / number)
+    return float(np.median(times))
+
+
+def mlp_graph(batch=64, sizes=(784, 256, 256, 10)):
+    b = irf.GraphBuilder("mlp")
+    x = b.input("x", "float32", (batch, sizes[0]))
+    y = b.input("y", "float32", (batch, sizes[-1]))  # one-hot labels
+    params = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        params.append(b.input(f"w{i}", "float32", (n_in, n_out)))
+        params.append(b.input(f"b{i}", "float32", (n_out,)))
+    with b:
+        h = x
+        for i in range(len(sizes) - 1):
+            h = h @ params[2 * i] + params[2 * i + 1]
+            if i < len(sizes) - 2:
+                h = irf.relu(h)
+        loss = irf.reduce_sum(-(y * irf.log_softmax(h, axis=-1))) * (1.0 / batch)
+        b.output(loss)
+    rng = np.random.default_rng(0)
+    feeds = {"x": rng.standard_normal((batch, sizes[0])).astype("float32"),
+             "y": np.eye(sizes[-1], dtype="float32")[rng.integers(0, sizes[-1], batch)]}
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        feeds[f"w{i}"] = (rng.standard_normal((n_in, n_out)) / np.sqrt(n_in)).astype("float32")
+        feeds[f"b{i}"] = np.zeros(n_out, "float32")
+    wrt = [p.name for p in params]
+    return b.build(verify=True), feeds, wrt
+
+
+def cnn_graph(batch=8):
+    b = irf.GraphBuilder("cnn")
+    x = b.input("x", "float32", (batch, 3, 32, 32))
+    y = b.input("y", "float32", (batch, 10))
+    k1 = b.input("k1", "float32", (16, 3, 3, 3))
+    k2 = b.input("k2", "float32", (32, 16, 3, 3))
+    w = b.input("w", "float32", (32, 10))
+    with b:
+        h = irf.relu(irf.conv2d(x, k1, padding=1))
+        h = irf.max_pool2d(h, 2)
+        h = irf.relu(irf.conv2d(h, k2, padding=1))
+        h = irf.reduce_mean(h, axis=(2, 3))
+        logits = h @ w
+        loss = irf.reduce_sum(-(y * irf.log_softmax(logits, axis=-1))) * (1.0 / batch)
+        b.output(loss)
+    rng = np.random.default_rng(0)
+    feeds = {"x": rng.standard_normal((batch, 3, 32, 32)).astype("float32"),
+             "y": np.eye(10, dtype="float32")[rng.integers(0, 10, batch)],
+             "k1": (rng.standard_normal((16, 3, 3, 3)) * 0.2).astype("float32"),
+             "k2": (rng.standard_normal((32, 16, 3, 3)) * 0.1).astype("float32"),
+             "w": (rng.standard_normal((32, 10)) * 0.2).astype("float32")}
+    return b.build(verify=True), feeds, ["k1", "k2", "w"]
+
+
+def irflow_ratios(graph, feeds, wrt):
+    gg = vjp(graph, wrt=wrt, seed="ones")
+    n_fwd = len(graph.nodes)
+    n_bwd = len(gg.nodes) - n_fwd
+    fwd, both = Interpreter(graph), Interpreter(gg)
+    t_f = median_time(lambda: fwd.run(feeds))
+    t_fb = median_time(lambda: both.run(feeds))
+    return n_fwd, n_bwd, t_f, t_fb
+
+
+def torch_mlp(feeds):
+    import torch
+
+    t = {k: torch.tensor(v) for k, v in feeds.items()}
+    ps = [t[k].clone().requires_grad_(True) for k in ("w0", "b0", "w1", "b1", "w2", "b2")]
+    labels = t["y"].argmax(1)
+
+    def fwd():
+        h = torch.relu(t["x"] @ ps[0] + ps[1])
+        h = torch.relu(h @ ps[2] + ps[3])
+        return torch.nn.functional.cross_entropy(h @ ps[4] + ps[5], labels)
+
+    def fwd_bwd():
+        for p in ps:
+            p.grad = None
+        fwd().backward()
+
+    return median_time(fwd), median_time(fwd_bwd)
+
+
+def torch_cnn(feeds):
+    import torch
+
+    t = {k: torch.tensor(v) for k, v in feeds.items()}
+    ps = [t[k].clone().requires_grad_(True) for k in ("k1", "k2", "w")]
+    labels = t["y"].argmax(1)
+    F = torch.nn.functional
+
+    def fwd():
+        h = F.max_pool2d(torch.relu(F.conv2d(t["x"], ps[0], padding=1)), 2)
+        h = torch.relu(F.conv2d(h, ps[1], padding=1)).mean(dim=(2, 3))
+        return F.cross_entropy(h @ ps[2], labels)
+
+    def fwd_bwd():
+        for p in ps:
+            p.grad = None
+        fwd().backward()
+
+    return median_time(fwd, repeat=15), median_time(fwd_bwd, repeat=15)
+
+
+def tape_overhead():
+    a = irf.tensor(np.ones((10, 10), "float32"))
+    b = irf.tensor(np.ones((10, 10), "float32"))
+    n = 20000
+
+    def plain():
+        for _ in range(n):
+            a + b
+
+    def recorded():
+        with irf.GradientTape() as tape:
+            tape.watch(a)
+            for _ in range(n):
+                a + b
+
+    t_plain = median_time(plain, repeat=7, number=1) / n
+    t_rec = median_time(recorded, repeat=7, number=1) / n
+    return t_plain, t_rec
+
+
+def main() -> None:
+    print(f"numpy {np.__version__}; OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')}")
+    rows = []
+    g, feeds, wrt = mlp_graph()
+    rows.append(("MLP 784-256-256-10, batch 64", *irflow_ratios(g, feeds, wrt), feeds, torch_mlp))
+    if all(hasattr(irf, op) for op in ("conv2d", "max_pool2d")):
+        g, feeds, wrt = cnn_graph()
+        rows.append(("small CNN, batch 8, 3x32x32", *irflow_ratios(g, feeds, wrt), feeds, torch_cnn))
+    else:
+        print("(conv2d / max_pool2d not available: CNN skipped)")
+    try:
+        import torch
+
+        torch.set_num_threads(2)
+    except ImportError:
+        torch = None
+    print(f"{'model':<30} {'fwd nodes':>9} {'bwd nodes':>9} {'node ratio':>10} {'fwd us':>9} "
+          f"{'fwd+bwd us':>10} {'time ratio':>10} {'torch ratio':>11}")
+    for name, n_f, n_b, t_f, t_fb, feeds, torch_fn in rows:
+        tr = ""
+        if torch is not None:
+            tf, tfb = torch_fn(feeds)
+            tr = f"{tfb / tf:.2f}"
+        print(f"{name:<30} {n_f:>9} {n_b:>9} {n_b / n_f:>10.2f} {t_f * 1e6:>9.0f} {t_fb * 1e6:>10.0f} "
+              f"{t_fb / t_f:>10.2f} {tr:>11}")
+    t_plain, t_rec = tape_overhead()
+    print(f"eager 10x10 add: {t_plain * 1e6:.2f} us plain, {t_rec * 1e6:.2f} us with a recording tape "
+          f"(+{(t_rec - t_plain) * 1e6:.2f} us per op)")
+
+
+if __name__ == "__main__":
+    main()
