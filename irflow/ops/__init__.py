@@ -10,12 +10,16 @@ from irflow.ops.elementwise import *  # noqa: F401,F403
 from irflow.ops.reduction import *  # noqa: F401,F403
 from irflow.ops.linalg import *  # noqa: F401,F403
 from irflow.ops.shape import *  # noqa: F401,F403
+from irflow.ops import shape_index, shape_create  # noqa: E402  (the rest of the shape family)
+from irflow.ops.shape_index import *  # noqa: F401,F403
+from irflow.ops.shape_create import *  # noqa: F401,F403
 from irflow.ops.nn import *  # noqa: F401,F403
 from irflow.ops.random import *  # noqa: F401,F403
 from irflow.ops.special import *  # noqa: F401,F403  (stop_gradient, call, custom_call)
 
 OP_FUNCTIONS = sorted(
     set(elementwise.__all__) | set(reduction.__all__) | set(linalg.__all__) | set(shape.__all__)
+    | set(shape_index.__all__) | set(shape_create.__all__)
     | set(nn.__all__) | set(random.__all__)
 )
 from irflow.ops.extra import *  # noqa: F401,F403  (ops ONNX import needs beyond the core set)
