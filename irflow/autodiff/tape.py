@@ -337,6 +337,9 @@ class GradientTape:
                 outs.append(_V(nm, types[nm]))
             full = get_op(op).fill_attrs(attrs, f"tape record {op}")
             nodes.append(_N(op, tuple(in_names), tuple(outs), full, f"{op}_{i}"))
+        for t in targets:  # a watched target no op produced (d x / d x): a leaf of its own
+            if id(t) not in names and id(t) in watched and isinstance(t, Tensor):
+                leaf(t, t._value)
         graph = _TapeGraph(nodes)
         # 5. backward into a fresh builder; forward values become its inputs when first read
         b = GraphBuilder("tape_gradient")

@@ -164,3 +164,35 @@ def test_non_differentiable_op_passes_no_gradient():
         mask = x > 0.0                       # comparison: differentiable=False
         y = irf.reduce_sum(irf.where(mask, x, x * 0.5))
     np.testing.assert_allclose(tape.gradient(y, x).numpy(), np.where(x.numpy() > 0, 1.0, 0.5), rtol=1e-12)
+
+
+def test_gradient_of_a_watched_tensor_with_respect_to_itself_is_ones():
+    x = t64(2, 3)
+    with irf.GradientTape() as tape:
+        tape.watch(x)
+    np.testing.assert_array_equal(tape.gradient(x, x).numpy(), np.ones((2, 3)))
+
+
+def test_persistent_tape_can_differentiate_its_own_gradient_while_recording():
+    x = irf.tensor(np.array([0.5, 1.5]))
+    with irf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        y = irf.reduce_sum(x * x * x)
+        g = tape.gradient(y, x)           # recorded by this same tape: 3 x^2
+    h = tape.gradient(g, x)               # 6 x
+    np.testing.assert_allclose(g.numpy(), 3 * x.numpy() ** 2, rtol=1e-12)
+    np.testing.assert_allclose(h.numpy(), 6 * x.numpy(), rtol=1e-12)
+
+
+def test_jacobian_falls_back_to_a_differentiable_loop_under_an_outer_tape():
+    x = irf.tensor(np.array([0.3, -0.7, 1.1]))
+    with irf.GradientTape() as outer:
+        outer.watch(x)
+        with irf.GradientTape() as inner:
+            inner.watch(x)
+            y = irf.exp(x) * x
+        j = inner.jacobian(y, x)          # diag((1 + x) e^x)
+        s = irf.reduce_sum(j)
+    xv = x.numpy()
+    np.testing.assert_allclose(j.numpy(), np.diag((1 + xv) * np.exp(xv)), rtol=1e-12)
+    np.testing.assert_allclose(outer.gradient(s, x).numpy(), (2 + xv) * np.exp(xv), rtol=1e-12)
