@@ -120,7 +120,10 @@ def _unwrap(x: Any) -> Any:
 
 
 def eager_bind(op: str, inputs: tuple, attrs: dict) -> Any:
-    """Run ``op`` now on NumPy values; record on the active tapes."""
+    """Run ``op`` now on NumPy values; record on the active tapes.
+
+    This is the hot path of eager code: plain type checks, no IR or pydantic objects.
+    """
     kernel = KERNELS.get(op)
     if kernel is None:
         get_op(op)  # unknown op: UnsupportedOpError listing the known ones
@@ -128,7 +131,10 @@ def eager_bind(op: str, inputs: tuple, attrs: dict) -> Any:
     args = []
     scalars = False
     for x in inputs:
-        if type(x) in (float, int, bool):
+        t = type(x)
+        if t is Tensor:
+            args.append(x._value)
+        elif t is float or t is int or t is bool:
             scalars = True
             args.append(x)
         else:
@@ -138,9 +144,11 @@ def eager_bind(op: str, inputs: tuple, attrs: dict) -> Any:
         like = _weak_dtype(arrays)
         args = [_scalar_array(a, like) if type(a) in (float, int, bool) else a for a in args]
     elif len(args) > 1:
-        d0 = args[0].dtype if args[0] is not None else None
+        a0 = args[0]
+        d0 = a0.dtype if a0 is not None else None
         for a in args:
-            if a is not None and a.dtype != d0:  # mixed dtypes: let the type rule judge
+            # `is` first: arrays of one builtin dtype share the dtype object, so this is cheap.
+            if a is not None and a.dtype is not d0 and a.dtype != d0:  # mixed dtypes: the type rule judges
                 _check_types(op, args, attrs)
                 break
     try:
@@ -151,8 +159,13 @@ def eager_bind(op: str, inputs: tuple, attrs: dict) -> Any:
         _check_types(op, args, attrs)  # a shape or dtype bug gets the type rule's message
         shapes = ", ".join(f"{a.dtype}{list(a.shape)}" for a in args if a is not None)
         raise IrflowError(f"{op} failed on inputs ({shapes}): {type(e).__name__}: {e}") from None
-    result = _wrap(out) if type(out) is np.ndarray else (
-        tuple(_wrap(np.asarray(o)) for o in out) if type(out) is tuple else _wrap(np.asarray(out)))
+    if type(out) is np.ndarray:
+        result = object.__new__(Tensor)
+        result._value = out
+    elif type(out) is tuple:
+        result = tuple(_wrap(np.asarray(o)) for o in out)
+    else:
+        result = _wrap(np.asarray(out))
     if RECORDERS:
         for r in RECORDERS:
             r.record(op, inputs, result, attrs)
