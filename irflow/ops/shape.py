@@ -1,7 +1,8 @@
 """Shape ops that rearrange elements: reshape, transpose, expand_dims, squeeze, broadcasting,
-concat, split, stack, tile, flip and pad.
+concat, split, stack, tile and flip.
 
-Indexing ops (slice, gather, gather_nd, scatter_add, one_hot) live in ``shape_index.py`` and
+Indexing ops (slice and its adjoint pad, gather, gather_nd, scatter_add, one_hot) live in
+``shape_index.py`` and
 ops that create tensors (shape_of, range, full, zeros, ones, full_like, constant) in
 ``shape_create.py``. The NumPy kernels and ONNX lowerings of all three are in one file each
 (``executors/numpy/kernels/shape.py``, ``executors/onnx/lowering/shape.py``).
@@ -16,7 +17,7 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
-from irflow.errors import DTypeError, IRValidationError, ShapeError
+from irflow.errors import DTypeError, ShapeError
 from irflow.ir.dtypes import DType
 from irflow.ir.types import Dim, TensorType
 from irflow.ops.common import bind, norm_axes, unbroadcast
@@ -69,6 +70,14 @@ def check_broadcastable(shape: tuple, target: tuple, op: str) -> None:
             continue
         if type(d) is int and type(t) is int:
             raise ShapeError(f"{op}: cannot broadcast shape {shape} to {target}")
+
+
+def check_fill_value(op: str, value: float, dtype: DType) -> None:
+    """A fill value must fit the dtype exactly: DTypeError for 1.5 as an int, 2 as a bool."""
+    if dtype is DType.bool and value not in (0, 1):
+        raise DTypeError(f"{op}: value {value!r} is not a bool (0 or 1)")
+    if dtype.is_int and (not math.isfinite(value) or value != int(value)):
+        raise DTypeError(f"{op}: value {value!r} is not an integer, but the dtype is {dtype.value}")
 
 
 def _prod(dims) -> int:
@@ -531,116 +540,8 @@ def flip(x, axis=None):
     return bind("flip", x, axes=None if axis is None else as_int_tuple(axis, "flip: axis"))
 
 
-# -- pad -----------------------------------------------------------------------------------------------
-
-PAD_MODES = ("constant", "reflect", "edge")
-
-
-def _pad_type(x: TensorType, pads, mode, value) -> TensorType:
-    if mode not in PAD_MODES:
-        raise IRValidationError(f"pad: mode {mode!r} is not supported; use one of {', '.join(PAD_MODES)}")
-    r = x.rank
-    if len(pads) != 2 * r or any(p < 0 for p in pads):
-        raise ShapeError(f"pad: pads {pads} must be {2 * r} sizes >= 0 (all begins, then all ends) for shape {x.shape}")
-    if mode == "constant":
-        _check_fill_value("pad", value, x.dtype)
-    shape = []
-    for i, d in enumerate(x.shape):
-        before, after = pads[i], pads[r + i]
-        if type(d) is int and (before or after):
-            if mode == "reflect" and max(before, after) > d - 1:
-                raise ShapeError(f"pad: reflect padding ({before}, {after}) of axis {i} must be < its size {d} in {x.shape}")
-            if mode == "edge" and d == 0:
-                raise ShapeError(f"pad: edge padding of axis {i} needs a non-empty axis, shape is {x.shape}")
-        shape.append(d + before + after if type(d) is int else (d if before + after == 0 else None))
-    return TensorType(dtype=x.dtype, shape=tuple(shape))
-
-
-def _check_fill_value(op: str, value: float, dtype: DType) -> None:
-    if dtype is DType.bool and value not in (0, 1):
-        raise DTypeError(f"{op}: value {value!r} is not a bool (0 or 1)")
-    if dtype.is_int and (not math.isfinite(value) or value != int(value)):
-        raise DTypeError(f"{op}: value {value!r} is not an integer, but the dtype is {dtype.value}")
-
-
-def _slice_axis(x, axis: int, start: int, end: int):
-    return bind("slice", x, starts=(start,), ends=(end,), axes=(axis,), steps=None)
-
-
-def _pad_vjp(g, x, *, out, pads, mode, value):
-    r = x.type.rank
-    if mode == "constant":  # the gradient of the centre; the padding is constant
-        axes = tuple(i for i in range(r) if pads[i] or pads[r + i])
-        if not axes:
-            return g
-        return bind("slice", g, starts=tuple(pads[i] for i in axes),
-                    ends=tuple(-pads[r + i] if pads[r + i] else END for i in axes), axes=axes, steps=None)
-    # reflect / edge: padded cells copy cells of x, so their gradient flows back there. One axis
-    # at a time; zero blocks are cut from the centre itself, so symbolic sizes need no arithmetic.
-    for a in range(r):
-        before, after = pads[a], pads[r + a]
-        if not (before or after):
-            continue
-        center = _slice_axis(g, a, before, -after if after else END)
-        total = center
-        zeros = lambda start, end: bind("zeros_like", _slice_axis(center, a, start, end))  # noqa: E731
-        if before:
-            left = _slice_axis(g, a, 0, before)
-            if mode == "edge":  # every left pad cell copies x[0]
-                parts = [bind("reduce_sum", left, axes=(a,), keepdims=True), zeros(1, END)]
-            else:  # left pad cell j copies x[before - j]
-                parts = [zeros(0, 1), bind("flip", left, axes=(a,)), zeros(before + 1, END)]
-            total = total + bind("concat", *parts, axis=a)
-        if after:
-            right = _slice_axis(g, a, -after, END)
-            if mode == "edge":  # every right pad cell copies x[d - 1]
-                parts = [zeros(0, -1), bind("reduce_sum", right, axes=(a,), keepdims=True)]
-            else:  # right pad cell j copies x[d - 2 - j]
-                parts = [zeros(0, -(after + 1)), bind("flip", right, axes=(a,)), zeros(-1, END)]
-            total = total + bind("concat", *parts, axis=a)
-        g = total
-    return g
-
-
-defop("pad", _pad_type, family="shape", attrs={
-    "pads": Attr("ints"),
-    "mode": Attr("str", default="constant"),
-    "value": Attr("float", default=0.0),
-})
-defvjp("pad", _pad_vjp)
-
-
-def pad(x, pads, mode: str = "constant", value: float = 0.0):
-    """Pad ``x``; ``pads`` is NumPy's pad width: an int, one ``(before, after)`` pair for every
-    axis, or one pair per axis. ``mode`` is "constant" (with ``value``), "reflect" or "edge".
-
-    The op stores the pads as ONNX does: all begins, then all ends.
-
-    >>> irf.pad(irf.tensor([1.0, 2.0]), (1, 2)).numpy()
-    array([0., 1., 2., 0., 0.], dtype=float32)
-    """
-    rank = len(x.shape)
-    pairs = _pad_pairs(pads, rank)
-    if isinstance(value, bool):
-        value = int(value)
-    flat = tuple(p[0] for p in pairs) + tuple(p[1] for p in pairs)
-    return bind("pad", x, pads=flat, mode=mode, value=value)
-
-
-def _pad_pairs(pads, rank: int) -> list[tuple[int, int]]:
-    if isinstance(pads, int) or hasattr(pads, "__index__"):
-        return [(int(pads), int(pads))] * rank
-    pads = list(pads)
-    if len(pads) == 2 and all(hasattr(p, "__index__") for p in pads):  # one pair for every axis
-        return [(int(pads[0]), int(pads[1]))] * rank
-    if not all(hasattr(p, "__len__") and len(p) == 2 for p in pads) or len(pads) not in (1, rank):
-        raise ShapeError(f"pad: pads {pads} must be an int, one (before, after) pair or {rank} pairs")
-    pairs = [(int(b), int(a)) for b, a in pads]
-    return pairs * rank if len(pairs) == 1 else pairs
-
-
 __all__ = [
     "identity", "reshape", "reshape_like", "expand_dims", "squeeze", "transpose", "broadcast_to",
-    "broadcast_like", "concat", "split", "split_like", "stack", "tile", "flip", "pad",
+    "broadcast_like", "concat", "split", "split_like", "stack", "tile", "flip",
 ]
 

@@ -17,7 +17,7 @@ from irflow.ir.dtypes import DType, as_dtype, dtype_of_array
 from irflow.ir.types import TensorType
 from irflow.ops.common import bind
 from irflow.ops.registry import Attr, defop
-from irflow.ops.shape import _check_fill_value, as_int_tuple
+from irflow.ops.shape import check_fill_value, as_int_tuple
 
 # -- shape_of -------------------------------------------------------------------------------------
 
@@ -110,7 +110,7 @@ def _check_shape(op: str, shape: Sequence[int]) -> None:
 
 def _full_type(shape, value, dtype: DType) -> TensorType:
     _check_shape("full", shape)
-    _check_fill_value("full", value, dtype)
+    check_fill_value("full", value, dtype)
     return TensorType(dtype=dtype, shape=shape)
 
 
@@ -126,7 +126,7 @@ def _ones_type(shape, dtype: DType) -> TensorType:
 
 def _full_like_type(x: TensorType, value, dtype) -> TensorType:
     dtype = dtype or x.dtype
-    _check_fill_value("full_like", value, dtype)
+    check_fill_value("full_like", value, dtype)
     return TensorType(dtype=dtype, shape=x.shape)
 
 
@@ -206,7 +206,8 @@ def constant(value: Any, dtype: Any = None):
     >>> irf.constant([1, 2]).numpy()
     array([1, 2])
     """
-    arr = np.asarray(value, dtype=None if dtype is None else as_dtype(dtype).numpy)
+    # a copy: the node must not change when the caller later writes into their array
+    arr = np.array(value, dtype=None if dtype is None else as_dtype(dtype).numpy, copy=True)
     if dtype is None and arr.dtype == np.float64 and not isinstance(value, np.ndarray):
         arr = arr.astype(np.float32)  # as irf.tensor: Python floats default to float32
     return bind("constant", value=arr)

@@ -1,4 +1,4 @@
-"""Indexing ops: slice, gather, gather_nd, scatter_add and one_hot.
+"""Indexing ops: slice, pad (its adjoint), gather, gather_nd, scatter_add and one_hot.
 
 Semantics follow ONNX so that the export is one node each:
 - ``slice``: ONNX Slice (starts, ends, axes, steps; negative bounds count from the end; bounds
@@ -17,12 +17,14 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from irflow.errors import DTypeError, ShapeError, UnsupportedOpError
+import numpy as np
+
+from irflow.errors import DTypeError, IRValidationError, ShapeError, UnsupportedOpError
 from irflow.ir.dtypes import DType, as_dtype
 from irflow.ir.types import TensorType
 from irflow.ops.common import bind
 from irflow.ops.registry import Attr, defop, defvjp
-from irflow.ops.shape import BEGIN_REVERSED, END, as_int_tuple, inverse_perm, norm_axis, same_dim
+from irflow.ops.shape import BEGIN_REVERSED, END, as_int_tuple, check_fill_value, inverse_perm, norm_axis, same_dim
 
 INDEX_DTYPES = (DType.int32, DType.int64)
 # A bound at least this large means "to the end" when the dim is symbolic (ONNX models often
@@ -177,6 +179,13 @@ def slice(x, starts: Sequence[int | None], ends: Sequence[int | None], axes: Seq
 
 # -- gather / gather_nd / scatter_add ------------------------------------------------------------------
 
+def _as_indices(indices: Any) -> Any:
+    """Python ints and lists of ints become int64 arrays (as NumPy takes them); tensors stay."""
+    if isinstance(indices, (int, list, tuple)) and not isinstance(indices, bool):
+        return np.asarray(indices, dtype=np.int64)
+    return indices
+
+
 def _check_indices(op: str, indices: TensorType) -> None:
     if indices.dtype not in INDEX_DTYPES:
         raise DTypeError(f"{op}: indices must be int32 or int64, got {indices.dtype.value}")
@@ -216,7 +225,7 @@ def gather(x, indices, axis: int = 0):
     >>> irf.gather(irf.tensor([10.0, 20.0, 30.0]), np.array([2, -3])).numpy()
     array([30., 10.], dtype=float32)
     """
-    return bind("gather", x, indices, axis=int(axis))
+    return bind("gather", x, _as_indices(indices), axis=int(axis))
 
 
 def _nd_index_depth(op: str, data: TensorType, indices: TensorType) -> int:
@@ -247,7 +256,7 @@ def gather_nd(data, indices):
     >>> irf.gather_nd(irf.tensor(np.arange(6.0).reshape(2, 3)), np.array([[1, 2], [0, 0]])).numpy()
     array([5., 0.])
     """
-    return bind("gather_nd", data, indices)
+    return bind("gather_nd", data, _as_indices(indices))
 
 
 def _scatter_add_type(data: TensorType, indices: TensorType, updates: TensorType) -> TensorType:
@@ -275,7 +284,7 @@ def scatter_add(data, indices, updates):
     >>> irf.scatter_add(irf.tensor(np.zeros(3, "float32")), np.array([[0], [2], [0]]), irf.tensor([1.0, 2.0, 3.0])).numpy()
     array([4., 0., 2.], dtype=float32)
     """
-    return bind("scatter_add", data, indices, updates)
+    return bind("scatter_add", data, _as_indices(indices), updates)
 
 
 # -- one_hot -------------------------------------------------------------------------------------------
@@ -303,6 +312,107 @@ def one_hot(indices, depth: int, axis: int = -1, dtype: Any = "float32"):
     array([[1., 0., 0.],
            [0., 0., 1.]], dtype=float32)
     """
-    return bind("one_hot", indices, depth=int(depth), axis=int(axis), dtype=as_dtype(dtype))
+    return bind("one_hot", _as_indices(indices), depth=int(depth), axis=int(axis), dtype=as_dtype(dtype))
 
-__all__ = ["slice", "gather", "gather_nd", "scatter_add", "one_hot"]
+# -- pad -----------------------------------------------------------------------------------------------
+
+PAD_MODES = ("constant", "reflect", "edge")
+
+
+def _pad_type(x: TensorType, pads, mode, value) -> TensorType:
+    if mode not in PAD_MODES:
+        raise IRValidationError(f"pad: mode {mode!r} is not supported; use one of {', '.join(PAD_MODES)}")
+    r = x.rank
+    if len(pads) != 2 * r or any(p < 0 for p in pads):
+        raise ShapeError(f"pad: pads {pads} must be {2 * r} sizes >= 0 (all begins, then all ends) for shape {x.shape}")
+    if mode == "constant":
+        check_fill_value("pad", value, x.dtype)
+    shape = []
+    for i, d in enumerate(x.shape):
+        before, after = pads[i], pads[r + i]
+        if type(d) is int and (before or after):
+            if mode == "reflect" and max(before, after) > d - 1:
+                raise ShapeError(f"pad: reflect padding ({before}, {after}) of axis {i} must be < its size {d} in {x.shape}")
+            if mode == "edge" and d == 0:
+                raise ShapeError(f"pad: edge padding of axis {i} needs a non-empty axis, shape is {x.shape}")
+        shape.append(d + before + after if type(d) is int else (d if before + after == 0 else None))
+    return TensorType(dtype=x.dtype, shape=tuple(shape))
+
+
+def _slice_axis(x, axis: int, start: int, end: int):
+    return bind("slice", x, starts=(start,), ends=(end,), axes=(axis,), steps=None)
+
+
+def _pad_vjp(g, x, *, out, pads, mode, value):
+    r = x.type.rank
+    if mode == "constant":  # the gradient of the centre; the padding is constant
+        axes = tuple(i for i in range(r) if pads[i] or pads[r + i])
+        if not axes:
+            return g
+        return bind("slice", g, starts=tuple(pads[i] for i in axes),
+                    ends=tuple(-pads[r + i] if pads[r + i] else END for i in axes), axes=axes, steps=None)
+    # reflect / edge: padded cells copy cells of x, so their gradient flows back there. One axis
+    # at a time; zero blocks are cut from the centre itself, so symbolic sizes need no arithmetic.
+    for a in range(r):
+        before, after = pads[a], pads[r + a]
+        if not (before or after):
+            continue
+        center = _slice_axis(g, a, before, -after if after else END)
+        total = center
+        zeros = lambda start, end: bind("zeros_like", _slice_axis(center, a, start, end))  # noqa: E731
+        if before:
+            left = _slice_axis(g, a, 0, before)
+            if mode == "edge":  # every left pad cell copies x[0]
+                parts = [bind("reduce_sum", left, axes=(a,), keepdims=True), zeros(1, END)]
+            else:  # left pad cell j copies x[before - j]
+                parts = [zeros(0, 1), bind("flip", left, axes=(a,)), zeros(before + 1, END)]
+            total = total + bind("concat", *parts, axis=a)
+        if after:
+            right = _slice_axis(g, a, -after, END)
+            if mode == "edge":  # every right pad cell copies x[d - 1]
+                parts = [zeros(0, -1), bind("reduce_sum", right, axes=(a,), keepdims=True)]
+            else:  # right pad cell j copies x[d - 2 - j]
+                parts = [zeros(0, -(after + 1)), bind("flip", right, axes=(a,)), zeros(-1, END)]
+            total = total + bind("concat", *parts, axis=a)
+        g = total
+    return g
+
+
+defop("pad", _pad_type, family="shape", attrs={
+    "pads": Attr("ints"),
+    "mode": Attr("str", default="constant"),
+    "value": Attr("float", default=0.0),
+})
+defvjp("pad", _pad_vjp)
+
+
+def pad(x, pads, mode: str = "constant", value: float = 0.0):
+    """Pad ``x``; ``pads`` is NumPy's pad width: an int, one ``(before, after)`` pair for every
+    axis, or one pair per axis. ``mode`` is "constant" (with ``value``), "reflect" or "edge".
+
+    The op stores the pads as ONNX does: all begins, then all ends.
+
+    >>> irf.pad(irf.tensor([1.0, 2.0]), (1, 2)).numpy()
+    array([0., 1., 2., 0., 0.], dtype=float32)
+    """
+    rank = len(x.shape)
+    pairs = _pad_pairs(pads, rank)
+    if isinstance(value, bool):
+        value = int(value)
+    flat = tuple(p[0] for p in pairs) + tuple(p[1] for p in pairs)
+    return bind("pad", x, pads=flat, mode=mode, value=value)
+
+
+def _pad_pairs(pads, rank: int) -> list[tuple[int, int]]:
+    if isinstance(pads, int) or hasattr(pads, "__index__"):
+        return [(int(pads), int(pads))] * rank
+    pads = list(pads)
+    if len(pads) == 2 and all(hasattr(p, "__index__") for p in pads):  # one pair for every axis
+        return [(int(pads[0]), int(pads[1]))] * rank
+    if not all(hasattr(p, "__len__") and len(p) == 2 for p in pads) or len(pads) not in (1, rank):
+        raise ShapeError(f"pad: pads {pads} must be an int, one (before, after) pair or {rank} pairs")
+    pairs = [(int(b), int(a)) for b, a in pads]
+    return pairs * rank if len(pairs) == 1 else pairs
+
+
+__all__ = ["slice", "pad", "gather", "gather_nd", "scatter_add", "one_hot"]

@@ -516,6 +516,40 @@ def test_squeeze_of_symbolic_axis_gradient():
     check_symbolic("squeeze", [x64(1, 3)], {"axes": (0,)}, [("n", 3)], (3,))
 
 
+@pytest.mark.parametrize("op,shapes,attrs,want", [
+    ("concat", [("n", 3), ("n", 4)], {"axis": 1}, ("n", 7)),
+    ("concat", [("n", 3), (2, "k")], {"axis": 0}, (None, 3)),
+    ("stack", [("n", 3), (2, "k")], {"axis": -1}, (2, 3, 2)),
+    ("split", [("n", 6)], {"sizes": None, "num": 2, "axis": 1}, ("n", 3)),
+    ("split", [("n", 6)], {"sizes": None, "num": 2, "axis": 0}, (None, 6)),
+    ("tile", [("n", 3)], {"reps": (1, 2)}, ("n", 6)),
+    ("pad", [("n", 3)], {"pads": (0, 1, 0, 1), "mode": "constant", "value": 0.0}, ("n", 5)),
+    ("broadcast_to", [("n", 1)], {"shape": (4, 5)}, (4, 5)),
+    ("one_hot", [("n", None)], {"depth": 5, "axis": 1, "dtype": irf.float32}, ("n", 5, None)),
+    ("slice", [("n", 8)], {"starts": (0, 2), "ends": (END, 2**31 - 1), "axes": None, "steps": None}, ("n", 6)),
+    ("slice", [("n", 8)], {"starts": (-1,), "ends": (BEGIN,), "axes": None, "steps": (-1,)}, ("n", 8)),
+    ("slice", [("n", 8)], {"starts": (0,), "ends": (5,), "axes": None, "steps": None}, (None, 8)),
+    ("shape_of", [("n", None)], {}, (2,)),
+    ("full_like", [("n", 2)], {"value": 1.0, "dtype": None}, ("n", 2)),
+    ("reshape", [("n", 2, 3)], {"shape": (2, -1)}, (2, None)),
+    ("squeeze", [("n", 1)], {"axes": (1,)}, ("n",)),
+])
+def test_symbolic_type_rules(op, shapes, attrs, want):
+    b = irf.GraphBuilder()
+    dtype = "int64" if op == "one_hot" else "float32"
+    ins = [b.input(f"x{i}", dtype, s) for i, s in enumerate(shapes)]
+    out = b.op(op, *ins, **attrs)
+    out = out[0] if isinstance(out, tuple) else out
+    assert out.shape == want
+
+
+def test_gather_type_with_symbolic_indices():
+    b = irf.GraphBuilder()
+    table, ids = b.input("t", "float32", (1000, 64)), b.input("ids", "int32", ("batch", "seq"))
+    assert b.op("gather", table, ids, axis=0).shape == ("batch", "seq", 64)
+    assert b.op("gather_nd", table, b.op("expand_dims", ids, axes=(2,))).shape == ("batch", "seq", 64)
+
+
 # -- second order: the gradient graphs are IR that can be differentiated again ---------------------------------
 
 @pytest.mark.parametrize("op,inputs,attrs", [
