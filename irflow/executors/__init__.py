@@ -23,6 +23,11 @@ def get_runner(graph: Graph, executor: str = "numpy", device: str = "auto", opti
 
     >>> runner = get_runner(g, "ort", "cpu", intra_op_num_threads=1)   # doctest: +SKIP
     """
+    # Fast path: the same call as before (the device probe's answer never changes in a process).
+    raw_key = (id(graph), executor, device, options, tuple(sorted(ort_kwargs.items())) if ort_kwargs else ())
+    hit = _CACHE.get(raw_key)
+    if hit is not None and hit[0] is graph:
+        return hit[1]
     if executor == "numpy":
         if device not in ("auto", "cpu"):
             raise ExecutorError(f"the numpy executor runs on the CPU only; got device={device!r} (use executor='ort' for CUDA)")
@@ -40,8 +45,8 @@ def get_runner(graph: Graph, executor: str = "numpy", device: str = "auto", opti
         raise ExecutorError(f"unknown executor {executor!r}; choose one of {', '.join(map(repr, EXECUTORS))}")
     hit = _CACHE.get(key)
     if hit is not None and hit[0] is graph:
-        return hit[1]
-    if executor == "numpy":
+        runner = hit[1]
+    elif executor == "numpy":
         from irflow.executors.numpy import Interpreter
 
         runner = Interpreter(graph)
@@ -49,9 +54,10 @@ def get_runner(graph: Graph, executor: str = "numpy", device: str = "auto", opti
         from irflow.executors.onnx.runner import OrtRunner
 
         runner = OrtRunner(graph, device=device, options=options)
-    if len(_CACHE) >= _CACHE_LIMIT:
+    while len(_CACHE) >= _CACHE_LIMIT:
         _CACHE.pop(next(iter(_CACHE)))  # the oldest entry; dicts keep insertion order
     _CACHE[key] = (graph, runner)
+    _CACHE[raw_key] = (graph, runner)
     return runner
 
 

@@ -123,6 +123,32 @@ class OrtRunner:
             raise ExecutorError(f"onnxruntime did not place graph {graph.name!r} on CUDA (providers: {self.session.get_providers()})")
         self.output_names: list[str] = list(graph.output_names)
         self.input_names: list[str] = list(graph.input_names)
+        # For the fast feeds check: per input, its name, NumPy dtype, rank and dims.
+        self._expect = [(v.name, v.type.dtype.numpy, v.type.rank, v.type.shape) for v in graph.inputs]
+        self._has_symbols = any(isinstance(d, str) for v in graph.inputs for d in v.type.shape)
+
+    def _feeds_ok(self, feeds: Mapping[str, Any]) -> bool:
+        """True when ``feeds`` are exactly the inputs as arrays of the right dtype and shape.
+
+        The common case, checked in a few attribute reads per input; anything else (a list, a
+        scalar, a wrong dtype, ...) goes through ``check_feeds``, which converts or explains.
+        """
+        if len(feeds) != len(self._expect):
+            return False
+        symbols: dict[str, int] | None = {} if self._has_symbols else None
+        for name, dtype, rank, dims in self._expect:
+            a = feeds.get(name)
+            if type(a) is not np.ndarray or a.dtype != dtype or a.ndim != rank:
+                return False
+            for want, got in zip(dims, a.shape):
+                if want is None:
+                    continue
+                if type(want) is int:
+                    if want != got:
+                        return False
+                elif symbols.setdefault(want, got) != got:
+                    return False
+        return True
 
     def run(self, feeds: Mapping[str, Any], *, check: bool = True, outputs: Sequence[str] | None = None) -> dict[str, np.ndarray]:
         """Run on ``feeds`` (input name -> array); return outputs by name (all, or ``outputs``).
@@ -130,7 +156,7 @@ class OrtRunner:
         ``check=False`` skips the feeds check (names, dtypes, shapes) for callers that already
         made it; onnxruntime then reports bad feeds itself (still as an ExecutorError).
         """
-        arrays = check_feeds(self.graph, feeds) if check else feeds
+        arrays = feeds if not check or self._feeds_ok(feeds) else check_feeds(self.graph, feeds)
         names = self.output_names if outputs is None else list(outputs)
         try:
             values = self.session.run(names, arrays)
