@@ -1,4 +1,245 @@
-"""nn ops."""
+"""Neural-network ops: softmax, log_softmax, layer_norm, batch_norm (inference), dropout.
+
+Convolutions and pooling live in ``irflow/ops/conv.py``. Every VJP rule here is written with
+ordinary ops through ``bind``, so gradients export to ONNX and can be differentiated again.
+
+Dropout is seeded: its keep-mask is a deterministic function of (seed, shape) on the NumPy
+executor, so the VJP of dropout is dropout of the cotangent with the same attrs (the same
+mask). Two dropouts with the same seed and shape drop the same elements: give each layer its
+own seed. On onnxruntime the mask comes from ONNX Dropout's own generator (same distribution,
+other bits; see docs/ops-nn.md).
+"""
 from __future__ import annotations
 
-__all__: list[str] = []
+from typing import Any
+
+from irflow.errors import DTypeError, IRValidationError, ShapeError
+from irflow.ir.types import Dim, TensorType
+from irflow.ops.common import bind, norm_axes
+from irflow.ops.registry import Attr, defop, defvjp
+
+
+def _float_input(op: str, x: TensorType) -> None:
+    if not x.dtype.is_float:
+        raise DTypeError(f"{op} takes float tensors, got {x.dtype}")
+
+
+def _axis(op: str, axis: Any, rank: int) -> int:
+    if not isinstance(axis, int) or isinstance(axis, bool):
+        raise IRValidationError(f"{op}: axis must be an int, got {axis!r}")
+    return norm_axes(axis, rank, op)[0]
+
+
+def _same_dims(a: Dim, b: Dim) -> bool:
+    return a == b or not (isinstance(a, int) and isinstance(b, int))
+
+
+# -- softmax, log_softmax ---------------------------------------------------------------------
+
+def _softmax_type(op: str):
+    def rule(x: TensorType, *, axis: int) -> TensorType:
+        _float_input(op, x)
+        _axis(op, axis, x.rank)
+        return x
+    return rule
+
+
+defop("softmax", _softmax_type("softmax"), attrs={"axis": Attr("int", default=-1)}, family="nn",
+      doc="exp(x - max) / sum(exp(x - max)) along one axis.")
+defop("log_softmax", _softmax_type("log_softmax"), attrs={"axis": Attr("int", default=-1)}, family="nn",
+      doc="x - max - log(sum(exp(x - max))) along one axis.")
+
+
+@defvjp("softmax")
+def _softmax_vjp(g, x, *, out, axis):
+    # d softmax: y * (g - <g, y>) with the inner product along the axis.
+    dot = bind("reduce_sum", g * out, axes=(axis,), keepdims=True)
+    return out * (g - dot)
+
+
+@defvjp("log_softmax")
+def _log_softmax_vjp(g, x, *, out, axis):
+    # d log_softmax: g - softmax * sum(g); softmax = exp(out).
+    total = bind("reduce_sum", g, axes=(axis,), keepdims=True)
+    return g - bind("exp", out) * total
+
+
+def softmax(x: Any, axis: int = -1) -> Any:
+    """Softmax along ``axis`` (computed stably: the max is subtracted first).
+
+    >>> irf.softmax(irf.tensor([[1.0, 2.0, 3.0]])).numpy().round(3)
+    array([[0.09 , 0.245, 0.665]], dtype=float32)
+    """
+    return bind("softmax", x, axis=axis)
+
+
+def log_softmax(x: Any, axis: int = -1) -> Any:
+    """Log of the softmax along ``axis``, stable for large inputs.
+
+    >>> irf.log_softmax(irf.tensor([0.0, 1000.0])).numpy()
+    array([-1000.,     0.], dtype=float32)
+    """
+    return bind("log_softmax", x, axis=axis)
+
+
+# -- layer_norm -------------------------------------------------------------------------------
+
+def _check_epsilon(op: str, epsilon: Any) -> None:
+    if not isinstance(epsilon, (int, float)) or isinstance(epsilon, bool) or epsilon < 0:
+        raise IRValidationError(f"{op}: epsilon must be a float >= 0, got {epsilon!r}")
+
+
+def _layer_norm_type(x: TensorType, scale: TensorType | None = None, bias: TensorType | None = None, *,
+                     axis: int, epsilon: float) -> TensorType:
+    op = "layer_norm"
+    _float_input(op, x)
+    _check_epsilon(op, epsilon)
+    first = _axis(op, axis, x.rank)
+    normalized = x.shape[first:]
+    for what, p in (("scale", scale), ("bias", bias)):
+        if p is None:
+            continue
+        if p.dtype != x.dtype:
+            raise DTypeError(f"{op}: {what} has dtype {p.dtype}, input has {x.dtype}")
+        if p.rank != len(normalized) or not all(_same_dims(a, b) for a, b in zip(p.shape, normalized)):
+            raise ShapeError(f"{op}: {what} must have the normalized shape {normalized} (axes {first}..), got {p.shape}")
+    return x
+
+
+defop("layer_norm", _layer_norm_type, inputs=(1, 3),
+      attrs={"axis": Attr("int", default=-1), "epsilon": Attr("float", default=1e-5)}, family="nn",
+      doc="(x - mean) / sqrt(var + epsilon) * scale + bias over the axes from `axis` on.")
+
+
+@defvjp("layer_norm")
+def _layer_norm_vjp(g, x, *params, out, axis, epsilon):
+    rank = len(x.shape)
+    first = axis % rank
+    norm_axes_ = tuple(range(first, rank))
+    lead_axes = tuple(range(first))
+    scale = params[0] if params else None
+    # Recompute the statistics (cheap next to storing them as extra outputs).
+    mean = bind("reduce_mean", x, axes=norm_axes_, keepdims=True)
+    xc = x - mean
+    rstd = bind("rsqrt", bind("reduce_mean", xc * xc, axes=norm_axes_, keepdims=True) + epsilon)
+    xhat = xc * rstd
+    gxhat = g if scale is None else g * scale
+    gx = rstd * (gxhat - bind("reduce_mean", gxhat, axes=norm_axes_, keepdims=True)
+                 - xhat * bind("reduce_mean", gxhat * xhat, axes=norm_axes_, keepdims=True))
+
+    def over_lead(t):  # sum over the leading (not normalized) axes, down to the params' shape
+        return bind("reduce_sum", t, axes=lead_axes, keepdims=False) if lead_axes else t
+
+    grads = [gx]
+    if len(params) >= 1:
+        grads.append(None if params[0] is None else over_lead(g * xhat))
+    if len(params) == 2:
+        grads.append(None if params[1] is None else over_lead(g))
+    return tuple(grads)
+
+
+def layer_norm(x: Any, scale: Any = None, bias: Any = None, axis: int = -1, epsilon: float = 1e-5) -> Any:
+    """Layer normalization over the axes ``axis, axis+1, ..., -1`` (``axis`` = the first one).
+
+    ``scale`` and ``bias`` (optional) have the normalized shape ``x.shape[axis:]``.
+
+    >>> y = irf.layer_norm(x, gamma, beta)   # normalizes the last axis   # doctest: +SKIP
+    """
+    if bias is not None:
+        return bind("layer_norm", x, scale, bias, axis=axis, epsilon=epsilon)
+    if scale is not None:
+        return bind("layer_norm", x, scale, axis=axis, epsilon=epsilon)
+    return bind("layer_norm", x, axis=axis, epsilon=epsilon)
+
+
+# -- batch_norm (inference) -------------------------------------------------------------------
+
+def _batch_norm_type(x: TensorType, scale: TensorType, bias: TensorType, mean: TensorType, var: TensorType, *,
+                     epsilon: float) -> TensorType:
+    op = "batch_norm"
+    _float_input(op, x)
+    _check_epsilon(op, epsilon)
+    if x.rank < 2:
+        raise ShapeError(f"{op}: input must have rank >= 2 (N, C, ...), got {x}")
+    c = x.shape[1]
+    for what, p in (("scale", scale), ("bias", bias), ("mean", mean), ("var", var)):
+        if p.dtype != x.dtype:
+            raise DTypeError(f"{op}: {what} has dtype {p.dtype}, input has {x.dtype}")
+        if p.rank != 1 or not _same_dims(p.shape[0], c):
+            raise ShapeError(f"{op}: {what} must have shape ({c},) (one value per channel, axis 1), got {p.shape}")
+    return x
+
+
+defop("batch_norm", _batch_norm_type, inputs=5, attrs={"epsilon": Attr("float", default=1e-5)}, family="nn",
+      doc="Inference batch norm: (x - mean) / sqrt(var + epsilon) * scale + bias, per channel (axis 1).")
+
+
+@defvjp("batch_norm")
+def _batch_norm_vjp(g, x, scale, bias, mean, var, *, out, epsilon):
+    rank = len(x.shape)
+    reduce_axes = (0,) + tuple(range(2, rank))
+
+    def per_channel(p):  # (C,) -> (C, 1, ..., 1), to broadcast against (N, C, ...)
+        return bind("expand_dims", p, axes=tuple(range(1, rank - 1))) if rank > 2 else p
+
+    def over_channels(t):  # sum all but axis 1
+        return bind("reduce_sum", t, axes=reduce_axes, keepdims=False)
+
+    rstd = bind("rsqrt", var + epsilon)
+    s = scale * rstd
+    sum_g = over_channels(g)
+    sum_gxc = over_channels(g * (x - per_channel(mean)))
+    gx = g * per_channel(s)
+    gscale = sum_gxc * rstd
+    gmean = -(sum_g * s)
+    gvar = sum_gxc * s * rstd * rstd * -0.5
+    return gx, gscale, sum_g, gmean, gvar
+
+
+def batch_norm(x: Any, scale: Any, bias: Any, mean: Any, var: Any, epsilon: float = 1e-5) -> Any:
+    """Batch normalization with given statistics (inference form), channels on axis 1.
+
+    ``scale``, ``bias``, ``mean``, ``var`` have shape (C,). Input order as ONNX BatchNormalization.
+
+    >>> y = irf.batch_norm(x, gamma, beta, running_mean, running_var)   # doctest: +SKIP
+    """
+    return bind("batch_norm", x, scale, bias, mean, var, epsilon=epsilon)
+
+
+# -- dropout ----------------------------------------------------------------------------------
+
+def check_dropout_attrs(rate: Any, seed: Any) -> None:
+    if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 0.0 <= rate < 1.0:
+        raise IRValidationError(f"dropout: rate must be a float in [0, 1), got {rate!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise IRValidationError(f"dropout: seed must be an int >= 0, got {seed!r}")
+
+
+def _dropout_type(x: TensorType, *, rate: float, seed: int, training: bool) -> TensorType:
+    _float_input("dropout", x)
+    check_dropout_attrs(rate, seed)
+    return x
+
+
+defop("dropout", _dropout_type, family="nn",
+      attrs={"rate": Attr("float", default=0.5), "seed": Attr("int", default=0), "training": Attr("bool", default=True)},
+      doc="Zeroes each element with probability `rate` (mask seeded by `seed`), scales the rest by 1/(1-rate); "
+          "identity when training=False.")
+
+# The mask is a function of (seed, shape) only, so the cotangent gets the same mask and scale.
+defvjp("dropout", lambda g, x, *, out, rate, seed, training: bind("dropout", g, rate=rate, seed=seed, training=training))
+
+
+def dropout(x: Any, rate: float = 0.5, seed: int = 0, training: bool = True) -> Any:
+    """Inverted dropout: zero elements with probability ``rate``, scale the rest by 1/(1 - rate).
+
+    The mask depends only on ``seed`` and the shape (NumPy executor). ``training=False`` is the
+    identity, as ``torch.nn.functional.dropout(training=False)``.
+
+    >>> y = irf.dropout(x, rate=0.1, seed=7)   # doctest: +SKIP
+    """
+    check_dropout_attrs(rate, seed)
+    return bind("dropout", x, rate=float(rate), seed=seed, training=bool(training))
+
+
+__all__ = ["softmax", "log_softmax", "layer_norm", "batch_norm", "dropout"]

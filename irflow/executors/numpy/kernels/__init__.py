@@ -24,4 +24,5 @@ def kernel(name: str) -> Callable[[Callable], Callable]:
 
 from irflow.executors.numpy.kernels import elementwise, reduction, linalg, shape, nn, random  # noqa: E402,F401
 from irflow.executors.numpy.kernels import special  # noqa: E402,F401
+from irflow.executors.numpy.kernels import conv  # noqa: E402,F401
 from irflow.executors.numpy.kernels import extra  # noqa: E402,F401

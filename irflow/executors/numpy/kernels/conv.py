@@ -1,0 +1,229 @@
+"""NumPy kernels of the convolution and pooling ops (NCHW).
+
+conv2d is im2col + one batched GEMM: the im2col buffer (N, C, kh, kw, Ho, Wo) is filled with
+kh * kw strided slice copies (measured faster than a sliding_window_view reshape, which
+copies with a poor access order), then ``W (G, O/G, C/G*kh*kw) @ cols (N, G, C/G*kh*kw,
+Ho*Wo)`` lands directly in NCHW order. conv_transpose2d is the adjoint: a GEMM then col2im
+(kh * kw strided adds). Pools loop over the kh * kw window offsets with strided views.
+16-bit floats are computed in float32 and rounded back once.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from irflow.executors.numpy.kernels import kernel
+from irflow.ir.dtypes import DType
+from irflow.ops.conv import check_conv_attrs, check_output_padding, check_pool_pads, pool_window_counts, resolve_pads
+
+BFLOAT16 = DType.bfloat16.numpy
+
+
+def _require(ok: bool, what: str) -> None:
+    # A ValueError makes the eager path re-run the op's type rule, which reports it properly.
+    if not ok:
+        raise ValueError(what)
+
+
+def _compute_dtype(*arrays: np.ndarray) -> np.dtype:
+    dtype = arrays[0].dtype
+    _require(dtype.kind == "f" or dtype == BFLOAT16, "float input expected")
+    return np.dtype(np.float32) if dtype.itemsize == 2 else dtype
+
+
+def _pad(x: np.ndarray, pads, value=0.0) -> np.ndarray:
+    t, l, b, r = pads
+    if not (t or l or b or r):
+        return x
+    n, c, h, w = x.shape
+    xp = np.full((n, c, h + t + b, w + l + r), value, dtype=x.dtype)
+    xp[:, :, t:t + h, l:l + w] = x
+    return xp
+
+
+def _out_size(size, k, s, d, before, after) -> int:
+    return (size + before + after - d * (k - 1) - 1) // s + 1
+
+
+def _geometry(x, khw, strides, padding, dilations):
+    pads = resolve_pads(padding, x.shape[2:], khw, strides, dilations)
+    ho = _out_size(x.shape[2], khw[0], strides[0], dilations[0], pads[0], pads[2])
+    wo = _out_size(x.shape[3], khw[1], strides[1], dilations[1], pads[1], pads[3])
+    _require(ho > 0 and wo > 0, "empty output")
+    return pads, ho, wo
+
+
+def _window(xp, i, j, ho, wo, strides, dilations):
+    """The (N, C, Ho, Wo) strided view of xp at kernel offset (i, j)."""
+    (sh, sw), (dh, dw) = strides, dilations
+    return xp[:, :, i * dh:i * dh + sh * (ho - 1) + 1:sh, j * dw:j * dw + sw * (wo - 1) + 1:sw]
+
+
+def im2col(x: np.ndarray, khw, strides, pads, dilations, ho, wo) -> np.ndarray:
+    """Columns (N, C, kh, kw, Ho, Wo) of x: cols[n, c, i, j] is the input under kernel tap (i, j)."""
+    n, c = x.shape[:2]
+    kh, kw = khw
+    if khw == (1, 1) and strides == (1, 1) and not any(pads):
+        return x.reshape(n, c, 1, 1, ho, wo)  # a 1x1 convolution needs no copy
+    xp = _pad(x, pads)
+    cols = np.empty((n, c, kh, kw, ho, wo), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            cols[:, :, i, j] = _window(xp, i, j, ho, wo, strides, dilations)
+    return cols
+
+
+def col2im(cols: np.ndarray, out_hw, khw, strides, pads, dilations, in_hw) -> np.ndarray:
+    """The adjoint of im2col: add cols (N, C, kh, kw, H, W) back onto an (N, C, *out_hw) image."""
+    n, c = cols.shape[:2]
+    t, l = pads[0], pads[1]
+    (h, w), (ho, wo) = in_hw, out_hw
+    full_h = max(t + ho, (h - 1) * strides[0] + dilations[0] * (khw[0] - 1) + 1)
+    full_w = max(l + wo, (w - 1) * strides[1] + dilations[1] * (khw[1] - 1) + 1)
+    buf = np.zeros((n, c, full_h, full_w), dtype=cols.dtype)
+    for i in range(khw[0]):
+        for j in range(khw[1]):
+            _window(buf, i, j, h, w, strides, dilations)[...] += cols[:, :, i, j]
+    if (t, l, full_h, full_w) == (0, 0, ho, wo):
+        return buf
+    return np.ascontiguousarray(buf[:, :, t:t + ho, l:l + wo])
+
+
+def _add_bias(out: np.ndarray, b) -> np.ndarray:
+    if b is not None:
+        out += b.astype(out.dtype, copy=False)[:, None, None]
+    return out
+
+
+@kernel("conv2d")
+def conv2d(x, w, b=None, strides=(1, 1), padding=(0, 0, 0, 0), dilations=(1, 1), groups=1):
+    check_conv_attrs("conv2d", padding=padding, strides=strides, dilations=dilations)
+    n, c, _, _ = x.shape
+    o, cg, kh, kw = w.shape
+    _require(c == cg * groups and o % groups == 0, "channel mismatch")
+    pads, ho, wo = _geometry(x, (kh, kw), strides, padding, dilations)
+    ct = _compute_dtype(x)
+    cols = im2col(x.astype(ct, copy=False), (kh, kw), strides, pads, dilations, ho, wo)
+    cols = cols.reshape(n, groups, cg * kh * kw, ho * wo)
+    wm = w.astype(ct, copy=False).reshape(groups, o // groups, cg * kh * kw)
+    out = np.matmul(wm, cols).reshape(n, o, ho, wo)
+    return _add_bias(out, b).astype(x.dtype, copy=False)
+
+
+@kernel("conv2d_weight_grad")
+def conv2d_weight_grad(x, g, kernel_size, strides=(1, 1), padding=(0, 0, 0, 0), dilations=(1, 1), groups=1):
+    check_conv_attrs("conv2d_weight_grad", padding=padding, kernel_size=kernel_size, strides=strides,
+                     dilations=dilations)
+    n, c, _, _ = x.shape
+    o = g.shape[1]
+    kh, kw = kernel_size
+    _require(c % groups == 0 and o % groups == 0, "channel mismatch")
+    pads, ho, wo = _geometry(x, (kh, kw), strides, padding, dilations)
+    _require(g.shape[2:] == (ho, wo), "gradient shape mismatch")
+    ct = _compute_dtype(x)
+    cols = im2col(x.astype(ct, copy=False), (kh, kw), strides, pads, dilations, ho, wo)
+    cols = cols.reshape(n, groups, (c // groups) * kh * kw, ho * wo)
+    gm = g.astype(ct, copy=False).reshape(n, groups, o // groups, ho * wo)
+    dw = np.matmul(gm, cols.swapaxes(-1, -2)).sum(axis=0)  # (G, O/G, C/G*kh*kw)
+    return dw.reshape(o, c // groups, kh, kw).astype(x.dtype, copy=False)
+
+
+@kernel("conv_transpose2d")
+def conv_transpose2d(x, w, b=None, strides=(1, 1), padding=(0, 0, 0, 0), output_padding=(0, 0), dilations=(1, 1),
+                     groups=1):
+    check_conv_attrs("conv_transpose2d", padding=padding, allow_same=False, strides=strides, dilations=dilations,
+                     output_padding=output_padding)
+    check_output_padding("conv_transpose2d", output_padding, strides)
+    n, c, h, wd = x.shape
+    wc, og, kh, kw = w.shape
+    _require(c == wc and c % groups == 0, "channel mismatch")
+    t, l, bt, r = padding
+    ho = (h - 1) * strides[0] - t - bt + dilations[0] * (kh - 1) + 1 + output_padding[0]
+    wo = (wd - 1) * strides[1] - l - r + dilations[1] * (kw - 1) + 1 + output_padding[1]
+    _require(ho > 0 and wo > 0, "empty output")
+    ct = _compute_dtype(x)
+    cg = c // groups
+    wm = w.astype(ct, copy=False).reshape(groups, cg, og * kh * kw).transpose(0, 2, 1)
+    cols = np.matmul(wm, x.astype(ct, copy=False).reshape(n, groups, cg, h * wd))
+    cols = cols.reshape(n, groups * og, kh, kw, h, wd)
+    out = col2im(cols, (ho, wo), (kh, kw), strides, padding, dilations, (h, wd))
+    return _add_bias(out, b).astype(x.dtype, copy=False)
+
+
+# -- pooling ----------------------------------------------------------------------------------
+
+def _pool_geometry(x, kernel_size, strides, padding, op):
+    _compute_dtype(x)  # float check
+    check_conv_attrs(op, padding=padding, kernel_size=kernel_size, strides=strides)
+    check_pool_pads(op, kernel_size, padding)
+    return _geometry(x, kernel_size, strides, padding, (1, 1))
+
+
+def _window_argmax(x, kernel_size, strides, padding, op):
+    """Per output position, the index (i * kw + j) of the first maximum in its window."""
+    pads, ho, wo = _pool_geometry(x, kernel_size, strides, padding, op)
+    xp = _pad(x, pads, -np.inf)
+    best = _window(xp, 0, 0, ho, wo, strides, (1, 1)).copy()
+    idx = np.zeros(best.shape, dtype=np.int32)
+    for k in range(1, kernel_size[0] * kernel_size[1]):
+        v = _window(xp, k // kernel_size[1], k % kernel_size[1], ho, wo, strides, (1, 1))
+        better = v > best  # strict: ties keep the first, as PyTorch and onnxruntime
+        np.copyto(best, v, where=better)
+        idx[better] = k
+    return idx, pads, ho, wo
+
+
+@kernel("max_pool2d")
+def max_pool2d(x, kernel_size, strides, padding=(0, 0, 0, 0)):
+    pads, ho, wo = _pool_geometry(x, kernel_size, strides, padding, "max_pool2d")
+    xp = _pad(x, pads, -np.inf)
+    out = _window(xp, 0, 0, ho, wo, strides, (1, 1)).copy()
+    for k in range(1, kernel_size[0] * kernel_size[1]):
+        np.maximum(out, _window(xp, k // kernel_size[1], k % kernel_size[1], ho, wo, strides, (1, 1)), out=out)
+    return out
+
+
+@kernel("max_pool2d_grad")
+def max_pool2d_grad(x, g, kernel_size, strides, padding=(0, 0, 0, 0)):
+    idx, pads, ho, wo = _window_argmax(x, kernel_size, strides, padding, "max_pool2d_grad")
+    _require(g.shape == idx.shape, "gradient shape mismatch")
+    n, c, h, w = x.shape
+    dxp = np.zeros((n, c, h + pads[0] + pads[2], w + pads[1] + pads[3]), dtype=x.dtype)
+    zero = np.zeros((), dtype=x.dtype)
+    for k in range(kernel_size[0] * kernel_size[1]):
+        # For one offset k the windows touch distinct positions, so += never collides.
+        _window(dxp, k // kernel_size[1], k % kernel_size[1], ho, wo, strides, (1, 1))[...] += np.where(idx == k, g, zero)
+    return np.ascontiguousarray(dxp[:, :, pads[0]:pads[0] + h, pads[1]:pads[1] + w])
+
+
+@kernel("max_pool2d_pick")
+def max_pool2d_pick(x, y, kernel_size, strides, padding=(0, 0, 0, 0)):
+    _require(x.shape == y.shape, "shape mismatch")
+    idx, pads, ho, wo = _window_argmax(x, kernel_size, strides, padding, "max_pool2d_pick")
+    yp = _pad(y, pads)
+    out = np.empty(idx.shape, dtype=y.dtype)
+    for k in range(kernel_size[0] * kernel_size[1]):
+        np.copyto(out, _window(yp, k // kernel_size[1], k % kernel_size[1], ho, wo, strides, (1, 1)), where=idx == k)
+    return out
+
+
+@kernel("avg_pool2d")
+def avg_pool2d(x, kernel_size, strides, padding=(0, 0, 0, 0)):
+    pads, ho, wo = _pool_geometry(x, kernel_size, strides, padding, "avg_pool2d")
+    xp = _pad(x, pads)
+    total = _window(xp, 0, 0, ho, wo, strides, (1, 1)).copy()
+    for k in range(1, kernel_size[0] * kernel_size[1]):
+        total += _window(xp, k // kernel_size[1], k % kernel_size[1], ho, wo, strides, (1, 1))
+    total /= pool_window_counts(x.shape[2:], kernel_size, strides, pads, (ho, wo), x.dtype)
+    return total
+
+
+@kernel("avg_pool2d_grad")
+def avg_pool2d_grad(g, x, kernel_size, strides, padding=(0, 0, 0, 0)):
+    pads, ho, wo = _pool_geometry(x, kernel_size, strides, padding, "avg_pool2d_grad")
+    _require(g.shape == x.shape[:2] + (ho, wo), "gradient shape mismatch")
+    share = g / pool_window_counts(x.shape[2:], kernel_size, strides, pads, (ho, wo), g.dtype)
+    n, c, h, w = x.shape
+    dxp = np.zeros((n, c, h + pads[0] + pads[2], w + pads[1] + pads[3]), dtype=g.dtype)
+    for k in range(kernel_size[0] * kernel_size[1]):
+        _window(dxp, k // kernel_size[1], k % kernel_size[1], ho, wo, strides, (1, 1))[...] += share
+    return np.ascontiguousarray(dxp[:, :, pads[0]:pads[0] + h, pads[1]:pads[1] + w])
