@@ -73,6 +73,12 @@ class Tensor(TensorOperators):
     def __len__(self) -> int:
         return len(self._value)
 
+    def __iter__(self):
+        """Rows along the first axis, as NumPy (a scalar cannot be iterated)."""
+        if self._value.ndim == 0:
+            raise IrflowError("iteration over a 0-d tensor")
+        return (self[i] for i in range(len(self._value)))
+
     def __irflow_symbolic__(self, builder):
         """An eager tensor used while building a graph becomes a constant of that graph."""
         return builder.constant(self._value)

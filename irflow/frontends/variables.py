@@ -190,6 +190,11 @@ class Variable(TensorOperators, metaclass=_VariableMeta):
     def __len__(self) -> int:
         return len(self._value)
 
+    def __iter__(self):
+        if self._value.ndim == 0:
+            raise IrflowError(f"iteration over 0-d Variable {self.name!r}")
+        return (self[i] for i in range(len(self._value)))
+
     # -- assigning -----------------------------------------------------------------------------
     def assign(self, value: Any) -> Any:
         """Set the value (same dtype and shape). Eager: returns the Variable; in a graph: the new value.

@@ -130,3 +130,13 @@ def test_tensor_spec():
         irf.TensorSpec((-1, 3))
     with pytest.raises(irf.DTypeError, match=r"unknown dtype 'float8'"):
         irf.TensorSpec((3,), "float8")
+
+
+def test_iteration_gives_rows():
+    rows = list(irf.tensor(A))
+    assert len(rows) == 3
+    for r, want in zip(rows, A):
+        np.testing.assert_array_equal(r.numpy(), want)
+    assert [r.shape for r in irf.Variable(A)] == [(4,)] * 3
+    with pytest.raises(irf.IrflowError, match="0-d"):
+        list(irf.tensor(1.0))

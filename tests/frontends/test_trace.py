@@ -253,3 +253,32 @@ def test_function_called_under_a_tape_is_one_call_op_and_differentiable():
     mask = (x @ w.numpy()) > 0
     np.testing.assert_allclose(gw.numpy(), x.T @ (2.0 * mask), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(loss.numpy(), (np.maximum(x @ w.numpy(), 0) * 2).sum(), rtol=1e-5)
+
+
+def test_traced_train_step_with_a_tape_matches_the_eager_step_and_is_one_graph():
+    tape_cls = getattr(irf, "GradientTape", None)
+    if tape_cls is None:
+        pytest.skip("irf.GradientTape (autodiff issue) not available")
+    X, Y = f32(8, 4), f32(8, 2)
+    w0 = f32(4, 2)
+
+    def step(w, x, y):
+        with tape_cls() as tape:
+            d = x @ w - y
+            loss = irf.reduce_sum(d * d)
+        (g,) = tape.gradient(loss, [w])
+        w.assign_sub(0.01 * g)
+        return loss
+
+    w_np = w0.copy()
+    w_traced = irf.Variable(w0, name="w")
+    f = irf.function(lambda x, y: step(w_traced, x, y))
+    for _ in range(3):
+        d = X @ w_np - Y  # the step by hand: d(sum d^2)/dw = 2 x^T d
+        loss_ref = (d * d).sum()
+        w_np = w_np - 0.01 * (2 * X.T @ d)
+        np.testing.assert_allclose(f(X, Y).numpy(), loss_ref, rtol=1e-5)
+        np.testing.assert_allclose(w_traced.numpy(), w_np, rtol=1e-5, atol=1e-6)
+    assert f.trace_count == 1
+    cf = f.get_concrete_function(X, Y)
+    assert [n for n, _ in cf.variable_outputs] == ["w_new"] and cf.variable_outputs[0][1] is w_traced
