@@ -19,7 +19,7 @@ import onnx
 import irflow as irf
 from irflow.autodiff import vjp
 from irflow.executors.numpy import Interpreter
-from irflow.executors.onnx import OrtRunner, to_model
+from irflow.executors.onnx import OrtRunner, shape_inference_mismatches, to_model
 from irflow.ops.registry import get_op
 
 
@@ -91,7 +91,12 @@ def check_op(
         np.testing.assert_array_equal(outs[name], got, err_msg=f"{op}: interpreter vs eager")
     # 4. onnxruntime agrees
     if ort:
+        # The export carries irflow's types as value_info, so the full check (strict ONNX shape
+        # inference) already fails on a contradiction; the explicit comparison, made on an
+        # export without them, names the value, the node and both types.
         onnx.checker.check_model(to_model(g), full_check=True)
+        mismatches = shape_inference_mismatches(g)
+        assert not mismatches, f"{op}: ONNX shape inference disagrees with the type rule: " + "; ".join(mismatches)
         ort_outs = OrtRunner(g).run(_feeds(inputs))
         for name, got in zip(g.output_names, eager):
             o = ort_outs[name]
