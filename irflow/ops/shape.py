@@ -250,7 +250,10 @@ def transpose(x, perm=None):
     >>> irf.transpose(irf.tensor(np.zeros((2, 3))), (1, 0)).shape
     (3, 2)
     """
-    return bind("transpose", x, perm=None if perm is None else as_int_tuple(perm, "transpose: perm"))
+    if perm is not None:
+        rank = len(x.shape)
+        perm = tuple(p + rank if -rank <= p < 0 else p for p in as_int_tuple(perm, "transpose: perm"))
+    return bind("transpose", x, perm=perm)
 
 
 # -- broadcasting --------------------------------------------------------------------------------

@@ -2,13 +2,14 @@
 interpreter, onnxruntime, VJP vs finite differences), plus symbolic-dim gradients, second-order
 gradients and the errors users can cause."""
 import numpy as np
+import onnx
 import pytest
 from hypothesis import given, settings, strategies as st
 
 import irflow as irf
 from irflow.autodiff import vjp
 from irflow.executors.numpy import Interpreter
-from irflow.executors.onnx import OrtRunner
+from irflow.executors.onnx import OrtRunner, to_model
 from tests.ops.harness import build_graph, check_op
 
 rng = np.random.default_rng(0)
@@ -239,6 +240,15 @@ def test_slice_default_axes_and_steps():
     check_op("slice", [randn(4, 5)], lambda x: x[1:3, -2:], {"starts": (1, -2), "ends": (3, END), "axes": None, "steps": None})
 
 
+@pytest.mark.parametrize("start,end,step", [(0, END, -1), (3, 2**31 - 1, -1), (10, END, -2), (-10, BEGIN, -1), (2, BEGIN, 1)])
+def test_slice_huge_bounds_mean_what_the_onnx_spec_says(start, end, step):
+    # onnxruntime reads a huge end with a negative step as "to the first element"; the spec
+    # (and NumPy) clamp it to d - 1: an empty slice. The export must keep the spec's meaning.
+    want = np.arange(5.0)[onnx_positions(5, start, end, step)].astype(np.float32)
+    check_op("slice", [np.arange(5, dtype=np.float32)], lambda x: want,
+             {"starts": (start,), "ends": (end,), "axes": None, "steps": (step,)})
+
+
 def test_slice_public_open_bounds():
     a = np.arange(10.0)
     x = irf.tensor(a)
@@ -443,6 +453,7 @@ def check_symbolic(op, inputs, attrs, shapes, want_shape, *, eps=1e-6):
     gg = vjp(g, wrt=wrt).verify()
     cts = {f"ct_{o.name}": rng.standard_normal(w.shape) for o, w in zip(outs, want)}
     grads = Interpreter(gg).run(dict(feeds, **cts))
+    onnx.checker.check_model(to_model(gg), full_check=True)
     ort_grads = OrtRunner(gg).run(dict(feeds, **cts))
     fwd = Interpreter(g)
     for name in wrt:
@@ -581,6 +592,7 @@ def test_second_order(op, inputs, attrs):
     eps = 1e-6
     fd = (fwd.run(dict(primal, in0=inputs[0] + eps * w))[out] - fwd.run(dict(primal, in0=inputs[0] - eps * w))[out]) / (2 * eps)
     np.testing.assert_allclose(jw, fd, rtol=1e-5, atol=1e-6)
+    onnx.checker.check_model(to_model(ggg), full_check=True)
     np.testing.assert_allclose(OrtRunner(ggg).run(feeds)[f"grad_{ct_name}"], jw, rtol=1e-6, atol=1e-9)
 
 
