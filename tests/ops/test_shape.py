@@ -674,3 +674,12 @@ def test_other_errors_name_the_op():
         b.op("squeeze", b.input("x", "float32", ("n", 1)))
     with pytest.raises(irf.ShapeError, match="stack"):
         irf.stack([t, irf.tensor(np.zeros((3, 2), "float32"))])
+
+
+@pytest.mark.parametrize("module", ["irflow.ops.shape", "irflow.ops.shape_index", "irflow.ops.shape_create"])
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), extraglobs={"irf": irf, "np": np})
+    assert result.attempted > 0 and result.failed == 0
