@@ -179,3 +179,23 @@ def test_silenced_output_catches_c_level_writes(capfd):
     print("after")
     out, err = capfd.readouterr()
     assert out == "after\n" and err == ""
+
+
+def test_fast_feeds_check_falls_back_to_the_full_check():
+    """The per-call fast path accepts only exact arrays; everything else gets check_feeds' answer."""
+    b = irf.GraphBuilder("two")
+    x = b.input("x", "float32", ("n", 2))
+    y = b.input("y", "float32", ("n", 2))
+    with b:
+        z = x + y
+    b.output(z, names=["z"])
+    r = OrtRunner(b.build(verify=True), device="cpu")
+    ones = np.ones((3, 2), "float32")
+    assert r._feeds_ok({"x": ones, "y": ones})
+    assert not r._feeds_ok({"x": ones, "y": np.ones((4, 2), "float32")})
+    with pytest.raises(irf.ShapeError, match="dim 'n' is 3 in input 'x' but 4 in input 'y'"):
+        r.run({"x": ones, "y": np.ones((4, 2), "float32")})
+    out = r.run({"x": [[1.0, 2.0]], "y": np.ones((1, 2), "float32")})  # a list is converted
+    np.testing.assert_array_equal(out["z"], [[2.0, 3.0]])
+    with pytest.raises(irf.ExecutorError, match="unknown input"):
+        r.run({"x": ones, "y": ones, "w": ones})

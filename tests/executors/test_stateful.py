@@ -170,3 +170,26 @@ def test_stateful_errors_are_clear(problem):
         r.run({"x": x[:, :4], "y": y})
     with pytest.raises(irf.ExecutorError, match="missing input"):
         r.run({"x": x})
+
+
+def test_device_readback_path_on_cpu(problem):
+    """The CUDA way of reading state back (copy_outputs_to_cpu of the last binding, host copies
+    for values loaded since), forced on CPU where it can run, against the NumPy executor."""
+    params, x, y = problem
+    g = sgd_step_graph()
+    r = StatefulOrtRunner(g, {p: f"{p}_new" for p in PARAMS}, device="cpu")
+    r._host_readable = False
+    r.load_state(params)
+    for p in PARAMS:  # before any run: what was loaded
+        np.testing.assert_array_equal(r.state_numpy()[p], params[p])
+    host = dict(params)
+    for _ in range(3):
+        r.run({"x": x, "y": y})
+        out = irf.run(g, {"x": x, "y": y, **host})
+        host = {p: out[f"{p}_new"] for p in PARAMS}
+        got = r.state_numpy()
+        for p in PARAMS:
+            np.testing.assert_allclose(got[p], host[p], rtol=1e-5, atol=1e-6)
+    r.load_state({"w0": params["w0"]})  # loaded after a run: the host copy wins until the next run
+    np.testing.assert_array_equal(r.state_numpy()["w0"], params["w0"])
+    np.testing.assert_allclose(r.state_numpy()["b0"], host["b0"], rtol=1e-5, atol=1e-6)

@@ -106,6 +106,12 @@ class StatefulOrtRunner:
         self._fetch_slots = [len(updates) + i for i in range(len(self.fetch))]
         self._phase = 0
         self._loaded: set[str] = set()
+        # Reading state back: CPU buffers are host memory (``OrtValue.numpy()``); device
+        # buffers are copied out through the last binding (``copy_outputs_to_cpu``), except
+        # values loaded since then, whose host copy is kept.
+        self._host_readable = self.device == "cpu"
+        self._host_copy: dict[str, np.ndarray] = {}
+        self._last_binding = None
 
     def load_state(self, values: Mapping[str, Any]) -> None:
         """Copy host arrays into the current device buffers of the named state inputs."""
@@ -122,10 +128,19 @@ class StatefulOrtRunner:
             bufs = self._buffers[name]
             bufs[self._phase % len(bufs)].update_inplace(np.ascontiguousarray(arr))
             self._loaded.add(name)
+            self._host_copy[name] = np.array(arr)
 
     def state_numpy(self) -> dict[str, np.ndarray]:
         """The current state, copied to host arrays."""
-        return {name: np.array(bufs[self._phase % len(bufs)].numpy()) for name, bufs in self._buffers.items()}
+        if self._host_readable:
+            return {name: np.array(bufs[self._phase % len(bufs)].numpy()) for name, bufs in self._buffers.items()}
+        out = {name: arr.copy() for name, arr in self._host_copy.items()}
+        if self._last_binding is not None:
+            updated = [name for name, u in self.state.items() if u is not None]
+            for name, arr in zip(updated, self._last_binding.copy_outputs_to_cpu()):
+                if name not in self._host_copy:
+                    out[name] = arr
+        return out
 
     def run(self, feeds: Mapping[str, Any], *, check: bool = True) -> dict[str, np.ndarray]:
         """One call: bind the batch ``feeds``, run, advance the state; return the fetched outputs."""
@@ -141,6 +156,11 @@ class StatefulOrtRunner:
         except Exception as e:  # noqa: BLE001
             raise ExecutorError(f"onnxruntime failed on graph {self.graph.name!r}: {e}") from None
         self._phase = 1 - self._phase
+        self._last_binding = binding
+        # host copies of updated state are stale now; read-only state keeps its host copy
+        for name, update in self.state.items():
+            if update is not None:
+                self._host_copy.pop(name, None)
         if not self.fetch:
             return {}
         outs = binding.get_outputs()
