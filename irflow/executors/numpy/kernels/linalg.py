@@ -1,8 +1,45 @@
-"""NumPy kernels of matmul and einsum."""
+"""NumPy kernels of matmul and einsum (semantics: irflow/ops/linalg.py).
+
+Results keep the promoted input dtype. float16/bfloat16 operands are multiplied in float32
+and rounded once at the end (NumPy would otherwise accumulate in 16 bits).
+"""
 from __future__ import annotations
 
 import numpy as np
 
-from irflow.executors.numpy.kernels import KERNELS
+from irflow.errors import UnsupportedOpError
+from irflow.executors.numpy.kernels import kernel
 
-KERNELS.update(matmul=np.matmul)
+_LOW_PRECISION = (np.dtype(np.float16), np.dtype("bfloat16"))
+
+
+def _result_dtype(arrays) -> np.dtype:
+    dtypes = {a.dtype for a in arrays}
+    if len(dtypes) == 1:
+        return dtypes.pop()
+    return np.result_type(*dtypes)
+
+
+def _compute(a: np.ndarray) -> np.ndarray:
+    return a.astype(np.float32) if a.dtype in _LOW_PRECISION else a
+
+
+@kernel("matmul")
+def matmul(a, b):
+    if a.dtype == np.bool_ or b.dtype == np.bool_:
+        raise TypeError("matmul does not take bool")
+    dtype = _result_dtype((a, b))
+    if dtype in _LOW_PRECISION:
+        return np.matmul(_compute(a), _compute(b)).astype(dtype)
+    return np.asarray(np.matmul(a, b))
+
+
+@kernel("einsum")
+def einsum(*operands, equation):
+    if "." in equation:
+        raise UnsupportedOpError(f"einsum: ellipsis ('...') in {equation!r} is not supported; name the broadcast axes with letters")
+    if any(a.dtype == np.bool_ for a in operands):
+        raise TypeError("einsum does not take bool")
+    dtype = _result_dtype(operands)
+    out = np.einsum(equation, *(_compute(a) for a in operands), optimize=len(operands) > 2)
+    return np.asarray(out).astype(dtype, copy=False)
