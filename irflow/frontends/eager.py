@@ -62,13 +62,18 @@ class Tensor(TensorOperators):
         return f"irf.Tensor({body}, dtype={self.dtype.value}, shape={self.shape})"
 
     def __bool__(self) -> bool:
-        return bool(self._value)
+        return bool(scalar_value(self._value, "bool", "a tensor"))
 
     def __float__(self) -> float:
-        return float(self._value)
+        return float(scalar_value(self._value, "float", "a tensor"))
 
     def __int__(self) -> int:
-        return int(self._value)
+        return int(scalar_value(self._value, "int", "a tensor"))
+
+    def __index__(self) -> int:
+        if self._value.dtype.kind not in "iu":
+            raise IrflowError(f"only integer tensors can be used as an index, not {self._value.dtype}")
+        return int(scalar_value(self._value, "int", "a tensor"))
 
     def __len__(self) -> int:
         return len(self._value)
@@ -82,6 +87,16 @@ class Tensor(TensorOperators):
     def __irflow_symbolic__(self, builder):
         """An eager tensor used while building a graph becomes a constant of that graph."""
         return builder.constant(self._value)
+
+
+def scalar_value(arr: np.ndarray, what: str, owner: str) -> Any:
+    """The one element of ``arr`` for bool()/float()/int(); IrflowError if it has several."""
+    if arr.size != 1:
+        raise IrflowError(
+            f"{what}() of {owner} of shape {arr.shape} ({arr.size} elements) is ambiguous; "
+            "reduce it first (irf.reduce_sum, irf.reduce_max, ...)"
+        )
+    return arr.reshape(()).item()
 
 
 def _wrap(arr: np.ndarray) -> Tensor:

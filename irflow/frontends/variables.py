@@ -179,13 +179,19 @@ class Variable(TensorOperators, metaclass=_VariableMeta):
         return f"irf.Variable({body}, name={self.name!r}, dtype={self.dtype.value}, shape={self.shape})"
 
     def __bool__(self) -> bool:
-        return bool(self._value)
+        from irflow.frontends.eager import scalar_value
+
+        return bool(scalar_value(self._value, "bool", f"Variable {self.name!r}"))
 
     def __float__(self) -> float:
-        return float(self._value)
+        from irflow.frontends.eager import scalar_value
+
+        return float(scalar_value(self._value, "float", f"Variable {self.name!r}"))
 
     def __int__(self) -> int:
-        return int(self._value)
+        from irflow.frontends.eager import scalar_value
+
+        return int(scalar_value(self._value, "int", f"Variable {self.name!r}"))
 
     def __len__(self) -> int:
         return len(self._value)

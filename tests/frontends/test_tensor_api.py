@@ -140,3 +140,11 @@ def test_iteration_gives_rows():
     assert [r.shape for r in irf.Variable(A)] == [(4,)] * 3
     with pytest.raises(irf.IrflowError, match="0-d"):
         list(irf.tensor(1.0))
+
+
+def test_truth_value_of_a_multi_element_tensor_is_a_clear_error():
+    assert bool(irf.tensor(1.0)) and float(irf.tensor([2.5])) == 2.5 and int(irf.Variable(np.int64(3))) == 3
+    with pytest.raises(irf.IrflowError, match=r"bool\(\) of a tensor of shape \(3, 4\) \(12 elements\) is ambiguous"):
+        bool(irf.tensor(A))
+    with pytest.raises(irf.IrflowError, match=r"float\(\) of Variable 'v' of shape \(3, 4\)"):
+        float(irf.Variable(A, name="v"))
