@@ -254,6 +254,13 @@ def main() -> None:
     ap.add_argument("--no-spinning", action="store_true", help="onnxruntime intra-op threads do not spin")
     ap.add_argument("--skip-torch", action="store_true")
     args = ap.parse_args()
+    if args.device == "cuda":
+        from irflow.executors.onnx.device import resolve_device
+
+        try:
+            resolve_device("cuda")
+        except irf.ExecutorError as e:
+            sys.exit(f"benchmarks/executors.py: {e}")
 
     options = OrtOptions(intra_op_num_threads=args.threads, inter_op_num_threads=1,
                          allow_spinning=False if args.no_spinning else None)
