@@ -282,3 +282,38 @@ def test_traced_train_step_with_a_tape_matches_the_eager_step_and_is_one_graph()
     assert f.trace_count == 1
     cf = f.get_concrete_function(X, Y)
     assert [n for n, _ in cf.variable_outputs] == ["w_new"] and cf.variable_outputs[0][1] is w_traced
+
+
+def test_under_a_recorder_a_call_is_one_call_op_else_no_op_is_recorded():
+    from irflow.frontends.recording import GraphRecorder
+
+    v = irf.Variable(np.float32(2.0), name="v")
+    f = irf.function(lambda x: irf.relu(x) * v)
+    x = f32(3)
+    f(x)  # traced outside any recorder
+    with GraphRecorder() as rec:
+        y = f(x)
+    assert [r[0] for r in rec.records] == ["call"]
+    assert rec.records[0][3]["graph"] is f.get_concrete_function(x).graph
+    assert rec.records[0][1][-1] is v  # inputs in graph-input order: arguments, then variables
+    np.testing.assert_allclose(y.numpy(), np.maximum(x, 0) * 2.0)
+
+
+def test_function_called_inside_a_static_program_inlines_and_assigns_there():
+    counter = irf.Variable(np.float32(0.0), name="counter")
+
+    @irf.function
+    def bump(x):
+        counter.assign_add(1.0)
+        return x * 2.0
+
+    prog = irf.static.Program()
+    with prog:
+        p = irf.static.placeholder("p", (2,), "float32")
+        y = bump(p)
+    sess = irf.static.Session(prog)
+    np.testing.assert_allclose(sess.run(y, {p: np.ones(2, np.float32)}), [2.0, 2.0])
+    assign = [n for n in prog.builder.assign_values]
+    assert len(assign) == 1
+    sess.run(prog.builder.assignments[0][1])
+    assert sess.value(counter) == 1.0 and float(counter) == 0.0
