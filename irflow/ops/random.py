@@ -17,7 +17,8 @@ from irflow.ops.common import bind
 from irflow.ops.registry import Attr, defop
 
 
-def _random_type(op: str, *, shape, dtype, seed, **params: float) -> TensorType:
+def random_type(op: str, *, shape, dtype, seed, **params: float) -> TensorType:
+    """The type rule of both ops; their NumPy kernels call it too (eager calls skip type rules)."""
     if not (isinstance(shape, tuple) and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
         raise IRValidationError(f"{op}: shape must be a tuple of ints >= 0, got {shape!r}")
     if not isinstance(dtype, DType) or not dtype.is_float:
@@ -36,10 +37,10 @@ def _random_type(op: str, *, shape, dtype, seed, **params: float) -> TensorType:
 
 _COMMON = {"shape": Attr("ints"), "dtype": Attr("dtype", default=DType.float32), "seed": Attr("int", default=0)}
 
-defop("random_uniform", lambda **a: _random_type("random_uniform", **a), inputs=0, differentiable=False,
+defop("random_uniform", lambda **a: random_type("random_uniform", **a), inputs=0, differentiable=False,
       attrs={**_COMMON, "low": Attr("float", default=0.0), "high": Attr("float", default=1.0)}, family="random",
       doc="Uniform samples in [low, high) of a static shape, seeded.")
-defop("random_normal", lambda **a: _random_type("random_normal", **a), inputs=0, differentiable=False,
+defop("random_normal", lambda **a: random_type("random_normal", **a), inputs=0, differentiable=False,
       attrs={**_COMMON, "mean": Attr("float", default=0.0), "stddev": Attr("float", default=1.0)}, family="random",
       doc="Normal samples N(mean, stddev^2) of a static shape, seeded.")
 

@@ -423,6 +423,28 @@ def test_conv_type_rule_keeps_symbols_and_runs_any_batch():
             np.testing.assert_allclose(got[k], want[k], rtol=1e-4, atol=1e-5)
 
 
+def test_symbolic_spatial_sizes_on_onnxruntime():
+    """"same" with stride 2 on unknown H, W exports as auto_pad=SAME_UPPER; layer_norm without
+    a scale over a symbolic axis builds its ones at run time."""
+    b = irf.GraphBuilder("sym")
+    x = b.input("x", "float32", ("n", 2, "h", "w"))
+    t = b.input("t", "float32", (3, "d"))
+    with b:
+        b.output(irf.conv2d(x, randn(3, 2, 3, 3), strides=2, padding="same", dilations=2), names=["y"])
+        b.output(irf.max_pool2d(x, 3, strides=2, padding="same"), names=["p"])
+        b.output(irf.layer_norm(t), names=["ln"])
+    g = b.build(verify=True)
+    runner = OrtRunner(g)
+    for shape, d in [((1, 2, 7, 9), 5), ((2, 2, 8, 5), 2)]:
+        feeds = {"x": randn(*shape), "t": randn(3, d)}
+        want, got = Interpreter(g).run(feeds), runner.run(feeds)
+        for k in want:
+            np.testing.assert_allclose(got[k], want[k], rtol=1e-4, atol=1e-5, err_msg=k)
+    np.testing.assert_allclose(want["y"], ref.conv2d(feeds["x"], g.initializers[g.nodes[0].inputs[1]],
+                                                     strides=(2, 2), padding="same", dilations=(2, 2)),
+                               rtol=1e-5, atol=1e-5)
+
+
 # -- errors ---------------------------------------------------------------------------------
 
 def test_conv_channel_mismatch():

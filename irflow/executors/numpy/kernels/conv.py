@@ -90,6 +90,7 @@ def col2im(cols: np.ndarray, out_hw, khw, strides, pads, dilations, in_hw) -> np
 
 def _add_bias(out: np.ndarray, b) -> np.ndarray:
     if b is not None:
+        _require(b.shape == out.shape[1:2], "bias shape mismatch")
         out += b.astype(out.dtype, copy=False)[:, None, None]
     return out
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from irflow.executors.numpy.kernels import kernel
 from irflow.ir.dtypes import DType
+from irflow.ops.nn import check_dropout_attrs
 
 BFLOAT16 = DType.bfloat16.numpy
 
@@ -39,6 +40,8 @@ def log_softmax(x, axis=-1):
 
 @kernel("layer_norm")
 def layer_norm(x, scale=None, bias=None, axis=-1, epsilon=1e-5):
+    if not -x.ndim <= axis < x.ndim:
+        raise ValueError("axis out of range")
     axes = tuple(range(axis % x.ndim, x.ndim))
     if any(p is not None and p.shape != x.shape[axes[0]:] for p in (scale, bias)):
         raise ValueError("parameter shape mismatch")
@@ -71,8 +74,7 @@ def dropout_keep_mask(shape: tuple, rate: float, seed: int) -> np.ndarray:
 
 @kernel("dropout")
 def dropout(x, rate=0.5, seed=0, training=True):
-    if not 0.0 <= rate < 1.0 or not isinstance(seed, int) or seed < 0:
-        raise ValueError("bad dropout attrs")  # the eager path then reports the type rule's error
+    check_dropout_attrs(rate, seed)  # eager calls skip the type rule
     _upcast(x)  # float check
     if not training or rate == 0.0:
         return x

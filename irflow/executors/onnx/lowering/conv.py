@@ -42,12 +42,32 @@ def _static(node, what: str, *dims) -> None:
         raise UnsupportedOpError(f"ONNX lowering of {node.op} (node {node.name}) needs static {what}, got {dims}")
 
 
+def _same_padded(ctx, x_name, khw, strides, dilations) -> str:
+    """x padded for TF SAME with pads computed at run time from its shape (for dilated convs on
+    unknown sizes: onnxruntime rejects auto_pad=SAME with dilations)."""
+    size = ctx.emit("Shape", [x_name], 1, start=2, end=4)[0]
+    stride = _ints(ctx, strides)
+    out = ctx.emit("Div", [ctx.emit("Add", [size, _ints(ctx, [s - 1 for s in strides])])[0], stride])[0]
+    span = _ints(ctx, [d * (k - 1) + 1 for k, d in zip(khw, dilations)])
+    reach = ctx.emit("Add", [ctx.emit("Mul", [ctx.emit("Sub", [out, _ints(ctx, [1, 1])])[0], stride])[0], span])[0]
+    total = ctx.emit("Max", [ctx.emit("Sub", [reach, size])[0], _ints(ctx, [0, 0])])[0]
+    before = ctx.emit("Div", [total, _ints(ctx, [2, 2])])[0]
+    after = ctx.emit("Sub", [total, before])[0]
+    pads = ctx.emit("Concat", [before, after], 1, axis=0)[0]
+    return ctx.emit("Pad", [x_name, pads, "", _ints(ctx, [2, 3])])[0]
+
+
 @lowering("conv2d")
 def _conv2d(ctx, node, ins, outs):
     a = node.attrs
     x, w = input_type(ctx, ins[0]), input_type(ctx, ins[1])
+    pad_attrs = _pad_attrs(a["padding"], x.shape[2:], w.shape[2:], a["strides"], a["dilations"])
+    if "auto_pad" in pad_attrs and a["dilations"] != (1, 1):
+        _static(node, "kernel size", *w.shape[2:])
+        ins = [_same_padded(ctx, ins[0], w.shape[2:], a["strides"], a["dilations"])] + list(ins[1:])
+        pad_attrs = {}
     ctx.emit("Conv", ins, outs, strides=list(a["strides"]), dilations=list(a["dilations"]), group=a["groups"],
-             **_pad_attrs(a["padding"], x.shape[2:], w.shape[2:], a["strides"], a["dilations"]))
+             **pad_attrs)
 
 
 @lowering("conv_transpose2d")
