@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import onnx
@@ -158,6 +158,16 @@ class NodeView:
             return None
         return self.ctx.shape_value(self.input_names[i])
 
+    def shape_arg(self, i: int, what: str) -> tuple:
+        """Input ``i`` as a shape value, or UnsupportedOpError when it is only known at run time."""
+        value = self.shape_value(i)
+        if value is None:
+            raise UnsupportedOpError(
+                f"{self.where()}: {what} ('{self.input_names[i]}') must be known at import time "
+                "(a constant, an initializer or a shape computation); it is computed at run time"
+            )
+        return value
+
     def type(self, i: int):
         t = self.inputs[i]
         return t.type if hasattr(t, "type") else None
@@ -243,12 +253,17 @@ def _ir_name(onnx_name: str) -> str:
 
 # -- the import loop ---------------------------------------------------------------------------------
 
-def load(source: str | Path | onnx.ModelProto, *, name: str | None = None) -> Graph:
+def load(source: str | Path | onnx.ModelProto, *, name: str | None = None,
+         static_inputs: Mapping[str, np.ndarray] | None = None) -> Graph:
     """Import an ONNX model (path or ModelProto) as an irflow Graph.
 
     Standard-domain ops of opsets 13 up to the newest the installed onnx knows. Raises
     ``UnsupportedOpError`` listing every op irflow cannot import, ``IRValidationError`` for a
     file that is not a valid ONNX model.
+
+    ``static_inputs`` binds graph inputs to values at import time: they stop being inputs and
+    become constants. This specializes a model whose shape arguments (Reshape's shape,
+    ReduceSum's axes, ...) are graph inputs, which the IR needs as attributes.
 
     >>> g = load("model.onnx")                 # doctest: +SKIP
     >>> out = irf.run(g, {"x": x})             # doctest: +SKIP
@@ -273,8 +288,20 @@ def load(source: str | Path | onnx.ModelProto, *, name: str | None = None) -> Gr
         ctx.env[init.name] = b.constant(arr, name=init.name)
     for sparse in g.sparse_initializer:
         raise UnsupportedOpError(f"sparse initializer '{sparse.values.name}' is not supported")
+    static_inputs = dict(static_inputs or {})
+    known_inputs = {vi.name for vi in g.input}
+    for key in static_inputs:
+        if key not in known_inputs:
+            raise IrflowError(f"static_inputs: the model has no input {key!r}")
     for vi in g.input:
         if vi.name in ctx.env:  # an initializer listed as an input too (old exporters): a weight
+            continue
+        if vi.name in static_inputs:
+            arr = np.asarray(static_inputs[vi.name])
+            want = to_dtype(vi.type.tensor_type.elem_type, f"graph input '{vi.name}'")
+            if dtype_of_array(arr) != want:
+                raise DTypeError(f"static_inputs: input '{vi.name}' must be {want.value}, got {arr.dtype}")
+            ctx.consts[vi.name] = arr
             continue
         t = vi.type.tensor_type
         if not vi.type.HasField("tensor_type"):

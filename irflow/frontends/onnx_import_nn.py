@@ -116,15 +116,14 @@ def _pool(n):
         raise n.unsupported("MaxPool's Indices output")
     pads = _pads(n, r, kernel, strides, [1] * r, x.shape[2:])
     op = "max_pool2d" if n.op_type == "MaxPool" else "avg_pool2d"
-    padded = pads == "same" or any(pads)
-    if op == "avg_pool2d" and padded and not n.attr("count_include_pad", 0):
-        # ONNX's default divides by the number of real (unpadded) elements of each window:
-        # the pooled sum of x over the pooled sum of a mask of ones.
-        xs = bind("avg_pool2d", _to2d(x, r), kernel_size=_pair(kernel, r), strides=_pair(strides, r), padding=pads)
-        ones = bind("ones_like", _to2d(x, r))
-        cnt = bind("avg_pool2d", ones, kernel_size=_pair(kernel, r), strides=_pair(strides, r), padding=pads)
-        return _from2d(bind("div", xs, cnt), r)
-    y = bind(op, _to2d(x, r), kernel_size=_pair(kernel, r), strides=_pair(strides, r), padding=pads)
+    x2 = _to2d(x, r)
+    if op == "avg_pool2d" and n.attr("count_include_pad", 0) and pads != "same" and any(pads):
+        # The IR's average counts only real elements (ONNX's default); counting the padding
+        # too is an average over an explicitly zero-padded input.
+        top, left, bottom, right = pads
+        x2 = bind("pad", x2, pads=(0, 0, top, left, 0, 0, bottom, right), mode="constant", value=0.0)
+        pads = (0, 0, 0, 0)
+    y = bind(op, x2, kernel_size=_pair(kernel, r), strides=_pair(strides, r), padding=pads)
     return _from2d(y, r)
 
 
@@ -211,7 +210,8 @@ def _lp_norm(n):
         norm = bind("reduce_sum", bind("abs", x), axes=(axis,), keepdims=True)
     else:
         norm = bind("sqrt", bind("reduce_sum", bind("mul", x, x), axes=(axis,), keepdims=True))
-    return bind("div", x, norm)
+    zero = bind("equal", norm, scalar(0, x))  # a zero vector stays zero (no 0/0)
+    return bind("where", zero, scalar(0, x), bind("div", x, bind("where", zero, scalar(1, x), norm)))
 
 
 @importer("LRN")

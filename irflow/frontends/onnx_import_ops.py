@@ -133,6 +133,9 @@ def _isinf(n):
 @importer("Pow")
 def _pow(n):
     x, y = n.input(0), n.input(1)
+    if np_dtype(x).kind in "iu":  # integer powers: computed in float64, cast back (exact for ints < 2**53)
+        f = bind("pow", bind("cast", x, dtype="float64"), bind("cast", y, dtype="float64"))
+        return bind("cast", f, dtype=x.dtype)
     if np_dtype(y) != np_dtype(x):  # ONNX allows e.g. a float base with an int exponent
         y = bind("cast", y, dtype=x.dtype)
     return bind("pow", x, y)

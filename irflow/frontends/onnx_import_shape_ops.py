@@ -52,7 +52,17 @@ def _size_static(ctx, node, opset) -> bool:
     return False
 
 
-SHAPE_IMPORTERS = {"Shape": _shape_static, "Size": _size_static}
+def _cast_like_static(ctx, node, opset) -> bool:
+    """CastLike of a constant to the dtype of a run-time tensor is still a constant."""
+    src, like = node.input[0], node.input[1]
+    if src not in ctx.consts:
+        return False
+    target = ctx.consts[like].dtype if like in ctx.consts else ctx.tensor(like).type.dtype.numpy
+    ctx.consts[node.output[0]] = ctx.consts[src].astype(target)
+    return True
+
+
+SHAPE_IMPORTERS = {"Shape": _shape_static, "Size": _size_static, "CastLike": _cast_like_static}
 
 
 @importer("Shape")
@@ -88,9 +98,9 @@ def _constant(n):
 def _constant_of_shape(n):
     value = n.attr("value")
     value = np.zeros(1, np.float32) if value is None else np.asarray(value)
-    shape = n.shape_value(0)
-    if shape is None or not all(isinstance(d, int) for d in shape):
-        raise n.unsupported("the shape must be known at import time")
+    shape = n.shape_arg(0, "shape")
+    if not all(isinstance(d, int) for d in shape):
+        raise n.unsupported(f"ConstantOfShape to symbolic shape {shape}")
     return np.full(shape, value.reshape(-1)[0], dtype=value.dtype)
 
 
@@ -137,16 +147,15 @@ def resolve_shape(n, in_shape: tuple, target: tuple, allowzero: bool = False) ->
 @importer("Reshape")
 def _reshape(n):
     x = n.input(0)
-    target = n.shape_value(1)
-    if target is None:
-        raise n.unsupported("the target shape must be known at import time (a constant or a shape computation)")
+    target = n.shape_arg(1, "shape")
     return bind("reshape", x, shape=resolve_shape(n, x.shape, target, bool(n.attr("allowzero", 0))))
 
 
 @importer("Flatten")
 def _flatten(n):
     x = n.input(0)
-    axis = n.attr("axis", 1) % (rank_of(x) + 1) if rank_of(x) else 0
+    axis = n.attr("axis", 1)
+    axis = axis + rank_of(x) if axis < 0 else axis
     left, right = x.shape[:axis], x.shape[axis:]
 
     def prod(dims):
@@ -216,9 +225,7 @@ def _slice(n):
 @importer("Expand")
 def _expand(n):
     x = n.input(0)
-    shape = n.shape_value(1)
-    if shape is None:
-        raise n.unsupported("the target shape must be known at import time")
+    shape = n.shape_arg(1, "shape")
     rank = max(len(shape), rank_of(x))
     xs = (1,) * (rank - rank_of(x)) + tuple(x.shape)
     ts = (1,) * (rank - len(shape)) + tuple(shape)
@@ -334,7 +341,8 @@ def _depth_space(n):
             t = bind("transpose", t, perm=(0, 1, 4, 2, 5, 3))
         return bind("reshape", t, shape=(N, C // (b * b), H * b, W * b))
     t = bind("reshape", x, shape=(N, C, H // b, b, W // b, b))
-    t = bind("transpose", t, perm=(0, 3, 5, 1, 2, 4))
+    crd = n.attr("mode", "DCR") == "CRD"
+    t = bind("transpose", t, perm=(0, 1, 3, 5, 2, 4) if crd else (0, 3, 5, 1, 2, 4))
     return bind("reshape", t, shape=(N, C * b * b, H // b, W // b))
 
 
@@ -350,3 +358,35 @@ def _hardmax(n):
 
 
 _ = (IMPORTERS, scalar)
+
+
+@importer("GatherElements")
+def _gather_elements(n):
+    return bind("gather_elements", n.input(0), n.input(1), axis=int(n.attr("axis", 0)))
+
+
+@importer("ScatterElements", "Scatter")
+def _scatter_elements(n):
+    reduction = n.attr("reduction", "none")
+    return bind("scatter_elements", n.input(0), n.input(1), n.input(2), axis=int(n.attr("axis", 0)), reduction=reduction)
+
+
+@importer("ScatterND")
+def _scatter_nd(n):
+    reduction = n.attr("reduction", "none")
+    if reduction == "add":
+        return bind("scatter_add", n.input(0), n.input(1), n.input(2))
+    return bind("scatter_nd", n.input(0), n.input(1), n.input(2), reduction=reduction)
+
+
+@importer("TopK")
+def _topk(n):
+    k = int(np.asarray(n.const(1, "K")).reshape(-1)[0])
+    return bind("topk", n.input(0), k=k, axis=int(n.attr("axis", -1)), largest=bool(n.attr("largest", 1)),
+                sorted=bool(n.attr("sorted", 1)))
+
+
+@importer("BitShift")
+def _bit_shift(n):
+    op = "bit_shift_left" if n.attr("direction") == "LEFT" else "bit_shift_right"
+    return bind(op, n.input(0), n.input(1))

@@ -12,8 +12,12 @@ the case's rtol/atol (1e-3 / 1e-7 for nearly all cases).
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import os
+import pkgutil
+import re
+import sys
 import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -31,15 +35,45 @@ SEQUENCE_OPS_PREFIX = ("Sequence", "SplitToSequence", "ConcatFromSequence", "Opt
 IMAGE_OPS = {"ImageDecoder"}
 
 
+# case name -> the module of onnx.backend.test.case.node that defines it
+CASE_MODULES: dict[str, str] = {}
+
+
+def _import_case_modules(modules) -> None:
+    """Import case modules one by one (onnx computes a module's cases when it is imported)."""
+    import onnx.backend.test.case.node as node_pkg
+
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        for module in modules:
+            full = f"{node_pkg.__name__}.{module}"
+            if full in sys.modules:
+                continue
+            before = len(node_pkg._NodeTestCases)
+            importlib.import_module(full)
+            for c in node_pkg._NodeTestCases[before:]:
+                CASE_MODULES[c.name] = module
+
+
 @lru_cache(maxsize=1)
 def all_cases() -> dict:
-    """name -> TestCase for every node test case onnx ships (takes ~13 s: onnx computes them)."""
+    """name -> TestCase for every node test case onnx ships (takes ~15 s: onnx computes them)."""
+    import onnx.backend.test.case.node as node_pkg
     from onnx.backend.test.case.node import collect_testcases
 
+    _import_case_modules(sorted(m.name for m in pkgutil.iter_modules(node_pkg.__path__)))
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         cases = collect_testcases()
     return {c.name: c for c in cases}
+
+
+def some_cases(modules) -> dict:
+    """name -> TestCase for the cases of the given case modules only (fast: a fraction of the suite)."""
+    import onnx.backend.test.case.node as node_pkg
+
+    _import_case_modules(sorted(set(modules)))
+    return {c.name: c for c in node_pkg._NodeTestCases}
 
 
 def main_op(case) -> str:
@@ -134,6 +168,10 @@ def compare(got, want, rtol, atol) -> str | None:
     return None
 
 
+# case name -> the inputs bound at import time (see run_numpy)
+case_static: dict[str, list[str]] = {}
+
+
 @dataclass
 class Result:
     name: str
@@ -142,6 +180,7 @@ class Result:
     numpy: str = "skip"              # pass / fail / error / skip
     ort: str = "skip"
     ort_original: str = "skip"
+    static_inputs: list = field(default_factory=list)  # inputs bound at import time
     detail: dict = field(default_factory=dict)
 
 
@@ -155,10 +194,21 @@ def run_numpy(case):
     from irflow.frontends.onnx_import import load
 
     feeds, expected = feeds_and_expected(case)
-    try:
-        g = load(case.model)
-    except Exception as e:
-        return None, "error", "import: " + _short(e)
+    static: dict = {}
+    while True:
+        try:
+            g = load(case.model, static_inputs=static)
+            break
+        except Exception as e:
+            # A shape argument (axes, shape, pads, ...) fed as a graph input: the IR takes it
+            # as an attribute, so specialize the model on that input's value and retry.
+            m = re.search(r"\('([^']*)'\) must be known at import time", str(e))
+            if m and m.group(1) in feeds and m.group(1) not in static and len(static) < 6:
+                static[m.group(1)] = feeds[m.group(1)]
+                continue
+            return None, "error", "import: " + _short(e)
+    feeds = {k: v for k, v in feeds.items() if k not in static}
+    case_static[case.name] = sorted(static)
     try:
         outs = irf.run(g, feeds)
     except Exception as e:
@@ -177,6 +227,7 @@ def run_ort(case, g):
     from irflow.executors.onnx import to_model
 
     feeds, expected = feeds_and_expected(case)
+    feeds = {k: v for k, v in feeds.items() if k not in set(case_static.get(case.name, ()))}
     try:
         model = to_model(g)
         opts = ort.SessionOptions()
@@ -216,6 +267,7 @@ def run_case(case, *, ort_paths: bool = True) -> Result:
     if r.scope:
         return r
     g, r.numpy, detail = run_numpy(case)
+    r.static_inputs = case_static.get(case.name, [])
     if detail:
         r.detail["numpy"] = detail
     if ort_paths and r.numpy == "pass":
