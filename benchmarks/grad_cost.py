@@ -136,24 +136,91 @@ def torch_cnn(feeds):
     return median_time(fwd, repeat=15), median_time(fwd_bwd, repeat=15)
 
 
-def tape_overhead():
+def tape_overhead(ops_per_tape: int = 100):
+    """Per-op time of a 10x10 float32 add, plain and under a recording tape (a tape per 100 ops,
+    as a forward pass would be), and PyTorch's with and without requires_grad."""
     a = irf.tensor(np.ones((10, 10), "float32"))
     b = irf.tensor(np.ones((10, 10), "float32"))
-    n = 20000
 
     def plain():
-        for _ in range(n):
+        for _ in range(ops_per_tape):
             a + b
 
     def recorded():
         with irf.GradientTape() as tape:
             tape.watch(a)
-            for _ in range(n):
+            for _ in range(ops_per_tape):
                 a + b
 
-    t_plain = median_time(plain, repeat=7, number=1) / n
-    t_rec = median_time(recorded, repeat=7, number=1) / n
-    return t_plain, t_rec
+    out = [median_time(plain, repeat=50, number=3) / ops_per_tape,
+           median_time(recorded, repeat=50, number=3) / ops_per_tape]
+    try:
+        import torch
+
+        ta = torch.ones(10, 10)
+        tb = torch.ones(10, 10)
+        tg = torch.ones(10, 10, requires_grad=True)
+
+        def t_plain():
+            for _ in range(ops_per_tape):
+                ta + tb
+
+        def t_grad():
+            for _ in range(ops_per_tape):
+                tg + tb
+
+        out += [median_time(t_plain, repeat=50, number=3) / ops_per_tape,
+                median_time(t_grad, repeat=50, number=3) / ops_per_tape]
+    except ImportError:
+        out += [float("nan"), float("nan")]
+    return out
+
+
+def eager_train_step():
+    """An eager MLP step with a tape (16-32-32-4, batch 8): forward alone vs forward + gradient,
+    for irflow and PyTorch: the per-op overheads dominate at this size."""
+    rng = np.random.default_rng(0)
+    x = irf.tensor(rng.standard_normal((8, 16)).astype("float32"))
+    shapes = [(16, 32), (32, 32), (32, 4)]
+    ws = [irf.Variable((rng.standard_normal(s) / np.sqrt(s[0])).astype("float32")) for s in shapes]
+    bs = [irf.Variable(np.zeros(s[1], "float32")) for s in shapes]
+
+    def fwd():
+        h = x
+        for i, (w, b) in enumerate(zip(ws, bs)):
+            h = h @ w + b
+            if i < 2:
+                h = irf.relu(h)
+        return irf.reduce_mean(h * h)
+
+    def step():
+        with irf.GradientTape() as tape:
+            loss = fwd()
+        return tape.gradient(loss, ws + bs)
+
+    res = [median_time(fwd), median_time(step)]
+    try:
+        import torch
+
+        tx = torch.tensor(x.numpy())
+        tws = [torch.tensor(w.numpy(), requires_grad=True) for w in ws]
+        tbs = [torch.tensor(b.numpy(), requires_grad=True) for b in bs]
+
+        def tfwd():
+            h = tx
+            for i, (w, b) in enumerate(zip(tws, tbs)):
+                h = h @ w + b
+                if i < 2:
+                    h = torch.relu(h)
+            return (h * h).mean()
+
+        def tstep():
+            return torch.autograd.grad(tfwd(), tws + tbs)
+
+        res += [median_time(tfwd), median_time(tstep)]
+    except ImportError:
+        res += [float("nan"), float("nan")]
+    return res
 
 
 def main() -> None:
@@ -181,9 +248,13 @@ def main() -> None:
             tr = f"{tfb / tf:.2f}"
         print(f"{name:<30} {n_f:>9} {n_b:>9} {n_b / n_f:>10.2f} {t_f * 1e6:>9.0f} {t_fb * 1e6:>10.0f} "
               f"{t_fb / t_f:>10.2f} {tr:>11}")
-    t_plain, t_rec = tape_overhead()
+    t_plain, t_rec, t_torch, t_torch_grad = tape_overhead()
     print(f"eager 10x10 add: {t_plain * 1e6:.2f} us plain, {t_rec * 1e6:.2f} us with a recording tape "
-          f"(+{(t_rec - t_plain) * 1e6:.2f} us per op)")
+          f"(+{(t_rec - t_plain) * 1e6:.2f} us per op); PyTorch {t_torch * 1e6:.2f} us, "
+          f"{t_torch_grad * 1e6:.2f} us with requires_grad")
+    f, fs, tf, tfs = eager_train_step()
+    print(f"eager tape step, MLP 16-32-32-4 batch 8: irflow fwd {f * 1e6:.0f} us, fwd+gradient {fs * 1e6:.0f} us "
+          f"(x{fs / f:.1f}); PyTorch fwd {tf * 1e6:.0f} us, fwd+grad {tfs * 1e6:.0f} us (x{tfs / tf:.1f})")
 
 
 if __name__ == "__main__":

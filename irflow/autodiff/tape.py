@@ -341,39 +341,87 @@ class GradientTape:
             if id(t) not in names and id(t) in watched and isinstance(t, Tensor):
                 leaf(t, t._value)
         graph = _TapeGraph(nodes)
-        # 5. backward into a fresh builder; forward values become its inputs when first read
-        b = GraphBuilder("tape_gradient")
-        env = _LazyInputs(b, types)
         wrt = []
         for s in srcs:
             key = id(s)
             wrt.append(names.get(key) if key in watched or key in active else None)
-        with b:
-            seeds: dict[str, Any] = {}
-            for k, t in enumerate(targets):
-                nm = names.get(id(t))
-                if nm is None or not types[nm].dtype.is_float:
-                    continue  # the target is not on the tape: nothing flows
-                if ogs is not None and ogs[k] is not None:
-                    og_name = f"og{k}"
-                    types[og_name] = _type_of(np.asarray(_array(ogs[k])))
-                    feeds[og_name] = ogs[k]
-                    seed = env[og_name]
-                else:
-                    seed = bind("ones_like", env[nm])
-                seeds[nm] = seeds[nm] + seed if nm in seeds else seed
-            grads = backward(graph, env, seeds, [w for w in wrt if w is not None]) if seeds else {}
-            out_names: list[str | None] = []
-            for w in wrt:
-                g = grads.get(w) if w is not None else None
-                if g is None:
-                    out_names.append(None)
-                    continue
-                b.output(g)
-                out_names.append(g.name)
-        gg = prune(b.build(), keep_inputs=False)
+        seed_specs: list[tuple[str, str | None]] = []  # (target value, its output-gradient input or None)
+        for k, t in enumerate(targets):
+            nm = names.get(id(t))
+            if nm is None or not types[nm].dtype.is_float:
+                continue  # the target is not on the tape: nothing flows
+            og_name = None
+            if ogs is not None and ogs[k] is not None:
+                og_name = f"og{k}"
+                types[og_name] = _type_of(np.asarray(_array(ogs[k])))
+                feeds[og_name] = ogs[k]
+            seed_specs.append((nm, og_name))
+        # 5. the gradient graph: from the cache when the same structure was differentiated
+        # before (a training loop), else backward into a fresh builder.
+        cache_key, keep_alive = _structure_key(nodes, types, wrt, seed_specs)
+        hit = _GRAPH_CACHE.get(cache_key) if cache_key is not None else None
+        if hit is not None:
+            gg, out_names = hit[0], hit[1]
+        else:
+            gg, out_names = _build_gradient_graph(graph, types, wrt, seed_specs)
+            if cache_key is not None:
+                if len(_GRAPH_CACHE) >= _CACHE_SIZE:
+                    _GRAPH_CACHE.pop(next(iter(_GRAPH_CACHE)))
+                _GRAPH_CACHE[cache_key] = (gg, out_names, keep_alive)
         used = set(gg.input_names)
         return gg, {k: v for k, v in feeds.items() if k in used}, out_names
+
+
+# Gradient graphs by the structure of the recorded path (ops, attrs, wiring, types, sources,
+# seeds): a training loop differentiates the same structure every step, and building the
+# graph (type rules, IR objects) costs more than running it on small tensors.
+_GRAPH_CACHE: dict[tuple, tuple] = {}
+_CACHE_SIZE = 128
+
+
+def _structure_key(nodes: list, types: dict, wrt: list, seed_specs: list) -> tuple[tuple | None, list]:
+    """A hashable key of everything the gradient graph depends on, and the attr objects keyed
+    by identity (kept alive with the cache entry so their ids cannot be reused)."""
+    keep_alive: list = []
+    parts = []
+    try:
+        for n in nodes:
+            attrs = []
+            for k, v in n.attrs.items():
+                if isinstance(v, (np.ndarray, list, dict)) or getattr(type(v), "__hash__", None) is None:
+                    keep_alive.append(v)
+                    v = ("id", id(v))
+                attrs.append((k, v))
+            parts.append((n.op, tuple(attrs), n.inputs, tuple(o.name for o in n.outputs)))
+        used = {i for n in nodes for i in n.inputs} | {o for o, _ in seed_specs} | {w for w in wrt if w}
+        used |= {og for _, og in seed_specs if og}
+        typed = tuple(sorted((nm, types[nm]) for nm in used if nm in types))
+        key = (tuple(parts), typed, tuple(wrt), tuple(seed_specs))
+        hash(key)
+    except TypeError:
+        return None, []
+    return key, keep_alive
+
+
+def _build_gradient_graph(graph: _TapeGraph, types: dict, wrt: list, seed_specs: list):
+    """Run ``backward`` into a fresh builder (forward values become its inputs when first read)."""
+    b = GraphBuilder("tape_gradient")
+    env = _LazyInputs(b, types)
+    with b:
+        seeds: dict[str, Any] = {}
+        for nm, og_name in seed_specs:
+            seed = env[og_name] if og_name is not None else bind("ones_like", env[nm])
+            seeds[nm] = seeds[nm] + seed if nm in seeds else seed
+        grads = backward(graph, env, seeds, [w for w in wrt if w is not None]) if seeds else {}
+        out_names: list[str | None] = []
+        for w in wrt:
+            g = grads.get(w) if w is not None else None
+            if g is None:
+                out_names.append(None)
+                continue
+            b.output(g)
+            out_names.append(g.name)
+    return prune(b.build(), keep_inputs=False), out_names
 
 
 def graph_seed_name(feeds: dict, seed: Any) -> str | None:
