@@ -2,8 +2,8 @@
 
 An index expression becomes ordinary ops, so it works the same eagerly, in a trace and in a
 Program, and it differentiates and exports like any op:
-- ints and slices -> one ``slice`` node (ONNX Slice semantics match Python's for these),
-  then ``squeeze`` for the int axes;
+- ints and slices -> one ``slice`` node (bounds normalized with ``slice.indices`` when the
+  size is known, so the result is Python's), then ``squeeze`` for the int axes;
 - ``None`` -> ``expand_dims``; ``...`` -> as many full slices as needed;
 - one integer array -> ``gather`` along its axis;
 - several integer arrays (ints count as arrays then, as in NumPy) -> ``gather_nd`` after moving
@@ -133,10 +133,11 @@ def getitem(x: Any, key: Any) -> Any:
         elif it[0] == "slice":
             s = it[1]
             if not (s.start is None and s.stop is None and s.step in (None, 1)):
-                starts.append(_as_bound(s.start))
-                ends.append(_as_bound(s.stop))
+                start, stop, step = _python_bounds(s, d)
+                starts.append(start)
+                ends.append(stop)
                 axes.append(axis)
-                steps.append(1 if s.step is None else _as_bound(s.step))
+                steps.append(step)
         axis += 1
     y = x
     if axes:
@@ -193,6 +194,26 @@ def getitem(x: Any, key: Any) -> Any:
         perm_back = tuple(range(nb, nb + first)) + tuple(range(nb)) + tuple(range(nb + first, n_out))
         out = _ops().transpose(out, perm_back)
     return out
+
+
+def _python_bounds(s: slice, d: Any) -> tuple:
+    """(start, stop, step) for the slice op giving Python's result on an axis of size ``d``.
+
+    ONNX Slice and Python agree except for a backward slice starting before the axis
+    (``x[-5::-1]`` on 3 elements is empty in Python, one element in ONNX); with a known size
+    the bounds are normalized by ``slice.indices``, so they always agree.
+    """
+    step = 1 if s.step is None else _as_bound(s.step)
+    if step == 0:
+        raise ShapeError("slice step cannot be zero")
+    if not isinstance(d, int):
+        return _as_bound(s.start), _as_bound(s.stop), step
+    start, stop, step = slice(_as_bound(s.start), _as_bound(s.stop), step).indices(d)
+    if len(range(start, stop, step)) == 0:
+        return 0, 0, 1
+    if step < 0 and stop < 0:
+        stop = None  # down to and including index 0
+    return start, stop, step
 
 
 def _as_bound(v: Any) -> Any:

@@ -136,3 +136,23 @@ def test_indexing_is_differentiable_through_the_ops():
             want[i, c[j]] += a[1, j]
             want[1, j] += a[i, c[j]]
     np.testing.assert_allclose(gx.numpy(), want, rtol=1e-6)
+
+
+TRICKY_SLICES = [slice(-5, None, -1), slice(5, -10, -2), slice(None, None, -1), slice(10, None), slice(-1, -4, -1),
+                 slice(2, 1), slice(-10, 2), slice(None, -10, -1), slice(0, None, -3)]
+
+
+@pytest.mark.parametrize("s", TRICKY_SLICES, ids=str)
+def test_slices_out_of_range_and_backward_match_python(s):
+    a = np.arange(3, dtype=np.float32)
+    np.testing.assert_array_equal(irf.tensor(a)[s].numpy(), a[s])
+    np.testing.assert_array_equal(irf.function(lambda x: x[s])(a).numpy(), a[s])
+
+
+@pytest.mark.parametrize("s", [slice(1, None), slice(None, -1), slice(None, None, -1), slice(-2, None), slice(None, None, 2)], ids=str)
+def test_slices_of_a_symbolic_dim(s):
+    f = irf.function(input_signature=[irf.TensorSpec((None, 2), "float32")])(lambda x: x[s, 1])
+    for n in (3, 6):
+        a = np.arange(2 * n, dtype=np.float32).reshape(n, 2)
+        np.testing.assert_array_equal(f(a).numpy(), a[s, 1])
+    assert f.trace_count == 1
