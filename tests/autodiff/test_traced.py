@@ -160,3 +160,36 @@ def test_variable_assigned_after_the_forward_pass_uses_the_value_read():
         y = irf.reduce_sum(v * v * v)
     v.assign(np.array([10.0, 10.0]))
     np.testing.assert_allclose(tape.gradient(y, v).numpy(), [3.0, 12.0])
+
+
+def test_jvp_and_custom_gradient_inside_a_trace():
+    @irf.custom_gradient
+    def square(x):
+        return x * x, lambda dy: dy * 2.0 * x
+
+    @irf.function
+    def f(x, t):
+        y, dy = irf.jvp(lambda a: irf.sin(a) * a, (x,), (t,))
+        g = irf.grad(lambda a: irf.reduce_sum(square(a)))(x)
+        return dy, g
+
+    xv, tv = RNG.standard_normal(4), RNG.standard_normal(4)
+    dy, g = f(xv, tv)
+    np.testing.assert_allclose(dy.numpy(), (np.cos(xv) * xv + np.sin(xv)) * tv, rtol=1e-12)
+    np.testing.assert_allclose(g.numpy(), 2 * xv, rtol=1e-12)
+    graph = f.get_graph(irf.TensorSpec((4,), "float64"), irf.TensorSpec((4,), "float64"))
+    assert any(n.op == "custom_call" for n in graph.nodes) and any(n.op == "call" for n in graph.nodes)
+
+
+def test_grad_with_dict_argument_mirrors_it():
+    params = {"w": RNG.standard_normal((3, 2)), "b": RNG.standard_normal(2)}
+    x = RNG.standard_normal((4, 3))
+
+    def loss(p):
+        return irf.reduce_sum((irf.tensor(x) @ p["w"] + p["b"]) ** 2)
+
+    g = irf.grad(loss)(params)
+    r = 2 * (x @ params["w"] + params["b"])
+    assert set(g) == {"w", "b"}
+    np.testing.assert_allclose(g["w"].numpy(), x.T @ r, rtol=1e-12)
+    np.testing.assert_allclose(g["b"].numpy(), r.sum(0), rtol=1e-12)
