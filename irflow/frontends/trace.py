@@ -71,6 +71,7 @@ def unflatten(tree: Any, it: Any) -> Any:
 
 
 _TENSOR_TYPES = (Tensor, np.ndarray, SymbolicTensor, TensorSpec)
+_FLAT_TREES: dict[int, Any] = {}  # tree of n flat positional arguments and no keywords
 
 
 def _leaf_key(x: Any) -> tuple:
@@ -243,8 +244,14 @@ class Function:
 
     # -- public API ------------------------------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        leaves: list = []
-        tree = flatten((args, kwargs), leaves)
+        if not kwargs and not any(isinstance(a, (tuple, list, dict)) for a in args):
+            leaves = list(args)  # the common case, flat positional arguments: no recursive flatten
+            tree = _FLAT_TREES.get(len(args))
+            if tree is None:
+                tree = _FLAT_TREES[len(args)] = flatten((args, {}), [])
+        else:
+            leaves = []
+            tree = flatten((args, kwargs), leaves)
         key = (tree, tuple(_leaf_key(x) for x in leaves))
         concrete = self._cache.get(key)
         if BUILDER_STACK:  # called inside another trace (or Program): inline the graph there
