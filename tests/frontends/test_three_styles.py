@@ -112,10 +112,13 @@ PROMOTION_CASES = [
     (np.ones(3, np.int32), 2, "int32"),
     (np.ones(3, np.bool_), np.full(3, 1.5, np.float32), "float32"),
     (np.ones(3, np.float64), 3, "float64"),
+    (np.full(3, 200, np.uint8), np.full(3, -3, np.int8), "int16"),
+    (np.ones(3, np.float16), 3, "float16"),
 ]
 PROMOTION_ERRORS = [
     (np.ones(3, np.int32), 1.5, "Python float"),
     (np.ones(3, np.int32), np.ones(3, np.float32), "int32"),
+    (np.ones(3, np.bool_), 1.5, "Python float"),
 ]
 
 
