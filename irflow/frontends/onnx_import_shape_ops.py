@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from irflow.errors import UnsupportedOpError
 from irflow.frontends.onnx_import_ops import IMPORTERS, importer, np_dtype, rank_of, scalar
 from irflow.ops.dispatch import bind
 
@@ -147,8 +148,24 @@ def resolve_shape(n, in_shape: tuple, target: tuple, allowzero: bool = False) ->
 @importer("Reshape")
 def _reshape(n):
     x = n.input(0)
-    target = n.shape_arg(1, "shape")
-    return bind("reshape", x, shape=resolve_shape(n, x.shape, target, bool(n.attr("allowzero", 0))))
+    target = n.shape_value(1)
+    if target is None:
+        if not n.has_input(1) or n.ctx.known_value(n.input_names[1]) is None and n.input(1) is None:
+            n.shape_arg(1, "shape")  # raises: unknown
+        if len(n.input(1).shape) != 1 or not isinstance(n.input(1).shape[0], int):
+            n.shape_arg(1, "shape")
+        dims = (None,) * n.input(1).shape[0]
+        return bind("reshape_dynamic", x, n.input(1), dims=dims)
+    try:
+        return bind("reshape", x, shape=resolve_shape(n, x.shape, target, bool(n.attr("allowzero", 0))))
+    except UnsupportedOpError:
+        if n.attr("allowzero", 0):
+            raise
+        # Several dims known only at run time: reshape by the run-time shape tensor, keeping
+        # what is known of each dim for the type (0 copies the input's dim, as ONNX).
+        dims = tuple(x.shape[i] if d == 0 else (d if isinstance(d, int) and d > 0 else (d if isinstance(d, str) else None))
+                     for i, d in enumerate(target))
+        return bind("reshape_dynamic", x, n.input(1), dims=dims)
 
 
 @importer("Flatten")

@@ -61,5 +61,34 @@ def propagate(ctx, node: onnx.NodeProto, opset: int) -> None:
             value = tuple(src[slice(s, min(e, len(src)) if e > 0 else e, st)])
     elif op in ("Unsqueeze", "Squeeze", "Reshape"):
         value = sv(0)
+    elif op in _ARITH:
+        x, y = sv(0), sv(1)
+        if x is not None and y is not None and (len(x) == len(y) or 1 in (len(x), len(y))):
+            n = max(len(x), len(y))
+            x, y = (x * n if len(x) == 1 else x), (y * n if len(y) == 1 else y)
+            value = tuple(_arith(op, a, b) for a, b in zip(x, y))
     if value is not None:
         ctx.shapes[out] = tuple(value)
+
+
+_ARITH = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/"}
+
+
+def _arith(op: str, a, b):
+    """One dim of Add/Sub/Mul/Div on shape values: ints compute (Div truncates, as ONNX on
+    ints); anything symbolic becomes an expression symbol such as '(batch*4)'."""
+    if isinstance(a, int) and isinstance(b, int):
+        if op == "Add":
+            return a + b
+        if op == "Sub":
+            return a - b
+        if op == "Mul":
+            return a * b
+        return int(a / b) if b else 0
+    if op == "Mul" and (a == 1 or b == 1):
+        return b if a == 1 else a
+    if op in ("Div",) and b == 1:
+        return a
+    if op in ("Add", "Sub") and b == 0:
+        return a
+    return f"({a}{_ARITH[op]}{b})"

@@ -179,5 +179,30 @@ def topk(x, k: int, axis: int = -1, largest: bool = True, sorted: bool = True):
     return bind("topk", x, k=int(k), axis=int(axis), largest=bool(largest), sorted=bool(sorted))
 
 
-__all__ = ["asin", "acos", "atan", "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not", "bit_shift_left",
+# -- reshape_dynamic ----------------------------------------------------------------------------------
+
+def _reshape_dynamic_type(x: TensorType, shape: TensorType, dims) -> TensorType:
+    if shape.dtype is not DType.int64 or shape.rank != 1:
+        raise DTypeError(f"reshape_dynamic: shape must be a 1-D int64 tensor, got {shape}")
+    if isinstance(shape.shape[0], int) and shape.shape[0] != len(dims):
+        raise ShapeError(f"reshape_dynamic: dims {dims} do not match the length {shape.shape[0]} of the shape tensor")
+    return TensorType(dtype=x.dtype, shape=tuple(dims))
+
+
+defop("reshape_dynamic", _reshape_dynamic_type, inputs=2, family="extra", attrs={"dims": Attr("any")},
+      doc="ONNX Reshape with a shape read at run time (0 copies a dim, -1 infers one); `dims` is what is known of it at build time.")
+defvjp("reshape_dynamic", lambda g, x, shape, *, out, dims: (bind("reshape_like", g, x), None))
+
+
+def reshape_dynamic(x, shape, dims):
+    """Reshape ``x`` to the int64 tensor ``shape`` read at run time (ONNX Reshape: 0 copies the
+    input's dim, -1 infers one). ``dims`` gives the result's dims as far as known (ints,
+    symbols, None); ONNX import uses it for reshapes whose target has several symbolic dims.
+
+    >>> irf.reshape_dynamic(x, irf.shape_of(y), dims=("batch", "seq"))  # doctest: +SKIP
+    """
+    return bind("reshape_dynamic", x, shape, dims=tuple(dims))
+
+
+__all__ = ["reshape_dynamic", "asin", "acos", "atan", "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not", "bit_shift_left",
            "bit_shift_right", "gather_elements", "scatter_elements", "scatter_nd", "topk"]

@@ -100,3 +100,9 @@ def test_topk_ties_keep_lower_index_first():
     x = np.array([[1.0, 3.0, 3.0, 2.0]], np.float32)
     check_op("topk", [x], lambda a: (np.array([[3.0, 3.0]], np.float32), np.array([[1, 2]], np.int64)), {"k": 2},
              grad=False)
+
+
+def test_reshape_dynamic_reads_the_shape_at_run_time():
+    x = rng.standard_normal((2, 3, 4))
+    check_op("reshape_dynamic", [x, np.array([0, -1, 2], np.int64)], lambda a, s: a.reshape(2, 6, 2),
+             {"dims": (2, 6, 2)}, grad_inputs=[0])

@@ -69,3 +69,10 @@ def topk(x, k, axis=-1, largest=True, sorted=True):
     order = np.argsort(-keys if largest else keys, axis=axis, kind="stable")
     idx = np.take(order, np.arange(k), axis=axis)
     return np.take_along_axis(x, idx, axis=axis), idx.astype(np.int64)
+
+
+@kernel("reshape_dynamic")
+def reshape_dynamic(x, shape, dims=()):
+    target = [int(d) for d in shape]
+    target = [x.shape[i] if d == 0 else d for i, d in enumerate(target)]  # ONNX: 0 copies the dim
+    return np.reshape(x, target)
