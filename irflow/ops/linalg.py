@@ -10,8 +10,9 @@ matmul follows ``np.matmul`` exactly:
 - scalars are rejected (use ``mul``); the contracted dims must agree (a symbolic dim
   agrees with anything, the executor checks it at run time).
 
-Operands may be int or float (not bool) and promote as ``add`` does. float16/bfloat16
-products accumulate in float32 in the NumPy kernel.
+Operands may be int or float (not bool) and promote as ``add`` does (float32 @ float64 is
+float64; each operand's gradient comes back in its own dtype). float16/bfloat16 products
+accumulate in float32 in the NumPy kernel.
 
 einsum takes ``equation`` in NumPy's notation: explicit (``"ij,jk->ik"``) or implicit
 (``"ij,jk"``: the output is the letters used once, sorted, as NumPy). Letters are ASCII
@@ -101,7 +102,15 @@ def _matmul_vjp(g, a, b, *, out):
         ga = bind("squeeze", ga, axes=(ga.type.rank - 2,))
     if rb == 1:
         gb = bind("squeeze", gb, axes=(gb.type.rank - 1,))
-    return unbroadcast(ga, ga.type, a.type), unbroadcast(gb, gb.type, b.type)
+    return _as_input(unbroadcast(ga, ga.type, a.type), a), _as_input(unbroadcast(gb, gb.type, b.type), b)
+
+
+def _as_input(grad, x):
+    """The gradient of ``x`` in x's own dtype (float32 @ float64 gives float64 products); None
+    for an int operand, which has no gradient."""
+    if not x.type.dtype.is_float:
+        return None
+    return grad if grad.type.dtype is x.type.dtype else bind("cast", grad, dtype=x.type.dtype)
 
 
 def _swap_last(x):
@@ -184,6 +193,9 @@ def _einsum_vjp(g, *operands, out, equation):
     unused = iter(c for c in string.ascii_letters if c not in equation)
     grads = []
     for i, (sub, x) in enumerate(zip(ins, operands)):
+        if not x.type.dtype.is_float:
+            grads.append(None)
+            continue
         others = [j for j in range(len(operands)) if j != i]
         subs, args = [out_sub] + [ins[j] for j in others], [g] + [operands[j] for j in others]
         target = ""
@@ -209,7 +221,7 @@ def _einsum_vjp(g, *operands, out, equation):
         dropped = tuple(k for k, c in enumerate(target) if c not in seen)
         if dropped:
             gi = bind("broadcast_like", bind("expand_dims", gi, axes=dropped), x)
-        grads.append(gi)
+        grads.append(_as_input(gi, x))
     return tuple(grads)
 
 

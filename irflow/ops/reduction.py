@@ -8,7 +8,7 @@ Conventions shared by the whole family:
   (ONNX's default). An axis out of range is a ShapeError naming the op and the rank.
 - Symbolic dims. Type rules only drop or keep dims, so "batch" and None dims pass through;
   VJP rules never read a static size they do not have (``reduce_mean``'s count is computed in
-  the graph when a reduced dim is symbolic).
+  the graph from ``shape_of`` when a reduced dim is symbolic, a constant otherwise).
 - Dtypes. Outputs keep the input dtype (float32 stays float32; int8 sums wrap in int8 as NumPy
   does). float16/bfloat16 accumulate in float32 in the NumPy kernels and are rounded once at the
   end. ``reduce_sum``/``reduce_prod``/``cumsum`` take int and float tensors, not bool (cast a
@@ -23,6 +23,8 @@ Conventions shared by the whole family:
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 from irflow.errors import DTypeError, ShapeError
 from irflow.ir.dtypes import DType
@@ -93,18 +95,23 @@ def restore_reduced(g, x, axes, keepdims):
     return bind("broadcast_like", keep_reduced(g, x, axes, keepdims), x)
 
 
-def _reduced_count(x, axes):
-    """How many elements each output of a reduction of ``x`` over ``axes`` averages.
+def _reciprocal_count(x, axes):
+    """1 / (how many elements each output of a reduction of ``x`` over ``axes`` averages).
 
-    A Python int when every reduced dim is known; otherwise a tensor computed in the graph
-    (the sum of ones_like(x) over the axes, in x's dtype; exact for counts below 2**24 in
-    float32 and below 2048 in float16, where larger counts round as float16 does anyway).
+    A Python float when every reduced dim is a known int. Otherwise computed in the graph
+    from the run-time shape (shape_of, gather, reduce_prod) in float32 (float64 for float64
+    x) and only then cast to x's dtype: a float16 count would overflow above 65504, while its
+    reciprocal stays representable up to about 1.6e7. A count of 0 is read as 1: x is then
+    empty and so is its gradient, which must not be computed from 1/0.
     """
     ax = norm_axes(axes, x.type.rank, "reduce_mean")
     dims = [x.type.shape[a] for a in ax]
     if all(isinstance(d, int) for d in dims):
-        return math.prod(dims)
-    return bind("reduce_sum", bind("ones_like", x), axes=ax, keepdims=True)
+        return 1.0 / max(math.prod(dims), 1)
+    count = bind("reduce_prod", bind("gather", bind("shape_of", x), np.asarray(ax, dtype=np.int64), axis=0))
+    wide = DType.float64 if x.type.dtype is DType.float64 else DType.float32
+    reciprocal = 1.0 / bind("cast", bind("maximum", count, 1), dtype=wide)
+    return reciprocal if wide is x.type.dtype else bind("cast", reciprocal, dtype=x.type.dtype)
 
 
 # -- reduce_sum -----------------------------------------------------------------------------
@@ -131,13 +138,11 @@ defop("reduce_mean", _reduction_rule("reduce_mean", "float"), attrs=_AXES, famil
 
 @defvjp("reduce_mean")
 def _reduce_mean_vjp(g, x, *, out, axes, keepdims):
+    # Multiply by 1/n rather than divide by n: 1/n stays representable in float16 for counts
+    # far beyond float16's largest finite value (65504).
     g = restore_reduced(g, x, axes, keepdims)
-    count = _reduced_count(x, axes)
-    if isinstance(count, int):
-        # Multiply by 1/n rather than divide by n: 1/n stays representable in float16 for
-        # counts far beyond float16's largest finite value (65504).
-        return g * (1.0 / count) if count > 1 else g
-    return g / count
+    reciprocal = _reciprocal_count(x, axes)
+    return g if isinstance(reciprocal, float) and reciprocal == 1.0 else g * reciprocal
 
 
 def reduce_mean(x, axis=None, keepdims: bool = False):

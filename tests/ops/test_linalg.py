@@ -114,6 +114,20 @@ def test_matmul_mixed_float_dtypes_promote():
     assert out.dtype == np.float64
 
 
+def test_mixed_precision_gradients_come_back_in_each_operands_dtype():
+    rng = np.random.default_rng(9)
+    a, b = rng.standard_normal((2, 3)).astype(np.float32), rng.standard_normal((3, 4))
+    ct = rng.standard_normal((2, 4))
+    for op, attrs in [("matmul", {}), ("einsum", {"equation": "ij,jk->ik"})]:
+        gg = vjp(build_graph(op, [a, b], attrs), wrt=["in0", "in1"]).verify()
+        feeds = {"in0": a, "in1": b, next(t.name for t in gg.inputs if t.name.startswith("ct_")): ct}
+        for run in (Interpreter(gg).run, OrtRunner(gg).run):
+            got = run(feeds)
+            assert got["grad_in0"].dtype == np.float32 and got["grad_in1"].dtype == np.float64
+            np.testing.assert_allclose(got["grad_in0"], (ct @ b.T).astype(np.float32), rtol=1e-6)
+            np.testing.assert_allclose(got["grad_in1"], a.astype(np.float64).T @ ct, rtol=1e-12)
+
+
 def test_matmul_int8_wraps_and_float16_runs_everywhere():
     a = np.array([[100, 100], [-128, 3]], dtype=np.int8)
     check_op("matmul", [a, a], matmul_reference)  # onnxruntime computes in int32 and casts back

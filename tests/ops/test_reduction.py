@@ -314,6 +314,19 @@ def test_vjp_with_a_symbolic_batch_dim(op):
         np.testing.assert_allclose(ort.run(feeds)["grad_x"], want, rtol=1e-12)
 
 
+def test_reduce_mean_vjp_symbolic_count_beyond_float16_range():
+    # 70000 rows: the count overflows float16 (max 65504), its reciprocal does not.
+    b = irf.GraphBuilder("g")
+    x = b.input("x", "float16", ("n", 2))
+    b.output(b.op("reduce_mean", x, axes=(0,)))
+    gg = vjp(b.build(verify=True), wrt=["x"]).verify()
+    feeds = {"x": np.zeros((70000, 2), np.float16), next(v.name for v in gg.inputs if v.name.startswith("ct_")): np.ones(2, np.float16)}
+    for run in (Interpreter(gg).run, OrtRunner(gg).run):
+        got = run(feeds)["grad_x"]
+        assert got.dtype == np.float16
+        np.testing.assert_allclose(got.astype(np.float64), 1 / 70000, rtol=2e-3)
+
+
 # -- errors ----------------------------------------------------------------------------------
 
 def test_axis_out_of_range_names_op_and_rank():
