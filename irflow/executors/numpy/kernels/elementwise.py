@@ -97,8 +97,13 @@ def elu(x, alpha=1.0):
 def sigmoid(x):
     # exp(-|x|) lies in (0, 1]: no overflow, and for x < 0 the result e / (1 + e) keeps full
     # relative accuracy (1 - 1/(1 + e^-x) would cancel).
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1, e) / (e + 1)
+    e = np.abs(x, out=np.empty_like(x))  # out=: an array even for 0-d x, so in-place works
+    np.negative(e, out=e)
+    np.exp(e, out=e)
+    out = np.where(x >= 0, 1, e)
+    e += 1
+    out /= e
+    return out
 
 
 @kernel("softplus")
@@ -144,29 +149,53 @@ ERFC_MID = 4.0       # erfc by a rational in |x| up to here; beyond: an asymptot
 ERFC_CLAMP = 30.0    # erfc(30) underflows float64; clamping keeps x*x finite
 
 
+# The functions below work in place on their own temporaries: for large arrays every fresh
+# temporary costs page faults, and erf is about 40 passes over the data.
 def horner(coefs: tuple, z):
     """The polynomial with ``coefs`` (highest degree first) at ``z``."""
     acc = z * coefs[0]
     for c in coefs[1:-1]:
-        acc = (acc + c) * z
-    return acc + coefs[-1]
+        acc += c
+        acc *= z
+    acc += coefs[-1]
+    return acc
 
 
 def _erfc_large(y):
-    """erfc(y) for y > ERF_SMALL (or NaN), a 1-D array."""
+    """erfc(y) for a 1-D array of y > ERF_SMALL (or NaN)."""
     out = np.empty_like(y)
     mid = y <= ERFC_MID
     ym = y[mid]
-    out[mid] = horner(ERFC_MID_NUM, ym) / horner(ERFC_MID_DEN, ym)
+    ratio = horner(ERFC_MID_NUM, ym)
+    ratio /= horner(ERFC_MID_DEN, ym)
+    out[mid] = ratio
     far = ~mid
     yf = np.minimum(y[far], ERFC_CLAMP)  # NaN stays NaN
-    z = 1 / (yf * yf)
-    out[far] = (INV_SQRT_PI - z * horner(ERFC_TAIL_NUM, z) / horner(ERFC_TAIL_DEN, z)) / yf
+    z = yf * yf
+    np.reciprocal(z, out=z)
+    ratio = horner(ERFC_TAIL_NUM, z)
+    ratio /= horner(ERFC_TAIL_DEN, z)
+    ratio *= z
+    np.subtract(INV_SQRT_PI, ratio, out=ratio)
+    ratio /= yf
+    out[far] = ratio
     # times exp(-y^2) = exp(-t^2) exp(-(y - t)(y + t)) with t = y rounded down to 1/16: t^2 is
     # exact, so exp's argument carries no rounding error (Cody's trick for relative accuracy).
     yc = np.minimum(y, ERFC_CLAMP)
-    t = np.floor(yc * 16) / 16
-    return out * (np.exp(-(t * t)) * np.exp(-((yc - t) * (yc + t))))
+    t = yc * 16
+    np.floor(t, out=t)
+    t /= 16
+    d = yc - t
+    yc += t
+    d *= yc
+    np.negative(d, out=d)
+    np.exp(d, out=d)
+    t *= t
+    np.negative(t, out=t)
+    np.exp(t, out=t)
+    out *= t
+    out *= d
+    return out
 
 
 def erf_cody(x, complement: bool = False):
@@ -178,16 +207,22 @@ def erf_cody(x, complement: bool = False):
     small = y <= ERF_SMALL
     xs = flat[small]
     z = xs * xs
-    erf_small = xs * horner(ERF_NUM, z) / horner(ERF_DEN, z)
-    out[small] = 1 - erf_small if complement else erf_small
-    large = ~small
-    xl = flat[large]
-    tail = _erfc_large(y[large])  # erfc(|x|)
+    part = horner(ERF_NUM, z)
+    part /= horner(ERF_DEN, z)
+    part *= xs  # erf(x) for |x| <= ERF_SMALL
     if complement:
-        out[large] = np.where(xl < 0, 2 - tail, tail)
-    else:
-        one_minus = (0.5 - tail) + 0.5
-        out[large] = np.where(xl < 0, -one_minus, one_minus)
+        np.subtract(1, part, out=part)
+    out[small] = part
+    large = ~small
+    negative = flat[large] < 0
+    part = _erfc_large(y[large])  # erfc(|x|)
+    if complement:  # erfc(-y) = 2 - erfc(y)
+        np.subtract(2, part, out=part, where=negative)
+    else:  # erf(y) = 1 - erfc(y), as (0.5 - erfc) + 0.5 (Cody); erf(-y) = -erf(y)
+        np.subtract(0.5, part, out=part)
+        part += 0.5
+        np.negative(part, out=part, where=negative)
+    out[large] = part
     return out.reshape(x.shape)
 
 
