@@ -34,6 +34,10 @@ class _VariableMeta(type):
     """Routes ``Variable(...)`` through the active creator scopes, as TensorFlow does."""
 
     def __call__(cls, initial: Any = None, name: str | None = None, trainable: bool = True, dtype: Any = None, **extra):
+        if initial is None and "initial_value" in extra:  # TensorFlow's keyword
+            initial = extra.pop("initial_value")
+        if initial is None:
+            raise IrflowError("Variable needs an initial value: irf.Variable(initial, name=None, trainable=True, dtype=None)")
         if not _CREATORS:
             return super().__call__(initial, name=name, trainable=trainable, dtype=dtype, **extra)
 

@@ -148,3 +148,10 @@ def test_truth_value_of_a_multi_element_tensor_is_a_clear_error():
         bool(irf.tensor(A))
     with pytest.raises(irf.IrflowError, match=r"float\(\) of Variable 'v' of shape \(3, 4\)"):
         float(irf.Variable(A, name="v"))
+
+
+def test_variable_takes_tensorflows_initial_value_keyword():
+    v = irf.Variable(initial_value=np.ones(2, np.float32), name="a")
+    np.testing.assert_array_equal(v.numpy(), [1.0, 1.0])
+    with pytest.raises(irf.IrflowError, match="Variable needs an initial value"):
+        irf.Variable()
