@@ -8,6 +8,8 @@ small CNN (conv 3->16, relu, maxpool, conv 16->32, relu, global average pool, li
 Also the eager tape overhead per op (10x10 add with and without a recording tape).
 
 Run: python benchmarks/grad_cost.py   (medians of repeated runs; goals: both ratios <= 3)
+NumPy's BLAS and PyTorch both run single-threaded here (OPENBLAS_NUM_THREADS=1 unless set,
+torch.set_num_threads(1)): on a shared 2-core machine that keeps the ratios stable.
 """
 from __future__ import annotations
 
@@ -15,7 +17,9 @@ import os
 import sys
 import time
 
-import numpy as np
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
@@ -224,7 +228,8 @@ def eager_train_step():
 
 
 def main() -> None:
-    print(f"numpy {np.__version__}; OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')}")
+    print(f"numpy {np.__version__}; OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')} "
+          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}; load average {os.getloadavg()[0]:.1f}")
     rows = []
     g, feeds, wrt = mlp_graph()
     rows.append(("MLP 784-256-256-10, batch 64", *irflow_ratios(g, feeds, wrt), feeds, torch_mlp))
@@ -236,7 +241,7 @@ def main() -> None:
     try:
         import torch
 
-        torch.set_num_threads(2)
+        torch.set_num_threads(1)
     except ImportError:
         torch = None
     print(f"{'model':<30} {'fwd nodes':>9} {'bwd nodes':>9} {'node ratio':>10} {'fwd us':>9} "

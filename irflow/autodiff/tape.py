@@ -202,7 +202,9 @@ class GradientTape:
             return unflatten(tree, grads)
         self._check_usable()
         graph, feeds, outs = self._gradient_graph(targets, srcs, ogs)
-        values = execute(graph, feeds)
+        # With no tape recording, run the gradient graph on the interpreter (cached with the
+        # graph); otherwise node by node through bind, so the recording tapes see every op.
+        values = execute(graph, feeds) if RECORDERS else run_unrecorded(graph, feeds)
         grads = []
         for s, name in zip(srcs, outs):
             g = values[name] if name is not None else None
@@ -395,7 +397,7 @@ def _structure_key(nodes: list, types: dict, wrt: list, seed_specs: list) -> tup
             parts.append((n.op, tuple(attrs), n.inputs, tuple(o.name for o in n.outputs)))
         used = {i for n in nodes for i in n.inputs} | {o for o, _ in seed_specs} | {w for w in wrt if w}
         used |= {og for _, og in seed_specs if og}
-        typed = tuple(sorted((nm, types[nm]) for nm in used if nm in types))
+        typed = tuple(sorted((nm, types[nm].dtype.value, types[nm].shape) for nm in used if nm in types))
         key = (tuple(parts), typed, tuple(wrt), tuple(seed_specs))
         hash(key)
     except TypeError:
@@ -441,6 +443,24 @@ def _array(x: Any) -> Any:
 
 def _shape(x: Any) -> tuple:
     return tuple(np.shape(_array(x)))
+
+
+def _feed_array(v: Any) -> np.ndarray:
+    if type(v) is Tensor:
+        return v._value
+    if type(v) is _VarRead:
+        return v.value
+    if _is_variable(v):
+        return v._eager_value()
+    return np.asarray(v)
+
+
+def run_unrecorded(graph, feeds: dict[str, Any]) -> dict[str, Any]:
+    """Run ``graph`` on the NumPy interpreter (no tape sees it); outputs as Tensors."""
+    from irflow.executors.numpy.kernels.special import interpreter_for
+
+    outs = interpreter_for(graph).run({k: _feed_array(v) for k, v in feeds.items()}, check=False)
+    return {k: Tensor(np.asarray(v)) for k, v in outs.items()}
 
 
 def execute(graph, feeds: dict[str, Any]) -> dict[str, Any]:
