@@ -413,6 +413,22 @@ def test_gradient_at_kinks():
         np.testing.assert_array_equal(_grads(op, [np.array([0.5, 1.0, -2.5])])[0], [0, 0, 0])
 
 
+@pytest.mark.parametrize("op,attrs,lo,hi", [
+    ("tanh", {}, -2, 2), ("sigmoid", {}, -4, 4), ("softplus", {}, -4, 4), ("erf", {}, -2, 2), ("log1p", {}, 0, 3),
+    ("gelu", {"approximate": "none"}, -3, 3), ("gelu", {"approximate": "tanh"}, -3, 3), ("elu", {"alpha": 1.0}, 0.1, 2),
+    ("sqrt", {}, 0.5, 3), ("rsqrt", {}, 0.5, 3), ("tan", {}, -1, 1), ("reciprocal", {}, 0.5, 3),
+])
+def test_second_derivative_by_differentiating_the_vjp(op, attrs, lo, hi):
+    """VJP rules are IR made of differentiable ops: d/dx of the first derivative vs finite differences."""
+    x = np.linspace(lo, hi, 7)
+    first = vjp(build_graph(op, [x], attrs), wrt=["in0"], seed="ones")
+    second = vjp(first, wrt=["in0"], outputs=["grad_in0"], seed="ones")
+    got = Interpreter(second).run({"in0": x})[second.outputs[-1].name]  # the last output: d(grad_in0)/d(in0)
+    eps = 1e-5
+    d1 = lambda t: Interpreter(first).run({"in0": t})["grad_in0"]  # noqa: E731
+    np.testing.assert_allclose(got, (d1(x + eps) - d1(x - eps)) / (2 * eps), rtol=1e-6, atol=1e-7)
+
+
 def test_pow_gradient_guards_like_jax():
     x, y = np.array([0.0, 0.0, 2.0]), np.array([0.0, 2.0, 3.0])
     gx, gy = _grads("pow", [x, y])
@@ -486,6 +502,25 @@ def test_sigmoid_softplus_extremes():
     sp = irf.softplus(irf.tensor(x)).numpy()
     np.testing.assert_allclose(sp, [0.0, math.log1p(math.exp(-40)), math.log(2), 40.0, 800.0], rtol=1e-15)
     assert irf.sigmoid(irf.tensor(x.astype(np.float32))).dtype == DType.float32
+
+
+SPECIAL_VALUE_OPS = [("clip", {"min": -1.0, "max": 1.0}), ("relu", {}), ("sign", {}), ("round", {}), ("sigmoid", {}),
+                     ("softplus", {}), ("erf", {}), ("gelu", {}), ("elu", {}), ("leaky_relu", {}), ("log1p", {}),
+                     ("expm1", {}), ("tanh", {}), ("abs", {}), ("floor", {}), ("isnan", {}), ("isinf", {})]
+
+
+@pytest.mark.parametrize("op,attrs", SPECIAL_VALUE_OPS, ids=[op for op, _ in SPECIAL_VALUE_OPS])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_nan_inf_and_signed_zero_agree_with_onnxruntime(op, attrs, dtype):
+    x = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-30, -1e-30], dtype)
+    check_op(op, [x], None, attrs, grad=False)  # eager == interpreter == onnxruntime, NaN for NaN
+
+
+def test_maximum_minimum_propagate_nan():
+    x, y = np.array([np.nan, 1.0, -3.0], np.float32), np.array([0.0, np.nan, 2.0], np.float32)
+    check_op("maximum", [x, y], lambda a, b: np.float32([np.nan, np.nan, 2.0]), grad=False)
+    check_op("minimum", [x, y], lambda a, b: np.float32([np.nan, np.nan, -3.0]), grad=False)
 
 
 # -- errors ---------------------------------------------------------------------------------------
