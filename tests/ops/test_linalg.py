@@ -289,6 +289,8 @@ def test_einsum_errors():
         irf.einsum("ij,jk->ik", x, y)
     with pytest.raises(irf.ShapeError, match=r"letter 'j'.*\(2, 3\), \(4, 5\)"):
         build_graph("einsum", [np.zeros((2, 3)), np.zeros((4, 5))], {"equation": "ij,jk->ik"})
+    with pytest.raises(irf.ShapeError, match=r"letter 'j' of 'ij,jk->ik' is 1 in one place and 4"):
+        irf.einsum("ij,jk->ik", irf.tensor(np.ones((2, 1))), irf.tensor(np.ones((4, 3))))  # NumPy would broadcast
     with pytest.raises(irf.ShapeError, match="operand 0 has rank 2 but 'i'"):
         irf.einsum("i,jk->k", x, y)
     with pytest.raises(irf.ShapeError, match="names 2 operands, got 1"):

@@ -252,6 +252,18 @@ def test_argmax_bool():
     check_op("argmax", [x], lambda a: np.array([1, 0]), {"axis": 1})
 
 
+def test_nan_propagates_in_max_min_and_argmax_argmin_everywhere():
+    # NumPy: the max of a slice holding a NaN is NaN and its argmax the first NaN; the ONNX
+    # lowering makes onnxruntime (which skips a NaN or not depending on where it is) agree.
+    nan = np.nan
+    x = np.array([[1.0, nan, 3.0], [nan, 0.0, nan], [1.0, 2.0, 3.0]], dtype=np.float32)
+    check_op("reduce_max", [x], lambda a: np.array([nan, nan, 3.0], np.float32), {"axes": (1,)}, grad=False)
+    check_op("reduce_min", [x], lambda a: np.array([[nan], [nan], [1.0]], np.float32), {"axes": (1,), "keepdims": True}, grad=False)
+    check_op("reduce_min", [x], lambda a: np.float32(nan), {"axes": None}, grad=False)
+    check_op("argmax", [x], lambda a: np.array([1, 0, 2]), {"axis": 1}, grad=False)
+    check_op("argmin", [x], lambda a: np.array([[1, 0, 1]]), {"axis": 0, "keepdims": True}, grad=False)
+
+
 # -- cumsum ----------------------------------------------------------------------------------
 
 def _cumsum_ref(a, axis, exclusive, reverse):

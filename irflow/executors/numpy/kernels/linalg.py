@@ -40,6 +40,13 @@ def einsum(*operands, equation):
         raise UnsupportedOpError(f"einsum: ellipsis ('...') in {equation!r} is not supported; name the broadcast axes with letters")
     if any(a.dtype == np.bool_ for a in operands):
         raise TypeError("einsum does not take bool")
+    # NumPy would broadcast a letter of size 1 against a larger one; irflow's type rule (and
+    # ONNX) do not, so eager code must not either. A ValueError here makes the eager frontend
+    # report the type rule's ShapeError.
+    sizes: dict[str, int] = {}
+    for sub, a in zip(equation.replace(" ", "").split("->")[0].split(","), operands):
+        if len(sub) != a.ndim or any(sizes.setdefault(c, d) != d for c, d in zip(sub, a.shape)):
+            raise ValueError(f"einsum {equation!r}: operand shapes do not fit")
     dtype = _result_dtype(operands)
     out = np.einsum(equation, *(_compute(a) for a in operands), optimize=len(operands) > 2)
     return np.asarray(out).astype(dtype, copy=False)

@@ -82,16 +82,45 @@ def reduce_with_axes(ctx, onnx_op: str, node, ins, outs, widen: dict = WIDEN_ARI
     emit_widened(ctx, node, ins, outs, widen, emit)
 
 
+def _any_nan(ctx, x: str, axes, rank: int, keepdims: bool) -> str:
+    """A bool tensor: does the slice reduced over ``axes`` hold a NaN? (ReduceMax of IsNaN)"""
+    (isnan,) = ctx.emit("IsNaN", [x])
+    return ctx.emit("ReduceMax", [isnan, *_axes_input(ctx, axes, rank)], 1, keepdims=int(keepdims))[0]
+
+
 def _reduce(onnx_op: str, widen: dict) -> Callable:
     def lower(ctx, node, ins, outs):
         reduce_with_axes(ctx, onnx_op, node, ins, outs, widen)
 
     lower.__name__ = f"lower_{onnx_op}"
     return lower
+
+
+def _extremum(onnx_op: str) -> Callable:
+    # onnxruntime's ReduceMax/Min skip a NaN or not depending on where it is; NumPy's (and
+    # irflow's) max of a slice holding a NaN is NaN. Float inputs get Where(any NaN, NaN, max).
+    def lower(ctx, node, ins, outs):
+        x_type = value_type(ctx, ins[0])
+        axes, keepdims = node.attrs["axes"], node.attrs["keepdims"]
+        if not x_type.dtype.is_float or not _norm(axes, x_type.rank):
+            reduce_with_axes(ctx, onnx_op, node, ins, outs, WIDEN_ORDER)
+            return
+
+        def emit(ctx, args, targets):
+            (extremum,) = ctx.emit(onnx_op, [args[0], *_axes_input(ctx, axes, x_type.rank)], 1, keepdims=int(keepdims))
+            nan = ctx.scalar(np.nan, WIDEN_ORDER.get(x_type.dtype, x_type.dtype))
+            ctx.emit("Where", [_any_nan(ctx, args[0], axes, x_type.rank, keepdims), nan, extremum], targets)
+
+        emit_widened(ctx, node, ins, outs, WIDEN_ORDER, emit)
+
+    lower.__name__ = f"lower_{onnx_op}"
+    return lower
+
+
 lowering("reduce_sum")(_reduce("ReduceSum", WIDEN_ARITH))
 lowering("reduce_prod")(_reduce("ReduceProd", WIDEN_ARITH))
-lowering("reduce_max")(_reduce("ReduceMax", WIDEN_ORDER))
-lowering("reduce_min")(_reduce("ReduceMin", WIDEN_ORDER))
+lowering("reduce_max")(_extremum("ReduceMax"))
+lowering("reduce_min")(_extremum("ReduceMin"))
 
 
 @lowering("reduce_mean")
@@ -149,11 +178,20 @@ def _logsumexp(ctx, node, ins, outs):
 
 def _arg(onnx_op: str):
     def lower(ctx, node, ins, outs):
-        # select_last_index=0: the first index on ties, as NumPy.
-        axis = node.attrs["axis"] % value_type(ctx, ins[0]).rank  # non-negative: see _axes_input
+        # select_last_index=0: the first index on ties, as NumPy. For floats, as NumPy, a
+        # slice holding a NaN answers its first NaN (onnxruntime alone would skip it or not).
+        x_type = value_type(ctx, ins[0])
+        axis = node.attrs["axis"] % x_type.rank  # non-negative: see _axes_input
+        keepdims = int(node.attrs["keepdims"])
 
         def emit(ctx, args, targets):
-            ctx.emit(onnx_op, args, targets, axis=axis, keepdims=int(node.attrs["keepdims"]), select_last_index=0)
+            if not x_type.dtype.is_float:
+                ctx.emit(onnx_op, args, targets, axis=axis, keepdims=keepdims, select_last_index=0)
+                return
+            (index,) = ctx.emit(onnx_op, args, 1, axis=axis, keepdims=keepdims, select_last_index=0)
+            (isnan,) = ctx.emit("Cast", ctx.emit("IsNaN", args), 1, to=helper.np_dtype_to_tensor_dtype(np.dtype(np.uint8)))
+            (first_nan,) = ctx.emit("ArgMax", [isnan], 1, axis=axis, keepdims=keepdims, select_last_index=0)
+            ctx.emit("Where", [_any_nan(ctx, args[0], (axis,), x_type.rank, keepdims), first_nan, index], targets)
 
         emit_widened(ctx, node, ins, outs, WIDEN_ARG, emit)
 
