@@ -48,11 +48,15 @@ class _VarRead:
 _TYPES: dict[tuple, TensorType] = {}
 
 
+_TYPE_KEYS: dict[int, tuple] = {}  # id(TensorType in _TYPES) -> (dtype name, shape): cheap to hash
+
+
 def _type_of(arr: np.ndarray) -> TensorType:
     key = (arr.dtype, arr.shape)
     t = _TYPES.get(key)
     if t is None:
         t = _TYPES[key] = TensorType(dtype=dtype_of_array(arr), shape=arr.shape)
+        _TYPE_KEYS[id(t)] = (arr.dtype.str, arr.shape)
     return t
 
 
@@ -337,8 +341,7 @@ class GradientTape:
                 types[nm] = _type_of(r._value)
                 feeds[nm] = r
                 outs.append(_V(nm, types[nm]))
-            full = get_op(op).fill_attrs(attrs, f"tape record {op}")
-            nodes.append(_N(op, tuple(in_names), tuple(outs), full, f"{op}_{i}"))
+            nodes.append(_N(op, tuple(in_names), tuple(outs), attrs, f"{op}_{i}"))  # attrs filled on a cache miss
         for t in targets:  # a watched target no op produced (d x / d x): a leaf of its own
             if id(t) not in names and id(t) in watched and isinstance(t, Tensor):
                 leaf(t, t._value)
@@ -397,7 +400,7 @@ def _structure_key(nodes: list, types: dict, wrt: list, seed_specs: list) -> tup
             parts.append((n.op, tuple(attrs), n.inputs, tuple(o.name for o in n.outputs)))
         used = {i for n in nodes for i in n.inputs} | {o for o, _ in seed_specs} | {w for w in wrt if w}
         used |= {og for _, og in seed_specs if og}
-        typed = tuple(sorted((nm, types[nm].dtype.value, types[nm].shape) for nm in used if nm in types))
+        typed = tuple(sorted((nm, _TYPE_KEYS[id(types[nm])]) for nm in used if nm in types))
         key = (tuple(parts), typed, tuple(wrt), tuple(seed_specs))
         hash(key)
     except TypeError:
@@ -407,6 +410,8 @@ def _structure_key(nodes: list, types: dict, wrt: list, seed_specs: list) -> tup
 
 def _build_gradient_graph(graph: _TapeGraph, types: dict, wrt: list, seed_specs: list):
     """Run ``backward`` into a fresh builder (forward values become its inputs when first read)."""
+    for n in graph.nodes:  # VJP rules get every attr, defaults included
+        n.attrs = get_op(n.op).fill_attrs(n.attrs, f"tape record {n.name}")
     b = GraphBuilder("tape_gradient")
     env = _LazyInputs(b, types)
     with b:
