@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from irflow.cli.common import CliError, console, handle_errors, load_model, save_model
+from irflow.ir.graph import Graph, Node, Value
 
 EPILOG = """Examples:
 
@@ -24,6 +25,19 @@ EPILOG = """Examples:
 
 class Mode(str, Enum):
     vjp = "vjp"
+
+
+def _keep_output_names(graph: Graph, names: tuple[str, ...]) -> Graph:
+    """The gradient pass renames the primal outputs; give them their original names back."""
+    taken = set(graph.value_types()) | {n.name for n in graph.nodes}
+    nodes, outputs = list(graph.nodes), list(graph.outputs)
+    for i, want in enumerate(names):
+        v = outputs[i]
+        if v.name != want and want not in taken:
+            nodes.append(Node(op="identity", inputs=(v.name,), outputs=(Value(name=want, type=v.type),), attrs={}, name=want))
+            outputs[i] = Value(name=want, type=v.type)
+            taken.add(want)
+    return graph.model_copy(update={"nodes": tuple(nodes), "outputs": tuple(outputs)})
 
 
 @handle_errors
@@ -52,7 +66,7 @@ def grad(
             )
         if not types[name].dtype.is_float:
             raise CliError(f"--wrt {name!r} has dtype {types[name].dtype.value}; only float values have gradients")
-    grad_graph = vjp(graph, list(wrt), outputs=[loss], seed="ones")
+    grad_graph = _keep_output_names(vjp(graph, list(wrt), outputs=[loss], seed="ones"), graph.output_names)
     save_model(grad_graph, output)
     names = ", ".join(f"grad_{n}" for n in wrt)
     console.print(f"wrote {output}: outputs {', '.join(graph.output_names)} and {names}")

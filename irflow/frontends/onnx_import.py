@@ -35,6 +35,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import onnx
+import onnx.inliner
 from onnx import numpy_helper
 
 from irflow.errors import DTypeError, IrflowError, IRValidationError, ShapeError, UnsupportedOpError

@@ -136,6 +136,15 @@ def resolve_shape(n, in_shape: tuple, target: tuple, allowzero: bool = False) ->
         else:
             out.append(d if not isinstance(d, np.integer) else int(d))
     unknown = [i for i, d in enumerate(out) if not isinstance(d, int) or d == -1]
+    symbols_out = [d for d in out if isinstance(d, str)]
+    symbols_in = [d for d in in_shape if isinstance(d, str)]
+    if out.count(-1) == 1 and symbols_out and sorted(symbols_out) == sorted(symbols_in) and None not in in_shape:
+        # ('batch', -1) from ('batch', 3, 4): the symbols cancel, so the -1 is static (12).
+        have = int(np.prod([d for d in in_shape if isinstance(d, int)], dtype=np.int64))
+        want = int(np.prod([d for d in out if isinstance(d, int) and d != -1], dtype=np.int64))
+        if want and have % want == 0:
+            out = [have // want if d == -1 else d for d in out]
+            unknown = [i for i, d in enumerate(out) if not isinstance(d, int)]
     if len(unknown) <= 1:
         return tuple(-1 if i in unknown else d for i, d in enumerate(out))
     # Several symbolic dims: fine if they match the input dims at the same positions in order
