@@ -349,7 +349,8 @@ class GradientTape:
         wrt = []
         for s in srcs:
             key = id(s)
-            wrt.append(names.get(key) if key in watched or key in active else None)
+            nm = names.get(key) if key in watched or key in active else None
+            wrt.append(nm if nm is not None and types[nm].dtype.is_float else None)  # int sources: unconnected
         seed_specs: list[tuple[str, str | None]] = []  # (target value, its output-gradient input or None)
         for k, t in enumerate(targets):
             nm = names.get(id(t))

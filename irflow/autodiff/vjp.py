@@ -65,7 +65,9 @@ def backward(
             g = tuple(gi if gi is not None else bind("zeros_like", o) for gi, o in zip(gs, outs))
             out = tuple(outs)
         grads = opdef.vjp(g, *ins, out=out, **node.attrs)
-        if not isinstance(grads, tuple):
+        if isinstance(grads, list):
+            grads = tuple(grads)
+        elif not isinstance(grads, tuple):
             grads = (grads,)
         if len(grads) != len(ins):
             raise IrflowError(f"VJP rule of '{node.op}' returned {len(grads)} gradients for {len(ins)} inputs (node {node.name})")

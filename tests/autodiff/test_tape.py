@@ -196,3 +196,14 @@ def test_jacobian_falls_back_to_a_differentiable_loop_under_an_outer_tape():
     xv = x.numpy()
     np.testing.assert_allclose(j.numpy(), np.diag((1 + xv) * np.exp(xv)), rtol=1e-12)
     np.testing.assert_allclose(outer.gradient(s, x).numpy(), (2 + xv) * np.exp(xv), rtol=1e-12)
+
+
+def test_integer_source_is_unconnected():
+    i = irf.tensor(np.array([1, 2, 3], dtype=np.int64))
+    x = t64(3)
+    with irf.GradientTape() as tape:
+        tape.watch([i, x])
+        y = irf.reduce_sum(x * irf.cast(i, "float64"))
+    gi, gx = tape.gradient(y, [i, x], unconnected_gradients="none")
+    assert gi is None
+    np.testing.assert_array_equal(gx.numpy(), [1.0, 2.0, 3.0])
