@@ -349,6 +349,19 @@ class Session:
                 results.append(out[leaf if isinstance(leaf, str) else leaf.name])
         return unflatten(flatten(fetches, []), iter(results))
 
+    def graph_for(self, fetches: Any) -> Graph:
+        """The pruned graph ``run(fetches)`` executes (fetches, then the assignments they trigger).
+
+        >>> [n.op for n in sess.graph_for(loss).nodes]     # doctest: +SKIP
+        """
+        b = self.program.builder
+        targets, _ = _fetch_targets(self.program, fetches)
+        key = (tuple(targets), len(b.nodes), len(b.inputs))
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = self._plan(targets)
+        return plan.graph
+
     # -- internals -------------------------------------------------------------------------------
     def _plan(self, targets: list[str]) -> _Plan:
         b = self.program.builder

@@ -57,10 +57,19 @@ def test_only_what_fetches_need_runs_and_unneeded_placeholders_may_be_unfed():
     prog, x, unused, w, y, loss, _, update = build()
     sess = irf.static.Session(prog)
     sess.run(loss, {x: X})  # `unused` not fed
-    plan = next(iter(sess._plans.values()))
-    assert "unused" not in plan.graph.input_names
-    assert "identity" not in [n.op for n in plan.graph.nodes]  # the assignment was pruned away
-    assert [n.op for n in plan.graph.nodes] == ["matmul", "relu", "mul", "reduce_sum"]
+    g = sess.graph_for(loss)
+    assert g.input_names == ("x", "w")
+    assert [n.op for n in g.nodes] == ["matmul", "relu", "mul", "reduce_sum"]  # the assignment is pruned away
+    g_step = sess.graph_for(update)
+    assert g_step.input_names == ("w",) and [n.op for n in g_step.nodes] == ["mul", "sub", "identity"]
+
+
+def test_fetching_an_assignment_directly_applies_it():
+    prog, x, _, w, _, loss, _, update = build()
+    (assign,) = update.members  # what w.assign(...) returned
+    sess = irf.static.Session(prog)
+    np.testing.assert_allclose(sess.run(assign), 0.9 * W0, rtol=1e-6)
+    np.testing.assert_allclose(sess.value(w), 0.9 * W0, rtol=1e-6)
 
 
 def test_fetch_structures_are_kept():
