@@ -40,14 +40,21 @@ from irflow.ops.registry import Attr, defop, defvjp
 # -- attribute helpers (shared with the kernels and lowerings) --------------------------------
 
 
+def _is_int(v: Any, minimum: int) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) and v >= minimum
+
+
 def pair(value: Any, name: str, op: str, *, minimum: int = 1) -> tuple[int, int]:
     """``3 -> (3, 3)``; a pair stays; anything else is an IRValidationError naming ``op``."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = (value, value)
-    if (isinstance(value, (tuple, list)) and len(value) == 2
-            and all(isinstance(v, int) and not isinstance(v, bool) and v >= minimum for v in value)):
+    if _is_int(value, minimum):
+        return (int(value), int(value))
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(_is_int(v, minimum) for v in value):
         return (int(value[0]), int(value[1]))
     raise IRValidationError(f"{op}: {name} must be an int or a pair of ints >= {minimum}, got {value!r}")
+
+
+def _groups(groups: Any) -> Any:
+    return int(groups) if _is_int(groups, 1) else groups  # anything else: the type rule says why
 
 
 def padding_attr(padding: Any, op: str) -> str | tuple[int, int, int, int]:
@@ -58,14 +65,11 @@ def padding_attr(padding: Any, op: str) -> str | tuple[int, int, int, int]:
             return "same"
         if padding.lower() == "valid":
             return (0, 0, 0, 0)
-    elif isinstance(padding, int) and not isinstance(padding, bool) and padding >= 0:
-        return (padding,) * 4
-    elif isinstance(padding, (tuple, list)) and all(
-            isinstance(p, int) and not isinstance(p, bool) and p >= 0 for p in padding):
-        if len(padding) == 2:
-            return (padding[0], padding[1], padding[0], padding[1])
-        if len(padding) == 4:
-            return tuple(int(p) for p in padding)  # type: ignore[return-value]
+    elif _is_int(padding, 0):
+        return (int(padding),) * 4
+    elif isinstance(padding, (tuple, list)) and len(padding) in (2, 4) and all(_is_int(p, 0) for p in padding):
+        p = [int(v) for v in padding]
+        return (p[0], p[1], p[0], p[1]) if len(p) == 2 else (p[0], p[1], p[2], p[3])
     raise IRValidationError(
         f"{op}: padding must be 'same', 'valid', an int, a pair (h, w) or four ints "
         f"(top, left, bottom, right), all >= 0; got {padding!r}"
@@ -276,7 +280,7 @@ def conv2d(x: Any, w: Any, b: Any = None, strides: Any = 1, padding: Any = 0, di
     >>> y = irf.conv2d(x, w, b, strides=1, padding="same")   # doctest: +SKIP
     """
     attrs = dict(strides=pair(strides, "strides", "conv2d"), padding=padding_attr(padding, "conv2d"),
-                 dilations=pair(dilations, "dilations", "conv2d"), groups=groups)
+                 dilations=pair(dilations, "dilations", "conv2d"), groups=_groups(groups))
     return bind("conv2d", x, w, **attrs) if b is None else bind("conv2d", x, w, b, **attrs)
 
 
@@ -341,7 +345,7 @@ def conv_transpose2d(x: Any, w: Any, b: Any = None, strides: Any = 1, padding: A
         raise IRValidationError(f"{op}: padding 'same' is not supported; give explicit pads")
     attrs = dict(strides=pair(strides, "strides", op), padding=pads,
                  output_padding=pair(output_padding, "output_padding", op, minimum=0),
-                 dilations=pair(dilations, "dilations", op), groups=groups)
+                 dilations=pair(dilations, "dilations", op), groups=_groups(groups))
     return bind(op, x, w, **attrs) if b is None else bind(op, x, w, b, **attrs)
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from irflow.errors import DTypeError, IRValidationError, ShapeError
 from irflow.ir.types import Dim, TensorType
 from irflow.ops.common import bind, norm_axes
@@ -28,6 +30,16 @@ def _axis(op: str, axis: Any, rank: int) -> int:
     if not isinstance(axis, int) or isinstance(axis, bool):
         raise IRValidationError(f"{op}: axis must be an int, got {axis!r}")
     return norm_axes(axis, rank, op)[0]
+
+
+def _int_attr(v: Any) -> Any:
+    """NumPy integers become Python ints (the IR stores plain ints); anything else is left for
+    the type rule to reject."""
+    return int(v) if isinstance(v, np.integer) else v
+
+
+def _float_attr(v: Any) -> Any:
+    return float(v) if isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_)) else v
 
 
 def _same_dims(a: Dim, b: Dim) -> bool:
@@ -70,7 +82,7 @@ def softmax(x: Any, axis: int = -1) -> Any:
     >>> irf.softmax(irf.tensor([[1.0, 2.0, 3.0]])).numpy().round(3)
     array([[0.09 , 0.245, 0.665]], dtype=float32)
     """
-    return bind("softmax", x, axis=axis)
+    return bind("softmax", x, axis=_int_attr(axis))
 
 
 def log_softmax(x: Any, axis: int = -1) -> Any:
@@ -79,7 +91,7 @@ def log_softmax(x: Any, axis: int = -1) -> Any:
     >>> irf.log_softmax(irf.tensor([0.0, 1000.0])).numpy()
     array([-1000.,     0.], dtype=float32)
     """
-    return bind("log_softmax", x, axis=axis)
+    return bind("log_softmax", x, axis=_int_attr(axis))
 
 
 # -- layer_norm -------------------------------------------------------------------------------
@@ -145,6 +157,7 @@ def layer_norm(x: Any, scale: Any = None, bias: Any = None, axis: int = -1, epsi
 
     >>> y = irf.layer_norm(x, gamma, beta)   # normalizes the last axis   # doctest: +SKIP
     """
+    axis, epsilon = _int_attr(axis), _float_attr(epsilon)
     if bias is not None:
         return bind("layer_norm", x, scale, bias, axis=axis, epsilon=epsilon)
     if scale is not None:
@@ -203,7 +216,7 @@ def batch_norm(x: Any, scale: Any, bias: Any, mean: Any, var: Any, epsilon: floa
 
     >>> y = irf.batch_norm(x, gamma, beta, running_mean, running_var)   # doctest: +SKIP
     """
-    return bind("batch_norm", x, scale, bias, mean, var, epsilon=epsilon)
+    return bind("batch_norm", x, scale, bias, mean, var, epsilon=_float_attr(epsilon))
 
 
 # -- dropout ----------------------------------------------------------------------------------
@@ -238,8 +251,9 @@ def dropout(x: Any, rate: float = 0.5, seed: int = 0, training: bool = True) -> 
 
     >>> y = irf.dropout(x, rate=0.1, seed=7)   # doctest: +SKIP
     """
+    rate, seed = _float_attr(rate), _int_attr(seed)
     check_dropout_attrs(rate, seed)
-    return bind("dropout", x, rate=float(rate), seed=seed, training=bool(training))
+    return bind("dropout", x, rate=rate, seed=seed, training=bool(training))
 
 
 __all__ = ["softmax", "log_softmax", "layer_norm", "batch_norm", "dropout"]

@@ -124,6 +124,15 @@ def test_pool_gradient_ops(attrs):
     check_op("avg_pool2d_grad", [g, x], lambda g, x: ref.avg_pool2d_grad(g, x, **attrs), attrs)
 
 
+def test_max_pool2d_grad_exact_tiling_with_ties():
+    """2x2/2 windows tiling x (the kernel's fast path), after a ReLU: many all-zero windows."""
+    x = np.maximum(randn(2, 3, 8, 6), 0)
+    attrs = dict(kernel_size=(2, 2), strides=(2, 2), padding=(0, 0, 0, 0))
+    g = randn(2, 3, 4, 3)
+    # finite differences in x are meaningless at ties (the routing jumps): check the g side only
+    check_op("max_pool2d_grad", [x, g], lambda x, g: ref.max_pool2d_grad(x, g, **attrs), attrs, grad_inputs=[1])
+
+
 def test_pool_public_functions_default_strides_to_kernel():
     x = randn(1, 2, 6, 6)
     np.testing.assert_array_equal(irf.max_pool2d(x, 3).numpy(), ref.max_pool2d(x, (3, 3), (3, 3)))
