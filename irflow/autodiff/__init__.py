@@ -7,11 +7,11 @@
   ``hessian``, ``stop_gradient``, ``custom_gradient``.
 """
 from irflow.autodiff.vjp import backward, replay, vjp
-from irflow.autodiff.symbolic import symbolic_gradients
+from irflow.autodiff.symbolic import symbolic_gradients, symbolic_jacobian
 from irflow.autodiff.tape import GradientTape
 from irflow.autodiff.transforms import grad, hessian, jacobian, jvp, stop_gradient, value_and_grad
 from irflow.autodiff.transforms import vjp as vjp_fn
 from irflow.autodiff.custom import custom_gradient
 
-__all__ = ["vjp", "backward", "replay", "symbolic_gradients", "GradientTape", "grad", "value_and_grad",
+__all__ = ["vjp", "backward", "replay", "symbolic_gradients", "symbolic_jacobian", "GradientTape", "grad", "value_and_grad",
            "vjp_fn", "jvp", "jacobian", "hessian", "stop_gradient", "custom_gradient"]

@@ -101,3 +101,51 @@ def symbolic_gradients(
     finally:
         if entered:
             builder.__exit__(None, None, None)
+
+
+def symbolic_jacobian(y: Any, xs: Sequence[Any], *, unconnected_gradients: str = "zero") -> list:
+    """Jacobians of symbolic ``y`` with respect to each x: shape ``y.shape + x.shape``.
+
+    Inside a graph there is no batched execution: the gradient is emitted once per element of
+    y (a one-hot constant seed each) and the rows are stacked, so the graph grows with y.size.
+    Needs static shapes for y and the xs.
+
+    >>> with b:                                              # doctest: +SKIP
+    ...     (j,) = symbolic_jacobian(irf.exp(x), [x])
+    """
+    import numpy as np
+
+    yshape = tuple(y.shape)
+    if not all(isinstance(d, int) for d in yshape):
+        raise IrflowError(f"jacobian inside a graph needs a static target shape, got {yshape} (%{y.name})")
+    n = int(np.prod(yshape, dtype=np.int64))
+    builder = y.builder
+    entered = not BUILDER_STACK or BUILDER_STACK[-1] is not builder
+    if entered:
+        builder.__enter__()
+    try:
+        sym_xs = [_as_symbolic(x, builder, "source") for x in xs]
+        for x, s in zip(xs, sym_xs):
+            shape = tuple(s.shape) if s is not None else ()
+            if not all(isinstance(d, int) for d in shape):
+                raise IrflowError(f"jacobian inside a graph needs static source shapes, got {shape}")
+        rows: list[list] = [[] for _ in xs]
+        eye = np.eye(n, dtype=y.type.dtype.numpy)
+        for i in range(n):
+            seed = builder.constant(eye[i].reshape(yshape))
+            grads = symbolic_gradients([y], xs, [seed], unconnected_gradients="none")
+            for k, g in enumerate(grads):
+                rows[k].append(g)
+        out = []
+        for x, s, r in zip(xs, sym_xs, rows):
+            if any(g is None for g in r):
+                if unconnected_gradients == "none" and all(g is None for g in r):
+                    out.append(None)
+                    continue
+                r = [bind("zeros_like", s) if g is None else g for g in r]
+            stacked = bind("stack", *r, axis=0)
+            out.append(bind("reshape", stacked, shape=yshape + tuple(s.shape)))
+        return out
+    finally:
+        if entered:
+            builder.__exit__(None, None, None)

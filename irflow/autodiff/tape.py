@@ -21,7 +21,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from irflow.autodiff.structure import flatten, is_symbolic, unflatten
-from irflow.autodiff.symbolic import symbolic_gradients
+from irflow.autodiff.symbolic import symbolic_gradients, symbolic_jacobian
 from irflow.autodiff.vjp import backward
 from irflow.errors import IrflowError
 from irflow.frontends.eager import RECORDERS, Tensor, _scalar_array, _weak_dtype
@@ -230,10 +230,10 @@ class GradientTape:
 
         if unconnected_gradients not in UNCONNECTED:
             raise IrflowError(f"unconnected_gradients must be 'zero' or 'none', got {unconnected_gradients!r}")
-        if is_symbolic(target):
-            raise IrflowError("GradientTape.jacobian inside a trace is not supported; call it on eager tensors")
-        self._check_usable()
         srcs, tree = flatten(sources)
+        if is_symbolic(target):
+            return unflatten(tree, symbolic_jacobian(target, srcs, unconnected_gradients=unconnected_gradients))
+        self._check_usable()
         seed = Tensor(np.zeros(target.shape, dtype=target.numpy().dtype))
         graph, feeds, outs = self._gradient_graph([target], srcs, [seed])
         seed_name = graph_seed_name(feeds, seed)

@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from irflow.autodiff.structure import flatten, is_symbolic, unflatten
-from irflow.autodiff.symbolic import symbolic_gradients
+from irflow.autodiff.symbolic import symbolic_gradients, symbolic_jacobian
 from irflow.autodiff.tape import GradientTape
 from irflow.errors import IrflowError
 from irflow.frontends.eager import Tensor
@@ -181,7 +181,9 @@ def jacobian(fn: Callable, argnums: int | Sequence[int] = 0) -> Callable:
         args = [(_as_tensor(a) if not isinstance(a, (list, tuple, dict)) else a) for a in args]
         nums = _argnums(argnums, len(args))
         if any(is_symbolic(args[i]) for i in nums):
-            raise IrflowError("irf.jacobian inside a trace is not supported; use irf.vjp per output row")
+            out = fn(*args)
+            jac = symbolic_jacobian(out, [args[i] for i in nums])
+            return jac[0] if isinstance(argnums, int) else tuple(jac)
         with GradientTape(persistent=True, watch_accessed_variables=False) as tape:
             for i in nums:
                 tape.watch(args[i])

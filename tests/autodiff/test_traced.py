@@ -193,3 +193,17 @@ def test_grad_with_dict_argument_mirrors_it():
     assert set(g) == {"w", "b"}
     np.testing.assert_allclose(g["w"].numpy(), x.T @ r, rtol=1e-12)
     np.testing.assert_allclose(g["b"].numpy(), r.sum(0), rtol=1e-12)
+
+
+def test_hessian_and_jacobian_inside_a_trace():
+    @irf.function
+    def h(x):
+        return irf.hessian(lambda a: irf.reduce_sum(irf.tanh(a) ** 3))(x), irf.jacobian(lambda a: irf.exp(a) * a)(x)
+
+    xv = RNG.standard_normal(4)
+    hess, jac = h(xv)
+    t = np.tanh(xv)
+    # d2/da2 tanh^3 = 6 t (1 - t^2)^2 - 6 t^3 (1 - t^2), written by hand; diagonal
+    want = np.diag(6 * t * (1 - t ** 2) ** 2 - 6 * t ** 3 * (1 - t ** 2))
+    np.testing.assert_allclose(hess.numpy(), want, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(jac.numpy(), np.diag((1 + xv) * np.exp(xv)), rtol=1e-12)
