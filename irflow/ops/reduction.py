@@ -249,7 +249,7 @@ def logsumexp(x, axis=None, keepdims: bool = False):
     An all -inf slice gives -inf; a +inf anywhere gives +inf; NaN propagates. Float only.
 
     >>> irf.logsumexp(irf.tensor([1000.0, 1000.0])).numpy()   # 1000 + log(2), no overflow
-    array(1000.6931, dtype=float32)
+    array(1000.6932, dtype=float32)
     """
     return bind("logsumexp", x, axes=_axes_attr(axis), keepdims=keepdims)
 

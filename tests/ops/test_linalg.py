@@ -303,3 +303,12 @@ def test_einsum_errors():
         irf.einsum("i1->i", x)
     with pytest.raises(irf.DTypeError, match="einsum takes int or float tensors, got bool"):
         irf.einsum("ij->j", irf.tensor(np.ones((2, 2), bool)))
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import irflow.ops.linalg as module
+
+    result = doctest.testmod(module, extraglobs={"irf": irf, "np": np}, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 3 and result.failed == 0

@@ -381,3 +381,12 @@ def test_dtype_errors():
             irf.bind(op, irf.tensor(np.ones(3, bool)))
     with pytest.raises(irf.DTypeError, match="cumsum takes int or float tensors, got bool"):
         build_graph("cumsum", [np.ones(3, bool)], {"axis": 0})
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import irflow.ops.reduction as module
+
+    result = doctest.testmod(module, extraglobs={"irf": irf, "np": np}, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 5 and result.failed == 0
