@@ -85,7 +85,8 @@ def getitem(x: Any, key: Any) -> Any:
         raise ShapeError(f"too many indices for a tensor of shape {shape}: {consumed} axes indexed, rank {rank}")
     fill = [("slice", slice(None))] * (rank - consumed)
     if ells:
-        items = items[:ells[0]] + fill + items[ells[0] + 1:]
+        # An ellipsis that stands for no axis still separates advanced indices (NumPy's rule).
+        items = items[:ells[0]] + (fill or [("sep",)]) + items[ells[0] + 1:]
     else:
         items = items + fill
 
@@ -107,8 +108,11 @@ def getitem(x: Any, key: Any) -> Any:
             axis += mask.ndim
         else:
             expanded.append(it)
-            axis += it[0] != "new"
-    items = expanded
+            axis += it[0] not in ("new", "sep")
+    # Where NumPy puts the advanced-index dims: in place if those indices are adjacent.
+    adv_at = [i for i, it in enumerate(expanded) if it[0] in ("array", "int")]
+    adjacent = adv_at == list(range(adv_at[0], adv_at[0] + len(adv_at))) if adv_at else True
+    items = [it for it in expanded if it[0] != "sep"]
 
     has_array = any(it[0] == "array" for it in items)
     if has_array:  # ints are advanced indices too when arrays are present (NumPy's rule)
@@ -187,7 +191,6 @@ def getitem(x: Any, key: Any) -> Any:
         y = _ops().transpose(y, perm)
     out = _ops().gather_nd(y, idx)
     nb = bcast[0].ndim
-    adjacent = adv == list(range(adv[0], adv[0] + len(adv)))
     if adjacent and adv[0] > 0 and nb:
         first = adv[0]
         n_out = nb + len(rest)

@@ -1,7 +1,7 @@
 """x[...] on eager Tensors, Variables and traced tensors against NumPy on the same index."""
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 import irflow as irf
 
@@ -54,8 +54,15 @@ def _numpy_or_none(arr, key):
         return None
 
 
+# Found by hypothesis: an ellipsis standing for no axis still separates advanced indices.
+ELLIPSIS_SEPARATES = (np.arange(2, dtype=np.float32).reshape(2, 1, 1), (slice(None), 0, Ellipsis, np.array([0])))
+BACKWARD_FROM_BEFORE = (np.arange(1, dtype=np.float32), (slice(-2, None, -1),))
+
+
 @settings(max_examples=40, deadline=None)
 @given(index_case())
+@example(ELLIPSIS_SEPARATES)
+@example(BACKWARD_FROM_BEFORE)
 def test_eager_indexing_matches_numpy(case):
     arr, key = case
     ref = _numpy_or_none(arr, key)
@@ -70,6 +77,8 @@ def test_eager_indexing_matches_numpy(case):
 
 @settings(max_examples=30, deadline=None)
 @given(index_case(allow_masks=False))
+@example(ELLIPSIS_SEPARATES)
+@example(BACKWARD_FROM_BEFORE)
 def test_traced_indexing_matches_numpy(case):
     arr, key = case
     ref = _numpy_or_none(arr, key)
