@@ -34,8 +34,19 @@ def _signature(x: Any) -> tuple:
     return (str(arr.dtype), tuple(arr.shape))
 
 
+class _CustomGradientBuilder(GraphBuilder):
+    """The builder a custom_gradient function is traced in: reading a Variable is an error,
+    since its value would be frozen into the cached graphs."""
+
+    def read_variable(self, var: Any) -> Any:
+        raise IrflowError(
+            f"custom_gradient: {self.name} reads Variable {getattr(var, 'name', '?')!r}; its value would be "
+            "frozen into the traced graphs. Pass it as an argument (gradients flow to arguments only)"
+        )
+
+
 def _trace(fn: Callable, name: str, sig: tuple) -> tuple[Graph, Graph]:
-    b = GraphBuilder(name)
+    b = _CustomGradientBuilder(name)
     xs = [b.input(f"x{i}", as_dtype(d), s) for i, (d, s) in enumerate(sig)]
     with b:
         result = fn(*xs)
@@ -75,6 +86,10 @@ def custom_gradient(fn: Callable) -> Callable:
 
     @functools.wraps(fn)
     def wrapped(*args: Any) -> Any:
+        from irflow.frontends.eager import Tensor
+
+        # Python numbers become tensors as irf.tensor makes them (floats: float32).
+        args = tuple(Tensor(a) if isinstance(a, (bool, int, float)) else a for a in args)
         sig = tuple(_signature(a) for a in args)
         graphs = cache.get(sig)
         if graphs is None:
