@@ -52,6 +52,29 @@ def test_conv2d_matches_loop_reference(xs, ws, attrs):
     check_op("conv2d", [x, w, b], lambda x, w, b: ref.conv2d(x, w, b, **attrs), attrs, **CONV_ORT)
 
 
+@settings(max_examples=25, deadline=None)
+@given(data=st.data())
+def test_conv2d_and_transpose_random_geometry(data):
+    """Random strides, dilations, asymmetric pads, groups and sizes (down to a 1x1 output)."""
+    d = data.draw
+    groups = d(st.sampled_from([1, 2]))
+    cg, og = d(st.integers(1, 2)), d(st.integers(1, 2))
+    k = (d(st.integers(1, 3)), d(st.integers(1, 3)))
+    strides, dilations = (d(st.integers(1, 3)), d(st.integers(1, 3))), (d(st.integers(1, 2)), d(st.integers(1, 2)))
+    pads = tuple(d(st.integers(0, 2)) for _ in range(4))
+    reach = [dl * (kk - 1) + 1 for kk, dl in zip(k, dilations)]
+    hw = [d(st.integers(max(1, r - pads[i] - pads[i + 2]), r + 4)) for i, r in enumerate(reach)]
+    x, w = randn(2, cg * groups, *hw), randn(og * groups, cg, *k)
+    attrs = dict(strides=strides, padding=pads, dilations=dilations, groups=groups)
+    (y,) = check_op("conv2d", [x, w], lambda x, w: ref.conv2d(x, w, **attrs), attrs, **CONV_ORT)
+    # conv_transpose2d maps y's shape back to x's with the right output_padding
+    out_pad = tuple((hw[i] + pads[i] + pads[i + 2] - reach[i]) % strides[i] for i in range(2))
+    t_attrs = dict(attrs, output_padding=out_pad)
+    (back,) = check_op("conv_transpose2d", [y, w], lambda y, w: ref.conv_transpose2d(y, w, **t_attrs), t_attrs,
+                       **CONV_ORT)
+    assert back.shape == x.shape
+
+
 def test_conv2d_without_bias_and_public_function_normalizes_attrs():
     x, w = randn(2, 3, 5, 5), randn(4, 3, 3, 3)
     check_op("conv2d", [x, w], lambda x, w: ref.conv2d(x, w, padding=(1, 2, 1, 2)),
