@@ -170,3 +170,22 @@ def test_custom_gradient_with_several_inputs_and_a_none_gradient():
     gx, gy = irf.grad(lambda a, b: irf.reduce_sum(f(a, b)), argnums=(0, 1))(x, y)
     np.testing.assert_allclose(gx.numpy(), 10 * y, rtol=1e-12)
     np.testing.assert_array_equal(gy.numpy(), np.zeros(3))
+
+
+def test_graphs_with_call_and_custom_call_round_trip_through_json(tmp_path):
+    b = irf.GraphBuilder("outer")
+    x = b.input("x", "float64", (4, 3))
+    w = b.input("w", "float64", (3, 2))
+    with b:
+        e, s = irf.bind("call", x, w, graph=small_graph())
+        b.output(irf.reduce_sum(log1pexp(e)) + s)
+    g = b.build(verify=True)
+    gg = vjp_graph(g, wrt=["x", "w"], seed="ones").verify()
+    path = tmp_path / "gg.irflow.json"
+    gg.save(path)
+    back = irf.ir.load(path).verify()
+    assert back == gg
+    feeds = {"x": RNG.standard_normal((4, 3)), "w": RNG.standard_normal((3, 2))}
+    want, got = Interpreter(gg).run(feeds), Interpreter(back).run(feeds)
+    for k in want:
+        np.testing.assert_array_equal(got[k], want[k])
