@@ -123,8 +123,9 @@ array([0.5], dtype=float32)
 """)
 erf = unary_op("erf", lambda g, x, *, out: g * (2.0 / math.sqrt(math.pi)) * exp(-(x * x)), doc="""The error function.
 
-The NumPy kernel uses W. J. Cody's rational approximations (1969), accurate to about 1e-16
-relative in float64 (float16/bfloat16 are computed in float32 and rounded).
+The NumPy kernel uses W. J. Cody's rational approximations (1969) in float64, accurate to
+about 1e-16 relative; float32 (and float16/bfloat16) use the rational approximation of Eigen and
+XLA evaluated in float64, at most 1.6 float32 ulps from the true value.
 
 >>> irf.erf(irf.tensor([0.0])).numpy()
 array([0.], dtype=float32)

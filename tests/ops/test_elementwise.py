@@ -462,6 +462,18 @@ def test_erf_float64_accuracy():
     np.testing.assert_array_equal(special, [1, -1, np.nan, 0, 1, 1])
 
 
+def test_erf_float32_within_two_ulps():
+    x = np.concatenate([np.linspace(-6, 6, 200001), np.geomspace(1e-38, 4, 2000)]).astype(np.float32)
+    x = np.concatenate([x, -x])
+    want = np.array([math.erf(v) for v in x.astype(np.float64)])
+    got = irf.erf(irf.tensor(x)).numpy()
+    assert got.dtype == np.float32
+    ulps = np.abs(got - want) / np.spacing(np.abs(want).astype(np.float32))
+    assert ulps.max() <= 2.0
+    special = irf.erf(irf.tensor(np.float32([np.inf, -np.inf, np.nan, 0.0]))).numpy()
+    np.testing.assert_array_equal(special, [1, -1, np.nan, 0])
+
+
 def test_erf_and_gelu_float64_on_onnxruntime_use_the_decomposition():
     # onnxruntime has no float64 Erf kernel; the lowering evaluates Cody's rationals instead
     x = np.linspace(-6, 6, 241)

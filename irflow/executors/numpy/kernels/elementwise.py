@@ -5,7 +5,8 @@ plain ufunc is the fastest thing it can call. Kernels never change dtypes: a flo
 gives a float32 output (Python-scalar constants are weak under NumPy 2's NEP 50, so
 ``x * 0.5`` stays float32). Composite kernels (sigmoid, erf, gelu, elu) compute float16 and
 bfloat16 inputs in float32 and round once at the end, which is both more accurate and faster
-than rounding after every step.
+than rounding after every step. erf (which NumPy lacks) is W. J. Cody's rational approximation in
+float64 (about 1e-16 relative) and a float64-evaluated rational in float32 (at most 1.6 ulp).
 """
 from __future__ import annotations
 
@@ -122,8 +123,10 @@ def gelu(x, approximate="none"):
     if approximate == "tanh":
         inner = x * (x * x * 0.044715 + 1) * math.sqrt(2 / math.pi)
         return x * 0.5 * (np.tanh(inner) + 1)
-    # x Phi(x) = x/2 erfc(-x / sqrt 2): no cancellation in 1 + erf(.) for negative x.
-    return x * 0.5 * erf_cody(x * -(1 / math.sqrt(2)), complement=True)
+    if x.dtype == np.float64:
+        # x Phi(x) = x/2 erfc(-x / sqrt 2): no cancellation in 1 + erf(.) for negative x.
+        return x * 0.5 * erf_cody(x * -(1 / math.sqrt(2)), complement=True)
+    return x * 0.5 * (erf_float32(x * (1 / math.sqrt(2))) + 1)
 
 
 # -- erf: W. J. Cody, "Rational Chebyshev approximations for the error function",
@@ -226,10 +229,29 @@ def erf_cody(x, complement: bool = False):
     return out.reshape(x.shape)
 
 
+# float32 and narrower: the rational approximation of Eigen and XLA on [-4, 4] (erf is 1 to
+# float32 precision beyond), evaluated in float64: at most 1.6 float32 ulps from the true
+# value. Half the passes of Cody's, and no masked gathers (which cost 20x a plain pass).
+ERF32_NUM = (-2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06, -5.69250639462346e-05,
+             -7.34990630326855e-04, -2.95459980854025e-03, -1.60960333262415e-02)
+ERF32_DEN = (-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03, -7.37332916720468e-03,
+             -1.42647390514189e-02)
+
+
+def erf_float32(x):
+    """erf(x) for a float32/float16/bfloat16 array, in its own dtype."""
+    c = np.asarray(x).astype(np.float64)
+    np.clip(c, -4, 4, out=c)  # NaN stays NaN
+    z = c * c
+    r = horner(ERF32_NUM, z)
+    r *= c
+    r /= horner(ERF32_DEN, z)
+    return r.astype(x.dtype)
+
+
 @kernel("erf")
-@_widened
 def erf(x):
-    return erf_cody(x)
+    return erf_cody(x) if x.dtype == np.float64 else erf_float32(x)
 
 
 # -- binary with a twist ------------------------------------------------------------------------
