@@ -280,7 +280,7 @@ class GradientTape:
                     break
             if hit and get_op(op).differentiable:
                 for r in (result if type(result) is tuple else (result,)):
-                    if r.numpy().dtype.kind == "f":
+                    if r._value.dtype.kind == "f" or r._value.dtype.name == "bfloat16":  # bfloat16's kind is "V"
                         active.add(id(r))
                 is_active.append(True)
             else:

@@ -207,3 +207,14 @@ def test_integer_source_is_unconnected():
     gi, gx = tape.gradient(y, [i, x], unconnected_gradients="none")
     assert gi is None
     np.testing.assert_array_equal(gx.numpy(), [1.0, 2.0, 3.0])
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
+def test_low_precision_gradients_keep_their_dtype(dtype):
+    x = irf.tensor(np.array([1.0, -2.0, 3.0]), dtype=dtype)
+    with irf.GradientTape() as tape:
+        tape.watch(x)
+        y = irf.reduce_sum(x * x * 0.5)
+    g = tape.gradient(y, x)
+    assert g.dtype == irf.DType(dtype)
+    np.testing.assert_allclose(g.numpy().astype(np.float64), [1.0, -2.0, 3.0])
