@@ -76,6 +76,8 @@ class Tensor(TensorOperators):
         return int(scalar_value(self._value, "int", "a tensor"))
 
     def __len__(self) -> int:
+        if self._value.ndim == 0:
+            raise IrflowError("len() of a 0-d tensor")
         return len(self._value)
 
     def __iter__(self):

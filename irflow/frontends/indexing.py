@@ -227,4 +227,13 @@ def _as_bound(v: Any) -> Any:
     raise IrflowError(f"slice bounds must be ints or None, got {v!r}")
 
 
+def setitem(x: Any, key: Any, value: Any) -> None:
+    """Tensors are immutable values (as in JAX and TensorFlow): item assignment is an error."""
+    raise IrflowError(
+        f"{type(x).__name__} does not support item assignment (x[...] = v): tensors are immutable; "
+        "build the new value with irf.where or irf.scatter_add, and keep state in a Variable (assign)"
+    )
+
+
 TensorOperators.__getitem__ = getitem  # type: ignore[attr-defined]  (Tensor, Variable, SymbolicTensor)
+TensorOperators.__setitem__ = setitem  # type: ignore[attr-defined]

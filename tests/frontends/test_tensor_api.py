@@ -155,3 +155,13 @@ def test_variable_takes_tensorflows_initial_value_keyword():
     np.testing.assert_array_equal(v.numpy(), [1.0, 1.0])
     with pytest.raises(irf.IrflowError, match="Variable needs an initial value"):
         irf.Variable()
+
+
+def test_item_assignment_is_a_clear_error():
+    t = irf.tensor(A)
+    with pytest.raises(irf.IrflowError, match=r"Tensor does not support item assignment.*Variable"):
+        t[0] = 1.0
+    with pytest.raises(irf.IrflowError, match=r"Variable does not support item assignment"):
+        irf.Variable(A)[0, 0] = 1.0
+    with pytest.raises(irf.IrflowError, match="len\\(\\) of a 0-d tensor"):
+        len(irf.tensor(1.0))
