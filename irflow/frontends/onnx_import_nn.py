@@ -234,3 +234,71 @@ def _lrn(n):
         total = part if total is None else bind("add", total, part)
     denom = bind("pow", bind("add", bind("mul", total, scalar(alpha / size, x)), scalar(bias, x)), scalar(beta, x))
     return bind("div", x, denom)
+
+
+@importer("LpPool")
+def _lp_pool(n):
+    """(sum over each window of |x|^p)^(1/p): an average pool of an explicitly zero-padded |x|^p
+    times the window size (padding adds zeros to the sum, as ONNX)."""
+    x = n.input(0)
+    r = _spatial(n, x, "LpPool")
+    kernel = n.attr("kernel_shape")
+    strides = n.attr("strides") or [1] * r
+    if n.attr("ceil_mode", 0) or any(d != 1 for d in (n.attr("dilations") or [1] * r)):
+        raise n.unsupported("LpPool with ceil_mode or dilations")
+    p = n.attr("p", 2)
+    pads = _pads(n, r, kernel, strides, [1] * r, x.shape[2:])
+    if pads == "same":
+        raise n.unsupported("LpPool with SAME padding on symbolic sizes")
+    powered = bind("abs", x) if p == 1 else bind("pow", bind("abs", x), scalar(p, x))
+    x2 = _to2d(powered, r)
+    top, left, bottom, right = pads
+    if any(pads):
+        x2 = bind("pad", x2, pads=(0, 0, top, left, 0, 0, bottom, right), mode="constant", value=0.0)
+    avg = bind("avg_pool2d", x2, kernel_size=_pair(kernel, r), strides=_pair(strides, r), padding=(0, 0, 0, 0))
+    total = bind("mul", avg, scalar(int(np.prod(kernel)), x))
+    out = total if p == 1 else bind("pow", total, scalar(1.0 / p, x))
+    return _from2d(out, r)
+
+
+def _per_axis(n, v, x, axis: int):
+    """A per-axis (1-D) quantization parameter shaped to broadcast along ``axis`` of x."""
+    if len(v.shape) == 0 or (len(v.shape) == 1 and v.shape[0] == 1):
+        return v
+    if n.attr("block_size", 0):
+        raise n.unsupported("blocked quantization (block_size)")
+    r = rank_of(x)
+    a = axis % r
+    return bind("reshape", v, shape=(-1,) + (1,) * (r - a - 1))
+
+
+@importer("DequantizeLinear")
+def _dequantize(n):
+    x, scale, zp = n.input(0), n.input(1), n.input(2)
+    axis = n.attr("axis", 1)
+    xf = bind("cast", x, dtype=scale.dtype)
+    if zp is not None:
+        xf = bind("sub", xf, _per_axis(n, bind("cast", zp, dtype=scale.dtype), x, axis))
+    return bind("mul", xf, _per_axis(n, scale, x, axis))
+
+
+@importer("QuantizeLinear")
+def _quantize(n):
+    x, scale, zp = n.input(0), n.input(1), n.input(2)
+    axis = n.attr("axis", 1)
+    out_dtype = zp.dtype if zp is not None else None
+    if out_dtype is None:
+        from irflow.frontends.onnx_import import to_dtype
+
+        code = n.attr("output_dtype", 0)
+        out_dtype = to_dtype(code, n.where()) if code else "uint8"
+    lo, hi = {"uint8": (0, 255), "int8": (-128, 127), "int16": (-32768, 32767)}.get(str(out_dtype), (None, None))
+    if lo is None:
+        raise n.unsupported(f"quantizing to {out_dtype}")
+    if np_dtype(scale) != np_dtype(x):
+        scale = bind("cast", scale, dtype=x.dtype)
+    q = bind("round", bind("div", x, _per_axis(n, scale, x, axis)))  # round half to even, as ONNX
+    if zp is not None:
+        q = bind("add", q, _per_axis(n, bind("cast", zp, dtype=x.dtype), x, axis))
+    q = bind("minimum", bind("maximum", q, scalar(lo, x)), scalar(hi, x))
+    return bind("cast", q, dtype=out_dtype)

@@ -323,5 +323,35 @@ def _einsum(n):
     return bind("einsum", *n.inputs, equation=n.attr("equation").replace(" ", ""))
 
 
-from irflow.frontends import onnx_import_shape_ops, onnx_import_nn  # noqa: E402,F401  (fill the table)
+from irflow.frontends import onnx_import_shape_ops, onnx_import_nn, onnx_import_resize  # noqa: E402,F401  (fill the table)
 from irflow.frontends.onnx_import_shape_ops import SHAPE_IMPORTERS  # noqa: E402,F401
+
+
+@importer("CumProd")
+def _cumprod(n):
+    """Cumulative product by doubling (Hillis-Steele): log2(n) multiplications of the running
+    product with itself shifted by 1, 2, 4, ... places (the vacated places filled with ones)."""
+    x = n.input(0)
+    a = int(np.asarray(n.const(1, "axis")).reshape(())) % rank_of(x)
+    size = x.shape[a]
+    if not isinstance(size, int):
+        raise n.unsupported("CumProd needs a static size along its axis")
+    end = 2**63 - 1
+
+    def part(t, start, stop):
+        return bind("slice", t, starts=(start,), ends=(stop,), axes=(a,), steps=None)
+
+    def shift(t, k):  # t moved k places along the axis, ones in front
+        return bind("concat", bind("ones_like", part(t, 0, k)), part(t, 0, size - k), axis=a)
+
+    y = bind("flip", x, axes=(a,)) if n.attr("reverse", 0) else x
+    if n.attr("exclusive", 0) and size:
+        y = shift(y, 1)
+    k = 1
+    while k < size:
+        y = bind("mul", y, shift(y, k))
+        k *= 2
+    if n.attr("reverse", 0):
+        y = bind("flip", y, axes=(a,))
+    _ = end
+    return y if y is not x else bind("identity", x)

@@ -139,6 +139,8 @@ def _arrays(values) -> list:
     for v in values:
         if isinstance(v, onnx.TensorProto):
             v = numpy_helper.to_array(v)
+        elif isinstance(v, np.generic):  # a NumPy scalar: a 0-d tensor (onnxruntime wants arrays)
+            v = np.asarray(v)
         out.append(v)
     return out
 
