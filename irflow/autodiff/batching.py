@@ -5,8 +5,8 @@ graph applied to every one-hot seed. ``run_batched`` runs the graph once with th
 given a leading batch axis of size N = y.size: values that depend on the seed carry that axis,
 the rest (forward values) do not, and each node touching a batched value uses a small batching
 rule (elementwise ops: align ranks so NumPy broadcasting keeps the batch axis in front;
-reductions, transposes, expand_dims, squeeze: shift the axes by one; matmul: both operands of
-rank >= 2). A node with no rule raises ``Unbatchable`` and the caller falls back to one
+reductions, softmax, cumsum, flip, transposes, expand_dims, squeeze: shift the axes by one;
+matmul: both operands of rank >= 2; reshapes and broadcasts: prepend the batch axis). A node with no rule raises ``Unbatchable`` and the caller falls back to one
 gradient pass per seed.
 """
 from __future__ import annotations
@@ -103,6 +103,29 @@ def _passthrough(node, args, flags, in_ranks, out_rank, n):
     return args[0]
 
 
+def _axis_op(node, args, flags, in_ranks, out_rank, n):
+    """Single-tensor ops with an ``axis`` (int) or ``axes`` (ints or None = all) attr."""
+    if any(flags[1:]) or not flags[0]:
+        raise Unbatchable(node.op)
+    attrs = dict(node.attrs)
+    if "axis" in attrs:
+        attrs["axis"] = _norm(attrs["axis"], in_ranks[0])[0] + 1
+    else:
+        attrs["axes"] = tuple(a + 1 for a in _norm(attrs["axes"], in_ranks[0]))
+    return KERNELS[node.op](*args, **attrs)
+
+
+def _broadcast_to(node, args, flags, in_ranks, out_rank, n):
+    shape = tuple(node.attrs["shape"])
+    return np.broadcast_to(_align(args[0], len(shape)), (n,) + shape)
+
+
+def _reshape_like(node, args, flags, in_ranks, out_rank, n):
+    if flags[1]:
+        raise Unbatchable(node.op)
+    return args[0].reshape((n,) + args[1].shape)
+
+
 RULES: dict[str, Callable] = {
     "transpose": _transpose,
     "expand_dims": _expand_dims,
@@ -111,6 +134,12 @@ RULES: dict[str, Callable] = {
     "matmul": _matmul,
     "reshape": _reshape,
     "identity": _passthrough,
+    "softmax": _axis_op,
+    "log_softmax": _axis_op,
+    "cumsum": _axis_op,
+    "flip": _axis_op,
+    "broadcast_to": _broadcast_to,
+    "reshape_like": _reshape_like,
     "stop_gradient": _passthrough,
 }
 

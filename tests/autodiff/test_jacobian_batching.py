@@ -78,3 +78,19 @@ def test_jacobian_with_respect_to_several_sources_and_unconnected():
     np.testing.assert_allclose(jx.numpy(), np.diag(2 * x.numpy()), rtol=1e-12)
     np.testing.assert_array_equal(ju.numpy(), np.zeros((3, 2)))
     assert tape.jacobian(y, u, unconnected_gradients="none") is None
+
+
+EXTRA = {
+    "softmax_of_matmul": lambda x: irf.softmax(x @ W, axis=0),
+    "cumsum_flip": lambda x: irf.flip(irf.cumsum(x * x, axis=1), axis=0),
+    "reshape_broadcast": lambda x: irf.broadcast_to(irf.reshape(x, (3, 2)), (2, 3, 2)) * 1.5,
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXTRA))
+def test_vectorized_jacobian_equals_loop_for_shape_and_nn_ops(name):
+    x = RNG.standard_normal((2, 3))
+    j_vec, used = jac_vectorized(EXTRA[name], x)
+    j_loop = jac_loop(EXTRA[name], x)
+    assert used, f"{name}: expected the batched path"
+    np.testing.assert_allclose(j_vec.numpy(), j_loop.numpy(), rtol=1e-12, atol=1e-14)
