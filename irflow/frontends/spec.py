@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from irflow.errors import DTypeError, ShapeError
+from irflow.errors import ShapeError
 from irflow.ir.dtypes import DType, as_dtype, dtype_of_array
 from irflow.ir.types import TensorType
 
@@ -76,8 +76,3 @@ class TensorSpec:
         named = f", name={self.name!r}" if self.name else ""
         return f"TensorSpec(shape={self.shape}, dtype={self.dtype.value}{named})"
 
-
-def check_dtype_equal(got: DType, want: DType, what: str) -> None:
-    """Raise DTypeError naming ``what`` unless the dtypes are equal (no silent casts)."""
-    if got is not want:
-        raise DTypeError(f"{what}: dtype {got.value} does not match {want.value}; cast explicitly (irf.cast)")

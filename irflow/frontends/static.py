@@ -28,7 +28,7 @@ from irflow.executors import get_runner
 from irflow.frontends.trace import flatten, unflatten
 from irflow.frontends.variables import StateBuilder, Variable
 from irflow.ir.dtypes import dtype_of_array
-from irflow.ir.graph import Graph
+from irflow.ir.graph import Graph, Value
 from irflow.ir.types import TensorType
 from irflow.ops.builder import SymbolicTensor
 from irflow.ops.dispatch import BUILDER_STACK
@@ -79,8 +79,6 @@ class ProgramBuilder(StateBuilder):
         """Every node so far; inputs: placeholders (declaration order), then variables (first read)."""
         by_name = {v.name: v for v in self.inputs}
         types = self.types
-        from irflow.ir.graph import Value
-
         return Graph(
             name=self.name,
             inputs=tuple(by_name[n] for n in self.placeholders) + tuple(by_name[n] for n, _ in self.variable_inputs),
