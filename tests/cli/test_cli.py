@@ -269,3 +269,56 @@ def test_installed_entry_point_in_a_subprocess(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "irflow", "inspect", str(tmp_path / "nope.onnx")],
                          capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert bad.returncode == 2 and bad.stderr.startswith("error:") and "Traceback" not in bad.stderr
+
+
+def _loss_graph_f64(tmp_path):
+    """loss = sum(tanh(x @ w)^2) in float64, w an initializer."""
+    rng = np.random.default_rng(5)
+    b = irf.GraphBuilder("loss64")
+    x = b.input("x", "float64", (4, 3))
+    with b:
+        w = b.constant(rng.standard_normal((3, 2)), name="w")
+        h = irf.tanh(irf.matmul(x, w))
+        loss = irf.reduce_sum(h * h)
+    b.output(loss, names=["loss"])
+    g = b.build(verify=True)
+    path = tmp_path / "loss64.irflow.json"
+    g.save(path)
+    return g, path, rng
+
+
+def _fd_grad(g, x, w, eps=1e-6):
+    """Central finite differences of the loss w.r.t. w, one entry at a time (float64)."""
+    out = np.zeros_like(w)
+    for i in np.ndindex(*w.shape):
+        d = np.zeros_like(w)
+        d[i] = eps
+        up = irf.run(g.model_copy(update={"initializers": {"w": w + d}}), {"x": x})["loss"]
+        dn = irf.run(g.model_copy(update={"initializers": {"w": w - d}}), {"x": x})["loss"]
+        out[i] = (up - dn) / (2 * eps)
+    return out
+
+
+def test_grad_mode_jvp_and_hvp_against_finite_differences(tmp_path):
+    g, path, rng = _loss_graph_f64(tmp_path)
+    x = rng.standard_normal((4, 3))
+    w = g.initializers["w"]
+    t = rng.standard_normal(w.shape)
+    eps = 1e-6
+    r = invoke("grad", path, "--loss", "loss", "--wrt", "w", "--mode", "jvp", "-o", tmp_path / "jvp.irflow.json")
+    assert r.exit_code == 0, r.output
+    gj = irf.ir.load(tmp_path / "jvp.irflow.json")
+    out = irf.run(gj, {"x": x, "tangent_w": t})
+    up = irf.run(g.model_copy(update={"initializers": {"w": w + eps * t}}), {"x": x})["loss"]
+    dn = irf.run(g.model_copy(update={"initializers": {"w": w - eps * t}}), {"x": x})["loss"]
+    np.testing.assert_allclose(out["jvp_loss"], (up - dn) / (2 * eps), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(out["loss"], irf.run(g, {"x": x})["loss"], rtol=1e-12)
+
+    r = invoke("grad", path, "--loss", "loss", "--wrt", "w", "--mode", "hvp", "-o", tmp_path / "hvp.onnx")
+    assert r.exit_code == 0, r.output
+    import onnxruntime as ort
+
+    (hv,) = ort.InferenceSession(str(tmp_path / "hvp.onnx"), providers=["CPUExecutionProvider"]).run(
+        ["hvp_w"], {"x": x, "vector_w": t})
+    fd = (_fd_grad(g, x, w + 1e-4 * t, 1e-6) - _fd_grad(g, x, w - 1e-4 * t, 1e-6)) / 2e-4  # H.t by differences of gradients
+    np.testing.assert_allclose(hv, fd, rtol=1e-4, atol=1e-6)
