@@ -108,14 +108,14 @@ def _pool(n):
     r = _spatial(n, x, n.op_type)
     kernel = n.attr("kernel_shape")
     strides = n.attr("strides") or [1] * r
-    if n.attr("ceil_mode", 0):
-        raise n.unsupported("ceil_mode=1")
     if any(d != 1 for d in (n.attr("dilations") or [1] * r)):
         raise n.unsupported("pooling with dilations")
     if n.op_type == "MaxPool" and len(n.output_names) > 1 and n.output_names[1]:
         raise n.unsupported("MaxPool's Indices output")
     pads = _pads(n, r, kernel, strides, [1] * r, x.shape[2:])
     op = "max_pool2d" if n.op_type == "MaxPool" else "avg_pool2d"
+    if n.attr("ceil_mode", 0):
+        pads = _ceil_mode_pads(n, r, pads, kernel, strides, x.shape[2:])
     x2 = _to2d(x, r)
     if op == "avg_pool2d" and n.attr("count_include_pad", 0) and pads != "same" and any(pads):
         # The IR's average counts only real elements (ONNX's default); counting the padding
@@ -125,6 +125,30 @@ def _pool(n):
         pads = (0, 0, 0, 0)
     y = bind(op, x2, kernel_size=_pair(kernel, r), strides=_pair(strides, r), padding=pads)
     return _from2d(y, r)
+
+
+def _ceil_mode_pads(n, r: int, pads, kernel, strides, sizes) -> tuple:
+    """ceil_mode=1 as extra padding after each spatial axis: enough for the last, partial
+    window, which must start inside the input or the leading padding (ONNX's rule). The IR's
+    max pool ignores padding and its average counts only real elements, so the extra padding
+    changes nothing else."""
+    if pads == "same" or not all(isinstance(d, int) for d in sizes):
+        raise n.unsupported("ceil_mode=1 needs explicit padding and static spatial sizes")
+    if n.op_type == "AveragePool" and n.attr("count_include_pad", 0):
+        raise n.unsupported("ceil_mode=1 with count_include_pad=1")
+    top, left, bottom, right = pads
+    before, after = ([left], [right]) if r == 1 else ([top, left], [bottom, right])
+    extra = []
+    for i in range(r):
+        size, k, s = sizes[i], kernel[i], strides[i]
+        total = size + before[i] + after[i]
+        out = -(-(total - k) // s) + 1
+        if (out - 1) * s >= size + before[i]:
+            out -= 1
+        extra.append(max((out - 1) * s + k - total, 0))
+    if r == 1:
+        return (top, left, bottom, right + extra[0])
+    return (top, left, bottom + extra[0], right + extra[1])
 
 
 @importer("GlobalAveragePool", "GlobalMaxPool")
