@@ -321,3 +321,12 @@ def test_docstring_examples_run():
 
     result = doctest.testmod(module, extraglobs={"irf": irf, "np": np}, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted >= 3 and result.failed == 0
+
+
+@pytest.mark.parametrize("op,attrs,shapes", [("matmul", {}, [(3,), (2, 3, 4)]), ("einsum", {"equation": "ij,jk->ki"}, [(2, 3), (3, 4)])])
+def test_second_order_cross_term(op, attrs, shapes):
+    # d/db <w, dL/da>: zero Hessian in a alone, but the cross term with b is not.
+    from tests.ops.test_reduction import hessian_vector_check
+
+    xs = [np.random.default_rng(2).standard_normal(s) for s in shapes]
+    hessian_vector_check(op, xs, attrs, wrt2="in1")
