@@ -37,7 +37,6 @@ def to_dot(graph: Graph) -> str:
         lines.append(f"  {q(nid)} [shape=box, style=rounded, label={q(node.op + chr(10) + (node.name or ''))}];")
         for name in node.inputs:
             if name in producer:
-                t = graph.value_types().get(name) if False else None  # keep edges light: name only
                 lines.append(f"  {q(producer[name])} -> {q(nid)} [label={q(name)}, fontsize=8];")
         for v in node.outputs:
             producer[v.name] = nid

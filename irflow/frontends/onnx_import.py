@@ -41,6 +41,7 @@ from onnx import numpy_helper
 from irflow.errors import DTypeError, IrflowError, IRValidationError, ShapeError, UnsupportedOpError
 from irflow.ir.dtypes import DType, dtype_of_array
 from irflow.ir.graph import Graph, Node, Value
+from irflow.ir.types import TensorType
 from irflow.ops.builder import GraphBuilder, SymbolicTensor
 from irflow.ops.dispatch import BUILDER_STACK
 
@@ -59,13 +60,6 @@ ONNX_TO_DTYPE: dict[int, DType] = {
 STANDARD_DOMAINS = ("", "ai.onnx")
 MIN_OPSET = 13
 FOLD_LIMIT = 1 << 16  # fold a node at import time only when its constant inputs are this small
-
-
-def onnx_dtype_name(elem_type: int) -> str:
-    return onnx.helper.tensor_dtype_to_np_dtype(elem_type).name if elem_type in _NP_OK else onnx.TensorProto.DataType.Name(elem_type).lower()
-
-
-_NP_OK = {t for t in onnx.TensorProto.DataType.values() if t not in (0, onnx.TensorProto.STRING)}
 
 
 def to_dtype(elem_type: int, where: str) -> DType:
@@ -547,8 +541,7 @@ def _rename_to_onnx_names(graph: Graph, ctx: ImportContext, output_names: list[s
     ]
     types = {v.name: v.type for n in nodes for v in n.outputs}
     types.update({v.name: v.type for v in graph.inputs})
-    for k, a in graph.initializers.items():
-        types[k] = Value(name=k, type={"dtype": dtype_of_array(a), "shape": a.shape}).type
+    types.update({k: TensorType(dtype=dtype_of_array(a), shape=a.shape) for k, a in graph.initializers.items()})
     outputs = []
     used_names = set(types) | {n.name for n in nodes}
     for out_value, onnx_name in zip(graph.outputs, output_names):

@@ -14,7 +14,6 @@ from typing import Any, Callable
 
 import numpy as np
 
-from irflow.errors import UnsupportedOpError
 from irflow.ops.dispatch import bind
 
 IMPORTERS: dict[str, Callable] = {}
@@ -336,8 +335,6 @@ def _cumprod(n):
     size = x.shape[a]
     if not isinstance(size, int):
         raise n.unsupported("CumProd needs a static size along its axis")
-    end = 2**63 - 1
-
     def part(t, start, stop):
         return bind("slice", t, starts=(start,), ends=(stop,), axes=(a,), steps=None)
 
@@ -353,5 +350,4 @@ def _cumprod(n):
         k *= 2
     if n.attr("reverse", 0):
         y = bind("flip", y, axes=(a,))
-    _ = end
     return y if y is not x else bind("identity", x)
