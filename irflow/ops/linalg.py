@@ -138,7 +138,8 @@ def parse_einsum(equation: str, n_operands: int | None = None) -> tuple[list[str
     eq = equation.replace(" ", "")
     if "." in eq:
         raise UnsupportedOpError(
-            f"einsum: ellipsis ('...') in {equation!r} is not supported; name the broadcast axes with letters"
+            f"einsum: an einsum node's equation cannot hold an ellipsis ('...'), got {equation!r}; "
+            "irf.einsum rewrites '...' into letters (irflow.ops.linalg.expand_ellipsis)"
         )
     lhs, arrow, out = eq.partition("->")
     ins = lhs.split(",")
@@ -225,14 +226,84 @@ def _einsum_vjp(g, *operands, out, equation):
     return tuple(grads)
 
 
-def einsum(equation: str, *operands):
-    """Einstein summation, NumPy's notation (explicit ``"ij,jk->ik"`` or implicit ``"ij,jk"``).
+def _shape_of(x) -> tuple:
+    shape = getattr(x, "shape", None)
+    return tuple(shape) if shape is not None else np.shape(x)
 
-    The equation is stored in explicit form. No ellipsis: name every axis with a letter.
+
+def expand_ellipsis(equation: str, operands: tuple) -> tuple[str, tuple]:
+    """Rewrite an einsum with ``...`` into one with letters only, as NumPy reads it.
+
+    Each operand's ``...`` covers its dims that have no letter; these broadcast across
+    operands right-aligned (NumPy's rule) and each broadcast position gets a fresh letter. A
+    size-1 dim facing a larger one is squeezed out of its operand (a missing letter is how
+    einsum broadcasts), so the einsum node never needs size-1 broadcasting, and the squeeze's
+    own VJP rule takes care of the gradient. An implicit output is ``...`` then the letters
+    used once, sorted, as NumPy.
+
+    >>> expand_ellipsis("...ij,...jk", (np.zeros((2, 3, 4)), np.zeros((4, 5))))[0]
+    'Aij,jk->Aik'
+    """
+    eq = equation.replace(" ", "")
+    lhs, arrow, out = eq.partition("->")
+    ins = lhs.split(",")
+    if len(ins) != len(operands):
+        raise ShapeError(f"einsum: {equation!r} names {len(ins)} operands, got {len(operands)}")
+    for sub in ins + [out]:
+        if sub.count("...") > 1 or sub.replace("...", "").count("."):
+            raise ShapeError(f"einsum: {equation!r}: '.' only appears as one '...' per operand")
+    shapes = [_shape_of(x) for x in operands]
+    # The dims each operand's ellipsis covers, and their broadcast (right-aligned).
+    covered = []
+    for i, (sub, shape) in enumerate(zip(ins, shapes)):
+        n = len(shape) - len(sub.replace("...", ""))
+        if "..." not in sub or n < 0:
+            n = 0  # rank errors are the type rule's to report
+        start = sub.index("...") if "..." in sub else 0
+        covered.append((start, shape[start:start + n]))
+    n_ell = max(len(dims) for _, dims in covered)
+    try:
+        broadcast = broadcast_shape(*(dims for _, dims in covered))
+    except ShapeError:
+        shown = ", ".join(str(s) for s in shapes)
+        raise ShapeError(f"einsum: the '...' dims of {equation!r} do not broadcast (shapes {shown})") from None
+    fresh = [c for c in string.ascii_uppercase + string.ascii_lowercase if c not in eq][:n_ell]
+    if len(fresh) < n_ell:
+        raise ShapeError(f"einsum: {equation!r} needs more letters than ASCII has")
+    new_ins, new_ops = [], []
+    for sub, x, (start, dims) in zip(ins, operands, covered):
+        letters, squeeze = "", []
+        for j, d in enumerate(dims):
+            p = n_ell - len(dims) + j
+            if d == 1 and broadcast[p] != 1:
+                squeeze.append(start + j)
+            else:
+                letters += fresh[p]
+        new_ins.append(sub.replace("...", letters))
+        new_ops.append(bind("squeeze", x, axes=tuple(squeeze)) if squeeze else x)
+    if not arrow:
+        named = "".join(sub.replace("...", "") for sub in ins)
+        out = "".join(fresh) + "".join(sorted(c for c in set(named) if named.count(c) == 1))
+    elif "..." in out:
+        out = out.replace("...", "".join(fresh))
+    elif n_ell:
+        raise ShapeError(f"einsum: {equation!r} has '...' dims but its output has no '...' to put them")
+    return canonical_einsum(new_ins, out), tuple(new_ops)
+
+
+def einsum(equation: str, *operands):
+    """Einstein summation, NumPy's notation: explicit ``"ij,jk->ik"``, implicit ``"ij,jk"``
+    and ``...`` for broadcast dims (``"...ij,...jk->...ik"``).
+
+    The einsum node stores an explicit equation of letters only (``expand_ellipsis``).
 
     >>> irf.einsum("ij,j->i", irf.tensor([[1.0, 2.0], [3.0, 4.0]]), irf.tensor([1.0, 1.0])).numpy()
     array([3., 7.], dtype=float32)
+    >>> irf.einsum("...i,...i", irf.tensor(np.ones((2, 3))), irf.tensor(np.ones(3))).numpy()
+    array([3., 3.])
     """
+    if "." in equation:
+        equation, operands = expand_ellipsis(equation, operands)
     ins, out = parse_einsum(equation, len(operands))
     return bind("einsum", *operands, equation=canonical_einsum(ins, out))
 

@@ -37,7 +37,10 @@ def matmul(a, b):
 @kernel("einsum")
 def einsum(*operands, equation):
     if "." in equation:
-        raise UnsupportedOpError(f"einsum: ellipsis ('...') in {equation!r} is not supported; name the broadcast axes with letters")
+        raise UnsupportedOpError(
+            f"einsum: an einsum node's equation cannot hold an ellipsis ('...'), got {equation!r}; "
+            "irf.einsum rewrites '...' into letters (irflow.ops.linalg.expand_ellipsis)"
+        )
     if any(a.dtype == np.bool_ for a in operands):
         raise TypeError("einsum does not take bool")
     # NumPy would broadcast a letter of size 1 against a larger one; irflow's type rule (and
