@@ -136,6 +136,23 @@ def test_matmul_int8_wraps_and_float16_runs_everywhere():
     check_op("matmul", [h1, h2], matmul_reference, rtol=2e-3, atol=2e-3, ort_rtol=2e-3, ort_atol=2e-3, grad=False)
 
 
+@pytest.mark.parametrize("op,attrs", [("matmul", {}), ("einsum", {"equation": "ij,jk->ik"})])
+def test_bfloat16_on_numpy_and_onnxruntime(op, attrs):
+    # onnxruntime has no bfloat16 MatMul/Einsum (the lowering computes in float32) and its
+    # Python API cannot feed bfloat16, so the graph takes float32 and casts to bfloat16 and back.
+    a32 = np.linspace(-2, 2, 12, dtype=np.float32).reshape(3, 4)  # exact in bfloat16
+    b32 = np.linspace(1, 3, 8, dtype=np.float32).reshape(4, 2)
+    b = irf.GraphBuilder("bf16")
+    ins = [b.op("cast", b.input(n, "float32", x.shape), dtype=irf.DType.bfloat16) for n, x in (("a", a32), ("b", b32))]
+    y = b.op(op, *ins, **attrs)
+    assert y.dtype is irf.DType.bfloat16
+    b.output(b.op("cast", y, dtype=irf.DType.float32))
+    g = b.build(verify=True)
+    want = matmul_reference(a32.astype(np.float64), b32.astype(np.float64))
+    for run in (Interpreter(g).run, OrtRunner(g).run):
+        np.testing.assert_allclose(run({"a": a32, "b": b32})[g.output_names[0]], want, rtol=1e-2, atol=1e-2)
+
+
 def test_matmul_symbolic_batch_dim():
     s = irf.GraphBuilder("shapes")
     assert s.op("matmul", s.input("v", "float64", ("n",)), s.input("m", "float64", ("n", 2))).shape == (2,)
