@@ -24,6 +24,7 @@ int. Ellipsis
 from __future__ import annotations
 
 import string
+from typing import Any
 
 import numpy as np
 
@@ -118,7 +119,7 @@ def _swap_last(x):
     return bind("transpose", x, perm=perm)
 
 
-def matmul(a, b):
+def matmul(a: Any, b: Any) -> Any:
     """Matrix product with NumPy's rules (batched, broadcasting batch dims, 1-D operands).
 
     >>> irf.matmul(irf.tensor([[1.0, 2.0]]), irf.tensor([3.0, 4.0])).numpy()
@@ -291,7 +292,7 @@ def expand_ellipsis(equation: str, operands: tuple) -> tuple[str, tuple]:
     return canonical_einsum(new_ins, out), tuple(new_ops)
 
 
-def einsum(equation: str, *operands):
+def einsum(equation: str, *operands: Any) -> Any:
     """Einstein summation, NumPy's notation: explicit ``"ij,jk->ik"``, implicit ``"ij,jk"``
     and ``...`` for broadcast dims (``"...ij,...jk->...ik"``).
 

@@ -19,10 +19,14 @@ Conventions shared by the whole family:
   ``reduce_max``/``reduce_min``/``logsumexp``/``argmax``/``argmin`` have no identity, so a
   known size-0 reduced dim is a ShapeError when the type rule runs (a symbolic dim that turns
   out 0 at run time fails in the executor instead).
+- NaN. As NumPy: a slice holding a NaN has max/min NaN and argmax/argmin the index of its
+  first NaN (the ONNX lowering adds what onnxruntime needs to agree); sums and products
+  propagate NaN anyway.
 """
 from __future__ import annotations
 
 import math
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -121,7 +125,7 @@ defop("reduce_sum", _reduction_rule("reduce_sum", "numeric"), attrs=_AXES, famil
 defvjp("reduce_sum", lambda g, x, *, out, axes, keepdims: restore_reduced(g, x, axes, keepdims))
 
 
-def reduce_sum(x, axis=None, keepdims: bool = False):
+def reduce_sum(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Any:
     """Sum over ``axis`` (int, tuple or None for all); the dtype stays (int8 sums wrap in int8).
 
     >>> irf.reduce_sum(irf.tensor([[1.0, 2.0], [3.0, 4.0]]), axis=1).numpy()
@@ -145,7 +149,7 @@ def _reduce_mean_vjp(g, x, *, out, axes, keepdims):
     return g if isinstance(reciprocal, float) and reciprocal == 1.0 else g * reciprocal
 
 
-def reduce_mean(x, axis=None, keepdims: bool = False):
+def reduce_mean(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Any:
     """Mean over ``axis`` (int, tuple or None for all). Float tensors only: cast ints first.
 
     >>> irf.reduce_mean(irf.tensor([[1.0, 2.0], [3.0, 4.0]]), axis=0).numpy()
@@ -180,7 +184,7 @@ defvjp("reduce_max", _extremum_vjp(True))
 defvjp("reduce_min", _extremum_vjp(False))
 
 
-def reduce_max(x, axis=None, keepdims: bool = False):
+def reduce_max(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Any:
     """Maximum over ``axis``. Its gradient is shared evenly among tied maxima (as JAX).
 
     >>> irf.reduce_max(irf.tensor([[1.0, 5.0], [3.0, 4.0]]), axis=1).numpy()
@@ -189,7 +193,7 @@ def reduce_max(x, axis=None, keepdims: bool = False):
     return bind("reduce_max", x, axes=_axes_attr(axis), keepdims=keepdims)
 
 
-def reduce_min(x, axis=None, keepdims: bool = False):
+def reduce_min(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Any:
     """Minimum over ``axis``. Its gradient is shared evenly among tied minima (as JAX).
 
     >>> irf.reduce_min(irf.tensor([[1.0, 5.0], [3.0, 4.0]]), axis=1).numpy()
@@ -221,7 +225,7 @@ def _reduce_prod_vjp(g, x, *, out, axes, keepdims):
     return keep_reduced(g, x, axes, keepdims) * factor
 
 
-def reduce_prod(x, axis=None, keepdims: bool = False):
+def reduce_prod(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Any:
     """Product over ``axis``. Its gradient is exact with zeros in the input too (as JAX).
 
     >>> irf.reduce_prod(irf.tensor([[1.0, 2.0], [3.0, 4.0]]), axis=1).numpy()
@@ -243,7 +247,7 @@ def _logsumexp_vjp(g, x, *, out, axes, keepdims):
     return keep_reduced(g, x, axes, keepdims) * weights
 
 
-def logsumexp(x, axis=None, keepdims: bool = False):
+def logsumexp(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Any:
     """``log(sum(exp(x)))`` over ``axis``, stable: the max is subtracted before ``exp``.
 
     An all -inf slice gives -inf; a +inf anywhere gives +inf; NaN propagates. Float only.
@@ -275,7 +279,7 @@ defop("argmin", _arg_rule("argmin"), attrs=_ARG_ATTRS, differentiable=False, fam
       doc="Index (int64) of the first minimum along one axis.")
 
 
-def argmax(x, axis: int, keepdims: bool = False):
+def argmax(x: Any, axis: int, keepdims: bool = False) -> Any:
     """Index (int64) of the maximum along ``axis``; the first one on ties, as NumPy.
 
     >>> irf.argmax(irf.tensor([[1.0, 5.0, 5.0], [3.0, 2.0, 1.0]]), axis=1).numpy()
@@ -284,7 +288,7 @@ def argmax(x, axis: int, keepdims: bool = False):
     return bind("argmax", x, axis=int(axis), keepdims=keepdims)
 
 
-def argmin(x, axis: int, keepdims: bool = False):
+def argmin(x: Any, axis: int, keepdims: bool = False) -> Any:
     """Index (int64) of the minimum along ``axis``; the first one on ties, as NumPy.
 
     >>> irf.argmin(irf.tensor([[1.0, 1.0, 5.0], [3.0, 2.0, 1.0]]), axis=1).numpy()
@@ -315,7 +319,7 @@ def _cumsum_vjp(g, x, *, out, axis, exclusive, reverse):
     return bind("cumsum", g, axis=axis, exclusive=exclusive, reverse=not reverse)
 
 
-def cumsum(x, axis: int, exclusive: bool = False, reverse: bool = False):
+def cumsum(x: Any, axis: int, exclusive: bool = False, reverse: bool = False) -> Any:
     """Running sum along ``axis``. ``exclusive``: leave out the element itself (start at 0);
     ``reverse``: sum from the end. Both as ONNX CumSum; the dtype stays.
 
