@@ -199,7 +199,7 @@ def run_numpy(case):
     static: dict = {}
     while True:
         try:
-            g = load(case.model, static_inputs=static)
+            g = load(case.model, static_inputs={k: v for k, v in static.items() if k != "__all_ints__"})
             break
         except Exception as e:
             # A shape argument (axes, shape, pads, ...) fed as a graph input: the IR takes it
@@ -208,7 +208,16 @@ def run_numpy(case):
             if m and m.group(1) in feeds and m.group(1) not in static and len(static) < 6:
                 static[m.group(1)] = feeds[m.group(1)]
                 continue
+            # A value computed from graph inputs (a window's size, a crop's shape): bind the
+            # small integer inputs it can come from, once.
+            small_ints = {k: v for k, v in feeds.items()
+                          if k not in static and np.asarray(v).dtype.kind in "iu" and np.asarray(v).size <= 8}
+            if m and small_ints and not static.get("__all_ints__"):
+                static.update(small_ints)
+                static["__all_ints__"] = True
+                continue
             return None, "error", "import: " + _short(e)
+    static.pop("__all_ints__", None)
     feeds = {k: v for k, v in feeds.items() if k not in static}
     case_static[case.name] = sorted(static)
     try:
