@@ -15,7 +15,7 @@ from irflow.ir.dtypes import DType, as_dtype, dtype_of_array
 
 
 def encode_array(a: np.ndarray) -> dict:
-    a = np.ascontiguousarray(a)
+    a = np.ascontiguousarray(a).reshape(np.shape(a))  # ascontiguousarray makes 0-d arrays 1-d
     dtype = dtype_of_array(a)
     data = a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes()
     return {"dtype": dtype.value, "shape": list(a.shape), "data": base64.b64encode(data).decode("ascii")}
