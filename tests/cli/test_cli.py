@@ -334,3 +334,23 @@ def test_errors_unsupported_ops_listed_in_one_line(tmp_path):
     p = tmp_path / "unsupported.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(p))
     _assert_user_error(invoke("run", p, "-i", "x=random"), "NonZero", "nz_node", "Unique", "u_node", "opset 17")
+
+
+def test_convert_onnx_with_scalar_constants_round_trips(tmp_path):
+    """0-d constants (a Gather index, a scale) survive .onnx -> .irflow.json -> run."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes = [helper.make_node("Gather", ["x", "i"], ["row"], axis=0), helper.make_node("Mul", ["row", "s"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])],
+                              initializer=[numpy_helper.from_array(np.array(2, np.int64), "i"),
+                                           numpy_helper.from_array(np.array(0.5, np.float32), "s")])
+    src = tmp_path / "scalars.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(src))
+    dst = tmp_path / "scalars.irflow.json"
+    assert invoke("convert", src, dst).exit_code == 0
+    x = np.arange(12, dtype=np.float32).reshape(3, 4)
+    np.save(tmp_path / "x.npy", x)
+    r = invoke("run", dst, "-i", f"x={tmp_path / 'x.npy'}", "-o", tmp_path / "o.npz")
+    assert r.exit_code == 0, r.output
+    np.testing.assert_array_equal(np.load(tmp_path / "o.npz")["y"], x[2] * 0.5)
