@@ -325,7 +325,7 @@ def load(source: str | Path | onnx.ModelProto, *, name: str | None = None,
 def _initializer_array(init: onnx.TensorProto) -> np.ndarray:
     to_dtype(init.data_type, f"initializer '{init.name}'")
     arr = numpy_helper.to_array(init)
-    return np.ascontiguousarray(arr)
+    return np.ascontiguousarray(arr).reshape(arr.shape)  # ascontiguousarray would make 0-d arrays 1-d
 
 
 def _dim(d: onnx.TensorShapeProto.Dimension) -> Any:
