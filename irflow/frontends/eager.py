@@ -33,7 +33,7 @@ class Tensor(TensorOperators):
 
     def __init__(self, value: Any, dtype: Any = None):
         arr = np.asarray(value, dtype=as_dtype(dtype).numpy if dtype is not None else None)
-        if arr.dtype == np.float64 and dtype is None and not isinstance(value, np.ndarray):
+        if arr.dtype == np.float64 and dtype is None and not isinstance(value, (np.ndarray, np.generic)):
             arr = arr.astype(np.float32)  # Python floats and lists default to float32, as PyTorch
         dtype_of_array(arr)
         self._value = arr
@@ -166,14 +166,21 @@ def eager_bind(op: str, inputs: tuple, attrs: dict) -> Any:
         arrays = [a for a in args if isinstance(a, np.ndarray)]
         like = _weak_dtype(arrays)
         args = [_scalar_array(a, like) if type(a) in (float, int, bool) else a for a in args]
-    elif len(args) > 1:
-        a0 = args[0]
-        d0 = a0.dtype if a0 is not None else None
-        for a in args:
-            # `is` first: arrays of one builtin dtype share the dtype object, so this is cheap.
-            if a is not None and a.dtype is not d0 and a.dtype != d0:  # mixed dtypes: the type rule judges
-                _check_types(op, args, attrs)
-                break
+    # The op's type rule judges each combination of input dtypes once (int inputs to exp,
+    # bool + bool, int mixed with float, ...), so eager code raises what graph code raises;
+    # later calls with the same dtypes cost one set lookup.
+    n = len(args)
+    if n == 1:
+        a = args[0]
+        key = (op, a.dtype if a is not None else None)
+    elif n == 2:
+        a, b = args
+        key = (op, a.dtype if a is not None else None, b.dtype if b is not None else None)
+    else:
+        key = (op,) + tuple(a.dtype if a is not None else None for a in args)
+    if key not in _DTYPES_CHECKED:
+        _check_types(op, args, attrs)
+        _DTYPES_CHECKED.add(key)
     try:
         out = kernel(*args, **attrs)
     except IrflowError:
@@ -193,6 +200,10 @@ def eager_bind(op: str, inputs: tuple, attrs: dict) -> Any:
         for r in RECORDERS:
             r.record(op, inputs, result, attrs)
     return result
+
+
+# (op, *input dtypes) combinations whose dtypes the type rule has accepted.
+_DTYPES_CHECKED: set[tuple] = set()
 
 
 def _weak_dtype(arrays: list) -> np.dtype | None:

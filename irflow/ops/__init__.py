@@ -25,3 +25,8 @@ OP_FUNCTIONS = sorted(
     | set(nn.__all__) | set(conv.__all__) | set(random.__all__)
 )
 from irflow.ops.extra import *  # noqa: F401,F403  (ops ONNX import needs beyond the core set)
+from irflow.ops import special, extra  # noqa: E402
+
+# `from irflow.ops import *` (and so `irf.<name>`) brings the op functions only, not the
+# family modules (irflow.ops.nn must not shadow irflow.nn).
+__all__ = sorted(set(OP_FUNCTIONS) | set(special.__all__) | set(extra.__all__))

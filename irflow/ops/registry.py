@@ -72,12 +72,36 @@ class OpDef:
         full = {}
         for k, spec in self.attrs.items():
             if k in attrs:
-                full[k] = attrs[k]
+                full[k] = _normalize_attr(spec.kind, attrs[k])
             elif spec.default is REQUIRED:
                 raise IRValidationError(f"{where}: op '{self.name}' needs attribute '{k}'")
             else:
                 full[k] = spec.default
         return full
+
+
+def _normalize_attr(kind: str, value: Any) -> Any:
+    """Plain, canonical attr values: dtype names become DTypes, lists become tuples, NumPy
+    scalars become Python numbers. Values of the wrong kind pass through for the verifier
+    (or the type rule) to reject with the node's name."""
+    import numpy as np
+
+    from irflow.ir.dtypes import DType
+
+    if kind == "dtype" and value is not None and not isinstance(value, DType):
+        try:
+            from irflow.ir.dtypes import as_dtype
+
+            return as_dtype(value)
+        except Exception:
+            return value
+    if isinstance(value, list):
+        value = tuple(value)
+    if isinstance(value, tuple):
+        return tuple(v.item() if isinstance(v, np.generic) else v for v in value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 REGISTRY: dict[str, OpDef] = {}

@@ -134,7 +134,7 @@ def test_verify_rejects_a_shape_mismatch():
     with pytest.raises(irf.IRValidationError, match=r"node bad \(relu\): output %y is declared float32\[3, 2\] but the op gives float32\[2, 3\]"):
         _graph([_relu("x", "y", "bad", t=wrong)]).verify()
     m = Node(op="matmul", inputs=("x", "x"), outputs=(Value(name="y", type=F32),), name="mm")
-    with pytest.raises(irf.IRValidationError, match=r"node mm \(matmul\).*contracted dims differ: 3 vs 2"):
+    with pytest.raises(irf.IRValidationError, match=r"node mm \(matmul\).*contracted dims differ: 3 .*vs 2"):
         _graph([m]).verify()
 
 
