@@ -319,7 +319,25 @@ def load(source: str | Path | onnx.ModelProto, *, name: str | None = None,
     from irflow.passes.prune import prune
 
     graph = prune(graph)
-    return graph.model_copy(update={"opset_version": opset})
+    return graph.model_copy(update={"opset_version": opset, "outputs": _declared_output_types(graph, g)})
+
+
+def _declared_output_types(graph: Graph, onnx_graph: onnx.GraphProto) -> tuple[Value, ...]:
+    """Graph outputs with dims the IR could not infer (None) taken from the ONNX declaration,
+    when that declaration is consistent with what the IR inferred."""
+    declared = {}
+    for vo in onnx_graph.output:
+        t = vo.type.tensor_type
+        if vo.type.HasField("tensor_type") and t.HasField("shape"):
+            declared[vo.name] = tuple(_dim(d) for d in t.shape.dim)
+    outputs = []
+    for v in graph.outputs:
+        dims = declared.get(v.name)
+        if dims is not None and len(dims) == v.type.rank and all(a is None or b is None or a == b for a, b in zip(v.type.shape, dims)):
+            merged = tuple(a if a is not None else b for a, b in zip(v.type.shape, dims))
+            v = Value(name=v.name, type=TensorType(dtype=v.type.dtype, shape=merged))
+        outputs.append(v)
+    return tuple(outputs)
 
 
 def _initializer_array(init: onnx.TensorProto) -> np.ndarray:

@@ -253,6 +253,8 @@ def test_torch_transformer_encoder_layer(dynamic):
     g = load(_export(torch, wrapped, x, **kw))
     if dynamic:
         assert g.inputs[0].type.shape == ("batch", 7, 16)
+        assert g.outputs[0].type.shape == ("batch", 7, 16)  # from the ONNX declaration where the IR lost the symbol
+        g.verify()
     xs = [x, torch.randn(3, 7, 16)] if dynamic else [x]
     for xi in xs:
         with torch.no_grad():
