@@ -243,12 +243,38 @@ def reduction_axes(n) -> tuple[int, ...] | None | str:
     return tuple(int(a) for a in axes)
 
 
+# What ONNX's Reduce* give over an empty set, for the IR reductions that refuse one.
+_EMPTY_IDENTITY = {"reduce_max": ("-inf", False), "reduce_min": ("inf", True), "logsumexp": ("-inf", None)}
+
+
+def _empty_reduction(n, ir_op: str, x, axes, keepdims: bool):
+    """A constant when a reduced axis has static size 0 (the result depends on the shape only)."""
+    shape = tuple(x.shape)
+    ax = range(len(shape)) if axes is None else [a % len(shape) for a in axes]
+    if ir_op not in _EMPTY_IDENTITY or not any(shape[a] == 0 for a in ax) or not all(isinstance(d, int) for d in shape):
+        return None
+    out = tuple(1 if i in ax else d for i, d in enumerate(shape)) if keepdims else tuple(d for i, d in enumerate(shape) if i not in ax)
+    dtype = np_dtype(x)
+    inf, boolean = _EMPTY_IDENTITY[ir_op]
+    if dtype.kind == "b":
+        value = boolean
+    elif dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        value = info.min if inf == "-inf" else info.max
+    else:
+        value = float(inf)
+    return np.full(out, value, dtype=dtype)
+
+
 def _reduce(ir_op: str, pre: Callable | None = None, post: Callable | None = None) -> Callable:
     def imp(n):
         x = n.input(0)
         axes = reduction_axes(n)
         if axes == "noop":
             return bind("identity", x) if pre is None else pre(x)
+        empty = _empty_reduction(n, ir_op, x, axes, bool(n.attr("keepdims", 1)))
+        if empty is not None:
+            return empty if post is None else post(empty)
         if pre is not None:
             x = pre(x)
         out = bind(ir_op, x, axes=axes, keepdims=bool(n.attr("keepdims", 1)))
