@@ -167,13 +167,26 @@ def _channel_shape(x) -> tuple:
 @importer("BatchNormalization")
 def _batch_norm(n):
     x, scale, bias, mean, var = (n.input(i) for i in range(5))
-    if n.attr("training_mode", 0):
-        raise n.unsupported("BatchNormalization in training mode")
     eps = scalar(n.attr("epsilon", 1e-5), x)
     shape = _channel_shape(x)
 
     def ch(t):
         return bind("reshape", t, shape=shape)
+
+    if n.attr("training_mode", 0):
+        # Batch statistics (population variance) normalize; the running statistics are
+        # updated with momentum, as the ONNX specification writes them out.
+        axes = (0,) + tuple(range(2, rank_of(x)))
+        bmean = bind("reduce_mean", x, axes=axes, keepdims=True)
+        d = bind("sub", x, bmean)
+        bvar = bind("reduce_mean", bind("mul", d, d), axes=axes, keepdims=True)
+        y = bind("add", bind("mul", bind("div", d, bind("sqrt", bind("add", bvar, eps))), ch(scale)), ch(bias))
+        m = n.attr("momentum", 0.9)
+        flat_mean = bind("reshape", bmean, shape=(-1,))
+        flat_var = bind("reshape", bvar, shape=(-1,))
+        run_mean = bind("add", bind("mul", mean, scalar(m, x)), bind("mul", flat_mean, scalar(1 - m, x)))
+        run_var = bind("add", bind("mul", var, scalar(m, x)), bind("mul", flat_var, scalar(1 - m, x)))
+        return (y, run_mean, run_var)[:max(1, len(n.output_names))]
 
     inv = bind("div", ch(scale), bind("sqrt", bind("add", ch(var), eps)))
     return bind("add", bind("mul", bind("sub", x, ch(mean)), inv), ch(bias))
