@@ -89,17 +89,41 @@ def _conv(n):
 def _conv_transpose(n):
     x, w, b = n.input(0), n.input(1), n.input(2)
     r = _spatial(n, x, "ConvTranspose")
-    if n.attr("output_shape") is not None or n.attr("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
-        raise n.unsupported("ConvTranspose with output_shape or SAME auto_pad")
     strides = n.attr("strides") or [1] * r
     dil = n.attr("dilations") or [1] * r
     pads = list(n.attr("pads", [0] * (2 * r)))
-    pads = (0, pads[0], 0, pads[1]) if r == 1 else tuple(pads)
+    auto = n.attr("auto_pad", "NOTSET")
     out_pad = n.attr("output_padding") or [0] * r
+    if n.attr("output_shape") is not None or auto in ("SAME_UPPER", "SAME_LOWER"):
+        pads, out_pad = _conv_transpose_pads(n, r, x, w, strides, dil, auto)
+    pads = (0, pads[0], 0, pads[1]) if r == 1 else tuple(pads)
     y = bind("conv_transpose2d", _to2d(x, r), _to2d(w, r), b, strides=_pair(strides, r), padding=pads,
              output_padding=_pair(out_pad, r, 0) if r == 2 else (0, int(out_pad[0])),
              dilations=_pair(dil, r), groups=int(n.attr("group", 1)))
     return _from2d(y, r)
+
+
+def _conv_transpose_pads(n, r: int, x, w, strides, dil, auto: str) -> list[int]:
+    """Pads that give ConvTranspose the requested output_shape (or in * stride for SAME),
+    split as the ONNX specification says."""
+    sizes = x.shape[2:]
+    kernel = n.attr("kernel_shape") or list(w.shape[2:])
+    out_pad = n.attr("output_padding") or [0] * r
+    if not all(isinstance(d, int) for d in list(sizes) + list(kernel)):
+        raise n.unsupported("output_shape / SAME padding needs static sizes")
+    target = list(n.attr("output_shape"))[-r:] if n.attr("output_shape") is not None else [sizes[i] * strides[i] for i in range(r)]
+    begin, end = [], []
+    extra_out = [0] * r
+    for i in range(r):
+        total = strides[i] * (sizes[i] - 1) + out_pad[i] + (kernel[i] - 1) * dil[i] + 1 - target[i]
+        if total < 0:  # larger than the full result: the rest is output padding (zeros plus bias)
+            extra_out[i] = -total
+            total = 0
+        if auto == "SAME_UPPER":
+            begin.append(total // 2), end.append(total - total // 2)
+        else:
+            begin.append(total - total // 2), end.append(total // 2)
+    return begin + end, [int(a) + b for a, b in zip(out_pad, extra_out)]
 
 
 @importer("MaxPool", "AveragePool")

@@ -345,7 +345,9 @@ def _gemm(n):
 
 @importer("Einsum")
 def _einsum(n):
-    return bind("einsum", *n.inputs, equation=n.attr("equation").replace(" ", ""))
+    from irflow.ops.linalg import einsum  # rewrites '...' into letters for the given ranks
+
+    return einsum(n.attr("equation").replace(" ", ""), *n.inputs)
 
 
 from irflow.frontends import onnx_import_shape_ops, onnx_import_nn, onnx_import_resize  # noqa: E402,F401  (fill the table)
