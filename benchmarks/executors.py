@@ -123,7 +123,7 @@ def cnn_forward_graph(params) -> irf.Graph:
 
 
 # -- timing ---------------------------------------------------------------------------------------
-def measure_group(fns: dict, *, min_time: float = 0.1, rounds: int = 9) -> dict[str, float]:
+def measure_group(fns: dict, *, min_time: float = 0.1, rounds: int = 9, pause: float = 0.1) -> dict[str, float]:
     """Seconds per call of each runner: the minimum over ``rounds`` blocks of at least
     ``min_time`` each. Runners take turns block by block (never call by call), with a pause
     between blocks so spinning thread pools go idle; the minimum is the timing least disturbed
@@ -137,14 +137,16 @@ def measure_group(fns: dict, *, min_time: float = 0.1, rounds: int = 9) -> dict[
         fn()
         numbers[name] = max(1, int(min_time / max(time.perf_counter() - t0, 1e-6)))
     times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            n = numbers[name]
+    order = list(fns)
+    for r in range(rounds):
+        # rotate the order each round: no runner always follows the same (still spinning) one
+        for name in order[r % len(order):] + order[:r % len(order)]:
+            fn, n = fns[name], numbers[name]
             t0 = time.perf_counter()
             for _ in range(n):
                 fn()
             times[name].append((time.perf_counter() - t0) / n)
-            time.sleep(0.02)
+            time.sleep(pause)
     return {name: min(t) for name, t in times.items()}
 
 
@@ -254,7 +256,7 @@ def bench_call_overhead(options, device) -> tuple[float, float]:
     t = measure_group({"direct": lambda: runner.session.run(["y"], feeds),
                        "runner": lambda: runner.run(feeds),
                        "irf.run": lambda: irf.run(g, feeds, executor="ort", device=device, options=options)},
-                      min_time=0.05, rounds=15)
+                      min_time=0.05, rounds=15, pause=0.02)
     return t["runner"] - t["direct"], t["irf.run"] - t["direct"]
 
 

@@ -36,8 +36,8 @@ class TinyMLP:
         return irf.relu(x @ v["w0"] + v["b0"]) @ v["w1"] + v["b1"]
 
 
-def make_train_step(model: TinyMLP):
-    @irf.function
+def make_train_step(model: TinyMLP, executor: str = "numpy"):
+    @irf.function(executor=executor)
     def train_step(x, y):
         with irf.GradientTape() as tape:
             d = model(x) - y
@@ -223,3 +223,24 @@ def test_the_onnx_name_in_irflow_does_not_shadow_the_onnx_package():
     assert irf.onnx.__name__ == "irflow.onnx"
     assert sys.modules["onnx"] is onnx and export_mod.onnx is onnx
     assert hasattr(onnx, "ModelProto") and not hasattr(irf.onnx, "ModelProto")
+
+
+def test_irf_function_with_executor_ort_trains_like_numpy(monkeypatch):
+    """irf.function(..., executor="ort") runs the traced step through the cached ORT runner."""
+    from irflow.executors.onnx.runner import OrtRunner
+
+    calls = []
+    real_run = OrtRunner.run
+    monkeypatch.setattr(OrtRunner, "run", lambda self, *a, **k: calls.append(1) or real_run(self, *a, **k))
+    params, data = make_params(), batches()
+    ref = TinyMLP(params)
+    ref_step = make_train_step(ref)
+    model = TinyMLP(params)
+    step = make_train_step(model, executor="ort")
+    for x, y in data:
+        a = float(ref_step(x, y).numpy())
+        b = float(step(x, y).numpy())
+        assert b == pytest.approx(a, rel=1e-5)
+    for k in params:
+        np.testing.assert_allclose(model.vars[k].numpy(), ref.vars[k].numpy(), rtol=1e-5, atol=1e-6)
+    assert len(calls) == len(data)  # every step ran on onnxruntime, none on NumPy
