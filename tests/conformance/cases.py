@@ -110,9 +110,13 @@ def out_of_scope(case) -> str | None:
         return "training-domain op"
     if "ai.onnx.ml" in domains:
         return "ai.onnx.ml domain"
+    if "ai.onnx.preview" in domains:
+        return "ai.onnx.preview domain (not standard yet)"
     ops = {n.op_type for n in model.graph.node}
     if ops & RANDOM_OPS:
         return "random op"
+    if any(n.op_type == "Dropout" and len(n.input) > 2 and n.input[2] for n in model.graph.node):
+        return "random op"  # Dropout with a training_mode input: a random mask
     if ops & STRING_OPS:
         return "string op"
     if ops & IMAGE_OPS:
