@@ -199,3 +199,10 @@ def test_fast_feeds_check_falls_back_to_the_full_check():
     np.testing.assert_array_equal(out["z"], [[2.0, 3.0]])
     with pytest.raises(irf.ExecutorError, match="unknown input"):
         r.run({"x": ones, "y": ones, "w": ones})
+
+
+@pytest.mark.skipif(ON_GPU, reason="this machine has a usable GPU")
+def test_auto_and_cpu_share_one_session_here():
+    g = mlp_graph()
+    assert get_runner(g, "ort", "auto") is get_runner(g, "ort", "cpu")
+    assert get_runner(g, "ort", "auto").device == "cpu"
