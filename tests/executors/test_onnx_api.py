@@ -244,3 +244,16 @@ def test_irf_function_with_executor_ort_trains_like_numpy(monkeypatch):
     for k in params:
         np.testing.assert_allclose(model.vars[k].numpy(), ref.vars[k].numpy(), rtol=1e-5, atol=1e-6)
     assert len(calls) == len(data)  # every step ran on onnxruntime, none on NumPy
+
+
+def test_export_of_an_nn_module_when_nn_is_there(tmp_path):
+    nn = pytest.importorskip("irflow.nn", reason="irf.nn (issue 7) is not in this checkout yet")
+    if not all(hasattr(nn, n) for n in ("Sequential", "Linear", "ReLU")):
+        pytest.skip("irf.nn has no Sequential/Linear/ReLU yet (issue 7 in progress)")
+    model = nn.Sequential([nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)])
+    x = np.random.default_rng(0).standard_normal((3, 4)).astype("float32")
+    want = np.asarray(model(x))
+    exported = irf.onnx.export(model, tmp_path / "seq.onnx", irf.TensorSpec(("batch", 4), "float32"))
+    assert len(exported.graph.input) == 1 and len(exported.graph.initializer) >= 4  # weights baked in
+    got = irf.onnx.run(tmp_path / "seq.onnx", {exported.graph.input[0].name: x}, device="cpu")
+    np.testing.assert_allclose(list(got.values())[0], want, rtol=1e-5, atol=1e-6)
