@@ -257,3 +257,22 @@ def test_export_of_an_nn_module_when_nn_is_there(tmp_path):
     assert len(exported.graph.input) == 1 and len(exported.graph.initializer) >= 4  # weights baked in
     got = irf.onnx.run(tmp_path / "seq.onnx", {exported.graph.input[0].name: x}, device="cpu")
     np.testing.assert_allclose(list(got.values())[0], want, rtol=1e-5, atol=1e-6)
+
+
+def test_stateful_runner_for_a_traced_function_keeps_variables_in_ort_buffers():
+    """The traced step's Variables live in the runner between steps; pushed back at the end,
+    they equal what the NumPy executor's irf.function wrote into its own Variables."""
+    params, data = make_params(), batches()
+    ref = TinyMLP(params)
+    ref_step = make_train_step(ref)
+    ref_losses = [float(ref_step(x, y).numpy()) for x, y in data]
+    model = TinyMLP(params)
+    cf = make_train_step(model).get_concrete_function(*SPECS)
+    r = StatefulOrtRunner.for_concrete_function(cf, device="cpu")
+    losses = [float(r.run(dict(zip(cf.arg_inputs, xy)))[cf.result_outputs[0]]) for xy in data]
+    np.testing.assert_allclose(losses, ref_losses, rtol=1e-5)
+    for k in params:  # the Variables themselves were not touched by the steps...
+        np.testing.assert_array_equal(model.vars[k].numpy(), params[k])
+    r.push_variables()  # ...until the state is pushed back
+    for k in params:
+        np.testing.assert_allclose(model.vars[k].numpy(), ref.vars[k].numpy(), rtol=1e-5, atol=1e-6)

@@ -112,6 +112,40 @@ class StatefulOrtRunner:
         self._host_readable = self.device == "cpu"
         self._host_copy: dict[str, np.ndarray] = {}
         self._last_binding = None
+        self.variables: dict[str, Any] = {}  # input name -> Variable, set by for_concrete_function
+
+    @classmethod
+    def for_concrete_function(cls, cf: Any, *, device: str = "auto", options: OrtOptions | None = None) -> "StatefulOrtRunner":
+        """A runner for a traced ``irf.function`` (a ConcreteFunction): the Variables it reads are
+        the state (updated by the values it assigns), its results are fetched. The Variables'
+        current values are loaded at once; ``push_variables()`` writes the state back to them.
+
+        >>> r = StatefulOrtRunner.for_concrete_function(step.get_concrete_function(*specs), device="auto")  # doctest: +SKIP
+        >>> for xb, yb in data: loss = r.run({"x": xb, "y": yb})                                          # doctest: +SKIP
+        >>> r.push_variables()                                                                             # doctest: +SKIP
+        """
+        reads = {id(var): name for name, var in cf.variable_inputs}
+        writes = {id(var): name for name, var in cf.variable_outputs}
+        write_only = [getattr(var, "name", name) for name, var in cf.variable_outputs if id(var) not in reads]
+        if write_only:
+            raise ExecutorError(
+                f"function {cf.name!r}: Variable(s) {', '.join(map(repr, write_only))} are assigned but never read; "
+                "the stateful runner keeps read-and-updated state only (run the function itself instead)"
+            )
+        state = {name: writes.get(id(var)) for name, var in cf.variable_inputs}
+        runner = cls(cf.graph, state, fetch=list(cf.result_outputs), device=device, options=options)
+        runner.variables = {name: var for name, var in cf.variable_inputs}
+        runner.pull_variables()
+        return runner
+
+    def pull_variables(self) -> None:
+        """Load the current values of the Variables (``for_concrete_function``) into the state."""
+        self.load_state({name: var.numpy() for name, var in self.variables.items()})
+
+    def push_variables(self) -> None:
+        """Assign the current state to the Variables (one copy to the host per Variable)."""
+        for name, value in self.state_numpy().items():
+            self.variables[name].assign(value)
 
     def load_state(self, values: Mapping[str, Any]) -> None:
         """Copy host arrays into the current device buffers of the named state inputs."""
