@@ -14,6 +14,7 @@ graph g(%x: float32['batch', 4]) {
 """
 from __future__ import annotations
 
+import gc
 import itertools
 from typing import Any, Sequence
 
@@ -92,15 +93,24 @@ class GraphBuilder:
         self.types: dict[str, TensorType] = {}
         self._counter = itertools.count()
         self._used_names: set[str] = set()
+        self._scalar_constants: dict[tuple, SymbolicTensor] = {}
 
     # -- context: ops called inside `with builder:` add nodes here ----------------------------
     def __enter__(self) -> "GraphBuilder":
+        if not BUILDER_STACK:
+            # Building a graph allocates many small objects that all stay alive; CPython's
+            # cyclic GC would rescan them over and over (a third of tracing time on a
+            # 1,000-op function). It is paused while the outermost builder is active.
+            self._gc_was_enabled = gc.isenabled()
+            gc.disable()
         BUILDER_STACK.append(self)
         return self
 
     def __exit__(self, *exc) -> None:
         popped = BUILDER_STACK.pop()
         assert popped is self, "builders must be exited in the order they were entered"
+        if not BUILDER_STACK and getattr(self, "_gc_was_enabled", False):
+            gc.enable()
 
     # -- naming ---------------------------------------------------------------------------------
     def free_name(self, base: str) -> str:
@@ -152,7 +162,12 @@ class GraphBuilder:
             dtype = weak_dtype or _python_scalar_dtype(x)
             if isinstance(x, float) and not dtype.is_float:
                 raise DTypeError(f"Python float {x!r} cannot take the dtype {dtype.value} of the other operand; cast explicitly")
-            return self.constant(np.asarray(x, dtype=dtype.numpy))
+            # One initializer per distinct scalar and dtype (float.hex tells 0.0 from -0.0 and keeps NaN equal).
+            key = (dtype, type(x), x.hex() if isinstance(x, float) else x)
+            cached = self._scalar_constants.get(key)
+            if cached is None:
+                cached = self._scalar_constants[key] = self.constant(np.asarray(x, dtype=dtype.numpy))
+            return cached
         if isinstance(x, (np.ndarray, np.generic)):
             return self.constant(np.asarray(x))
         raise IrflowError(f"cannot use a {type(x).__name__} as a tensor in graph {self.name!r}")
@@ -168,7 +183,11 @@ class GraphBuilder:
     def apply(self, op: str, inputs: tuple, attrs: dict) -> Any:
         """Add one node of ``op``; return its output tensor(s). Called by ``bind``."""
         opdef = get_op(op)
-        weak = _weak_dtype(inputs)
+        weak = None
+        for x in inputs:
+            if type(x) in (float, int, bool):  # only Python scalars need the weak dtype
+                weak = _weak_dtype(inputs)
+                break
         syms = [self.to_symbolic(x, weak) for x in inputs]
         return self.add_node(opdef.name, syms, attrs)
 

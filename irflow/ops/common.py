@@ -42,6 +42,8 @@ def broadcast_shape(*shapes: tuple[Dim, ...]) -> tuple[Dim, ...]:
     >>> broadcast_shape(("batch", 1), (4,))
     ('batch', 4)
     """
+    if len(shapes) == 2 and shapes[0] == shapes[1]:  # the common case, and the cheap one
+        return tuple(shapes[0])
     rank = max((len(s) for s in shapes), default=0)
     out: list[Dim] = [1] * rank
     for s in shapes:
@@ -59,6 +61,8 @@ def promote_dtype(*dtypes: DType) -> DType:
     >>> promote_dtype(DType.float32, DType.float64)
     <DType.float64: 'float64'>
     """
+    if len(dtypes) == 2 and dtypes[0] is dtypes[1]:
+        return dtypes[0]
     ds = [d for d in dict.fromkeys(dtypes) if d is not DType.bool] or [DType.bool]
     if len(ds) == 1:
         return ds[0]
@@ -123,7 +127,9 @@ def unary_op(
 
     def type_rule(x: TensorType) -> TensorType:
         _check_kind(name, x.dtype, kinds)
-        return TensorType(dtype=out_dtype or x.dtype, shape=x.shape)
+        if out_dtype is None or out_dtype is x.dtype:
+            return x  # types are frozen, so the input's type object can be shared
+        return TensorType(dtype=out_dtype, shape=x.shape)
 
     defop(name, type_rule, inputs=1, differentiable=differentiable, family="elementwise", doc=doc)
     if vjp is not None:
@@ -145,7 +151,12 @@ def binary_op(
     def type_rule(x: TensorType, y: TensorType) -> TensorType:
         dtype = promote_dtype(x.dtype, y.dtype)
         _check_kind(name, dtype, kinds)
-        return TensorType(dtype=out_dtype or dtype, shape=broadcast_shape(x.shape, y.shape))
+        dtype = out_dtype or dtype
+        shape = broadcast_shape(x.shape, y.shape)
+        for t in (x, y):  # reuse an input's (frozen) type object when it already fits
+            if t.dtype is dtype and t.shape == shape:
+                return t
+        return TensorType(dtype=dtype, shape=shape)
 
     defop(name, type_rule, inputs=2, differentiable=differentiable, family="elementwise", doc=doc)
     if vjp is not None:
