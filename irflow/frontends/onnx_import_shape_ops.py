@@ -99,10 +99,11 @@ def _constant(n):
 def _constant_of_shape(n):
     value = n.attr("value")
     value = np.zeros(1, np.float32) if value is None else np.asarray(value)
-    shape = n.shape_arg(0, "shape")
-    if not all(isinstance(d, int) for d in shape):
-        raise n.unsupported(f"ConstantOfShape to symbolic shape {shape}")
-    return np.full(shape, value.reshape(-1)[0], dtype=value.dtype)
+    shape = n.shape_value(0)
+    if shape is not None and all(isinstance(d, int) for d in shape):
+        return np.full(shape, value.reshape(-1)[0], dtype=value.dtype)
+    dims = shape if shape is not None else (None,) * _static_len(n, 0)
+    return bind("full_dynamic", n.input(0), value=value.reshape(1), dims=tuple(d if isinstance(d, (int, str)) else None for d in dims))
 
 
 @importer("EyeLike")
@@ -251,9 +252,28 @@ def _slice(n):
 @importer("Expand")
 def _expand(n):
     x = n.input(0)
-    shape = n.shape_arg(1, "shape")
-    rank = max(len(shape), rank_of(x))
-    xs = (1,) * (rank - rank_of(x)) + tuple(x.shape)
+    shape = n.shape_value(1)
+    if shape is None:  # computed at run time: broadcast by the run-time shape tensor
+        return bind("expand_dynamic", x, n.input(1), dims=_broadcast_dims(x.shape, (None,) * _static_len(n, 1)))
+    out = _broadcast_dims(x.shape, shape)
+    if all(isinstance(d, int) for d in out):
+        return bind("broadcast_to", x, shape=tuple(out))
+    if tuple(out) == tuple(x.shape):
+        return bind("identity", x)
+    return bind("expand_dynamic", x, n.input(1), dims=out)
+
+
+def _static_len(n, i: int) -> int:
+    t = n.input(i)
+    if t is None or len(t.shape) != 1 or not isinstance(t.shape[0], int):
+        n.shape_arg(i, "shape")  # raises: not even the rank is known
+    return t.shape[0]
+
+
+def _broadcast_dims(xs: tuple, shape: tuple) -> tuple:
+    """ONNX Expand's bidirectional broadcast of x's dims with a target's (symbols, None kept)."""
+    rank = max(len(shape), len(xs))
+    xs = (1,) * (rank - len(xs)) + tuple(xs)
     ts = (1,) * (rank - len(shape)) + tuple(shape)
     out = []
     for a, b in zip(xs, ts):
@@ -261,13 +281,13 @@ def _expand(n):
             out.append(a)
         elif a == 1 or a == b:
             out.append(b)
+        elif isinstance(b, int) and b > 1:
+            out.append(b)
+        elif isinstance(a, int) and a > 1:
+            out.append(a)
         else:
-            out.append(b if isinstance(b, int) else a)
-    if all(isinstance(d, int) for d in out):
-        return bind("broadcast_to", x, shape=tuple(out))
-    if tuple(out) == tuple(xs) and rank == rank_of(x):
-        return bind("identity", x)
-    raise n.unsupported(f"Expand of {x.shape} to symbolic shape {shape}")
+            out.append(a if isinstance(a, str) and b is None else (b if isinstance(b, str) and a is None else None))
+    return tuple(out)
 
 
 @importer("Tile")

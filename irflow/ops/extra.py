@@ -13,7 +13,10 @@ from __future__ import annotations
 from irflow.errors import DTypeError, IrflowError, ShapeError
 from irflow.ir.dtypes import DType
 from irflow.ir.types import TensorType
-from irflow.ops.common import binary_op, bind, norm_axes, unary_op
+import numpy as np
+
+from irflow.ir.dtypes import dtype_of_array
+from irflow.ops.common import binary_op, bind, norm_axes, unary_op, unbroadcast
 from irflow.ops.registry import Attr, defop, defvjp
 
 
@@ -204,5 +207,56 @@ def reshape_dynamic(x, shape, dims):
     return bind("reshape_dynamic", x, shape, dims=tuple(dims))
 
 
-__all__ = ["reshape_dynamic", "asin", "acos", "atan", "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not", "bit_shift_left",
+# -- expand_dynamic / full_dynamic --------------------------------------------------------------------
+
+def _dims_type_check(op: str, shape: TensorType, dims) -> None:
+    if shape.dtype is not DType.int64 or shape.rank != 1:
+        raise DTypeError(f"{op}: shape must be a 1-D int64 tensor, got {shape}")
+    if isinstance(shape.shape[0], int) and shape.shape[0] != len(dims):
+        raise ShapeError(f"{op}: dims {dims} do not match the length {shape.shape[0]} of the shape tensor")
+
+
+def _expand_dynamic_type(x: TensorType, shape: TensorType, dims) -> TensorType:
+    _dims_type_check("expand_dynamic", shape, dims)
+    if len(dims) < x.rank:
+        raise ShapeError(f"expand_dynamic: dims {dims} have a lower rank than x {x.shape}")
+    return TensorType(dtype=x.dtype, shape=tuple(dims))
+
+
+defop("expand_dynamic", _expand_dynamic_type, inputs=2, family="extra", attrs={"dims": Attr("any")},
+      doc="ONNX Expand with a shape read at run time; `dims` (the result's dims as known at build time) must have the result's rank.")
+defvjp("expand_dynamic", lambda g, x, shape, *, out, dims: (unbroadcast(g, out.type, x.type), None))
+
+
+def expand_dynamic(x, shape, dims):
+    """Broadcast ``x`` against the int64 tensor ``shape`` read at run time (ONNX Expand); ``dims``
+    are the result's dims as far as known (ints, symbols, None), one per result axis.
+
+    >>> irf.expand_dynamic(bias, irf.shape_of(x), dims=("batch", 4))  # doctest: +SKIP
+    """
+    return bind("expand_dynamic", x, shape, dims=tuple(dims))
+
+
+def _full_dynamic_type(shape: TensorType, value, dims) -> TensorType:
+    _dims_type_check("full_dynamic", shape, dims)
+    if not isinstance(value, np.ndarray) or value.size != 1:
+        raise ShapeError("full_dynamic: value must be a one-element array")
+    return TensorType(dtype=dtype_of_array(value), shape=tuple(dims))
+
+
+defop("full_dynamic", _full_dynamic_type, inputs=1, differentiable=False, family="extra",
+      attrs={"value": Attr("array"), "dims": Attr("any")},
+      doc="ONNX ConstantOfShape: a tensor of the run-time shape `shape` filled with `value`.")
+
+
+def full_dynamic(shape, value, dims):
+    """A tensor of the run-time shape ``shape`` (1-D int64) filled with ``value`` (a one-element
+    array, which also gives the dtype), as ONNX ConstantOfShape.
+
+    >>> irf.full_dynamic(irf.shape_of(x), np.zeros(1, "float32"), dims=("batch", 4))  # doctest: +SKIP
+    """
+    return bind("full_dynamic", shape, value=np.asarray(value).reshape(1), dims=tuple(dims))
+
+
+__all__ = ["expand_dynamic", "full_dynamic", "reshape_dynamic", "asin", "acos", "atan", "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not", "bit_shift_left",
            "bit_shift_right", "gather_elements", "scatter_elements", "scatter_nd", "topk"]

@@ -299,3 +299,19 @@ def test_irflow_grad_on_torch_mlp_loss_matches_autograd(tmp_path):
     np.testing.assert_allclose(loss, lt.item(), rtol=1e-5)
     np.testing.assert_allclose(gx, tgx.numpy(), rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(gw, tgw.numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_expand_and_constant_of_shape_with_symbolic_dims():
+    """Shape-driven Expand and ConstantOfShape with a symbolic batch read their shape at run time."""
+    nodes = [helper.make_node("Shape", ["x"], ["s"]),
+             helper.make_node("ConstantOfShape", ["s"], ["ones"], value=numpy_helper.from_array(np.ones(1, np.float32))),
+             helper.make_node("Expand", ["b", "s"], ["bb"]),
+             helper.make_node("Add", ["ones", "bb"], ["y"])]
+    b = np.arange(4, dtype=np.float32)
+    model = make_model(nodes, [helper.make_tensor_value_info("x", F, ["batch", 4])], [helper.make_tensor_value_info("y", F, ["batch", 4])],
+                       [numpy_helper.from_array(b, "b")])
+    g = load(model)
+    assert g.outputs[0].type.shape == ("batch", 4)
+    for batch in (1, 3):
+        x = np.zeros((batch, 4), np.float32)
+        np.testing.assert_array_equal(run_both(g, {"x": x})["y"], np.ones((batch, 4), np.float32) + b)

@@ -106,3 +106,14 @@ def test_reshape_dynamic_reads_the_shape_at_run_time():
     x = rng.standard_normal((2, 3, 4))
     check_op("reshape_dynamic", [x, np.array([0, -1, 2], np.int64)], lambda a, s: a.reshape(2, 6, 2),
              {"dims": (2, 6, 2)}, grad_inputs=[0])
+
+
+def test_expand_dynamic_broadcasts_both_ways():
+    x = rng.standard_normal((3, 1))
+    check_op("expand_dynamic", [x, np.array([2, 1, 4], np.int64)], lambda a, s: np.broadcast_to(a, (2, 3, 4)).copy(),
+             {"dims": (2, 3, 4)}, grad_inputs=[0])
+
+
+def test_full_dynamic_fills_a_run_time_shape():
+    check_op("full_dynamic", [np.array([2, 3], np.int64)], lambda s: np.full((2, 3), 7, np.int32),
+             {"value": np.array([7], np.int32), "dims": (2, 3)})

@@ -76,3 +76,14 @@ def reshape_dynamic(x, shape, dims=()):
     target = [int(d) for d in shape]
     target = [x.shape[i] if d == 0 else d for i, d in enumerate(target)]  # ONNX: 0 copies the dim
     return np.reshape(x, target)
+
+
+@kernel("expand_dynamic")
+def expand_dynamic(x, shape, dims=()):
+    target = np.broadcast_shapes(x.shape, tuple(int(d) for d in shape))  # ONNX Expand broadcasts both ways
+    return np.broadcast_to(x, target).copy()
+
+
+@kernel("full_dynamic")
+def full_dynamic(shape, value, dims=()):
+    return np.full(tuple(int(d) for d in shape), value.reshape(-1)[0], dtype=value.dtype)

@@ -35,3 +35,11 @@ def _topk(ctx, node, ins, outs):
 
 
 simple("reshape_dynamic", "Reshape")
+simple("expand_dynamic", "Expand")
+
+
+@lowering("full_dynamic")
+def _full_dynamic(ctx, node, ins, outs):
+    from onnx import numpy_helper
+
+    ctx.emit("ConstantOfShape", ins, outs, value=numpy_helper.from_array(np.asarray(node.attrs["value"]).reshape(1)))
