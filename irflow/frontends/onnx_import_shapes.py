@@ -36,6 +36,12 @@ def propagate(ctx, node: onnx.NodeProto, opset: int) -> None:
         return ctx.known_value(ins[i]) if i < len(ins) and ins[i] else None
 
     value = None
+    scalars = getattr(ctx, "scalar_shapes", set())
+    scalar = False  # is the output a 0-d tensor (one dim) rather than a 1-D one?
+    if op in ("Identity", "Cast") or op in _ARITH:
+        scalar = ins[0] in scalars
+    elif op == "Squeeze":
+        scalar = True
     if op in ("Identity", "Cast"):
         value = sv(0)
     elif op == "Concat":
@@ -47,10 +53,7 @@ def propagate(ctx, node: onnx.NodeProto, opset: int) -> None:
         if src is not None and idx is not None:
             picked = [src[int(i)] for i in np.asarray(idx).reshape(-1)]
             value = tuple(picked)
-            if np.asarray(idx).ndim == 0:
-                ctx.shapes[out] = value  # a scalar dim: kept as a 1-tuple; Unsqueeze keeps it
-                ctx.scalar_shapes = getattr(ctx, "scalar_shapes", set()) | {out}
-                return
+            scalar = np.asarray(idx).ndim == 0  # a scalar dim: kept as a 1-tuple
     elif op == "Slice":
         src = sv(0)
         starts, ends = const(1), const(2)
@@ -69,6 +72,11 @@ def propagate(ctx, node: onnx.NodeProto, opset: int) -> None:
             value = tuple(_arith(op, a, b) for a, b in zip(x, y))
     if value is not None:
         ctx.shapes[out] = tuple(value)
+        if scalar:
+            ctx.scalar_shapes = scalars | {out}
+        if all(isinstance(d, int) for d in value):  # every dim static: the value is a constant
+            arr = np.asarray(value, dtype=np.int64)
+            ctx.consts[out] = arr.reshape(()) if scalar and arr.size == 1 else arr
 
 
 _ARITH = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/"}

@@ -315,3 +315,42 @@ def test_expand_and_constant_of_shape_with_symbolic_dims():
     for batch in (1, 3):
         x = np.zeros((batch, 4), np.float32)
         np.testing.assert_array_equal(run_both(g, {"x": x})["y"], np.ones((batch, 4), np.float32) + b)
+
+
+def test_torch_small_gpt_block_with_dynamic_batch():
+    """Embedding (Gather), positional slice, causal mask (Trilu + Where), attention written out,
+    GELU (Erf), LayerNorm, log_softmax: exported with a dynamic batch, checked against torch."""
+    torch = pytest.importorskip("torch", reason="the torch cross-check needs PyTorch")
+    torch.manual_seed(0)
+
+    class Block(torch.nn.Module):
+        def __init__(self, vocab=50, d=16, heads=4):
+            super().__init__()
+            self.emb, self.pos, self.heads = torch.nn.Embedding(vocab, d), torch.nn.Parameter(torch.randn(32, d) * 0.1), heads
+            self.ln1, self.ln2 = torch.nn.LayerNorm(d), torch.nn.LayerNorm(d)
+            self.qkv, self.proj, self.head = torch.nn.Linear(d, 3 * d), torch.nn.Linear(d, d), torch.nn.Linear(d, vocab)
+            self.ff = torch.nn.Sequential(torch.nn.Linear(d, 4 * d), torch.nn.GELU(), torch.nn.Linear(4 * d, d))
+
+        def forward(self, ids):
+            b, t = ids.shape
+            x = self.emb(ids) + self.pos[:t]
+            q, k, v = (z.view(b, t, self.heads, -1).transpose(1, 2) for z in self.qkv(self.ln1(x)).split(x.shape[-1], dim=-1))
+            att = (q @ k.transpose(-2, -1)) / (q.shape[-1] ** 0.5)
+            att = att.masked_fill(torch.triu(torch.ones(t, t, dtype=torch.bool), 1), float("-inf")).softmax(-1)
+            x = x + self.proj((att @ v).transpose(1, 2).reshape(b, t, -1))
+            x = x + self.ff(self.ln2(x))
+            return torch.log_softmax(self.head(x), -1)
+
+    model = Block().eval()
+    ids = torch.randint(0, 50, (2, 9))
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (ids,), buf, dynamo=False, input_names=["ids"], output_names=["y"], opset_version=18,
+                          dynamic_axes={"ids": {0: "batch"}, "y": {0: "batch"}})
+    g = load(onnx.load_from_string(buf.getvalue()))
+    for x in (ids, torch.randint(0, 50, (3, 9))):
+        with torch.no_grad():
+            want = model(x).numpy()
+        for executor in ("numpy", "ort"):
+            np.testing.assert_allclose(irf.run(g, {"ids": x.numpy()}, executor=executor)["y"], want, rtol=1e-4, atol=1e-4)
