@@ -17,18 +17,24 @@ EPILOG = """Example:
 """
 
 
-def _onnx_opsets(path: Path) -> str:
+def _onnx_summary(path: Path) -> tuple[str, Counter]:
+    """The model's opset imports and its ONNX op histogram (as written, before import)."""
     import onnx
 
     model = onnx.load(str(path), load_external_data=False)
-    return ", ".join(f"{o.domain or 'ai.onnx'} {o.version}" for o in model.opset_import)
+    opsets = ", ".join(f"{o.domain or 'ai.onnx'} {o.version}" for o in model.opset_import)
+    return opsets, Counter(n.op_type for n in model.graph.node)
 
 
 @handle_errors
 def inspect(model: Annotated[Path, typer.Argument(help="A .onnx or .irflow.json model.", show_default=False)]) -> None:
     """Show a model's inputs and outputs, op histogram, parameter count and opset."""
     graph = load_model(model)
-    opset = _onnx_opsets(model) if model_kind(model) == "onnx" else f"irflow IR (opset_version {graph.opset_version})"
+    onnx_ops: Counter | None = None
+    if model_kind(model) == "onnx":
+        opset, onnx_ops = _onnx_summary(model)
+    else:
+        opset = f"irflow IR (opset_version {graph.opset_version})"
     params = sum(int(a.size) for a in graph.initializers.values())
     nbytes = sum(int(a.nbytes) for a in graph.initializers.values())
     console.print(Text(f"{graph.name}  ({model})", style="bold"))
@@ -43,12 +49,18 @@ def inspect(model: Annotated[Path, typer.Argument(help="A .onnx or .irflow.json 
             io.add_row(*map(Text, (kind, v.name, v.type.dtype.value, _shape(v.type.shape))))
     console.print(io)
 
-    ops = Table(title="ops")
-    ops.add_column("op")
-    ops.add_column("count", justify="right")
-    for op, count in Counter(n.op for n in graph.nodes).most_common():
-        ops.add_row(*map(Text, (op, str(count))))
-    console.print(ops)
+    if onnx_ops is not None:
+        console.print(_histogram("ONNX ops (as in the file)", onnx_ops))
+    console.print(_histogram("IR ops" + (" (after import)" if onnx_ops is not None else ""), Counter(n.op for n in graph.nodes)))
+
+
+def _histogram(title: str, counts: Counter) -> Table:
+    table = Table(title=title)
+    table.add_column("op")
+    table.add_column("count", justify="right")
+    for op, count in counts.most_common():
+        table.add_row(*map(Text, (op, str(count))))
+    return table
 
 
 def _shape(shape: tuple) -> str:

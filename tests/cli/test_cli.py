@@ -137,6 +137,9 @@ def test_inspect_shows_io_ops_params():
     assert r.exit_code == 0, r.output
     assert "[batch, 16]" in r.output and "matmul" in r.output
     assert "1,732" in r.output  # 16*32+32 + 32*32+32 + 32*4+4 parameters
+    r = invoke("inspect", ROOT / "irflow" / "models" / "mlp.onnx")
+    assert r.exit_code == 0, r.output
+    assert "MatMul" in r.output and "ai.onnx" in r.output and "[batch, 16]" in r.output
 
 
 def test_viz_writes_dot(tmp_path):
