@@ -268,7 +268,27 @@ def where(cond, x, y):
     if x.dtype != y.dtype and {x.dtype, y.dtype} == _LOW_PRECISION:
         # float16 with bfloat16: NumPy has no common type; irflow's promotion says float32.
         x, y = x.astype(np.float32), y.astype(np.float32)
+    if x.dtype == y.dtype and x.dtype.itemsize in _UINT_OF_SIZE and max(cond.size, x.size, y.size) >= 1024:
+        return _select_bits(cond, x, y)
     return np.where(cond, x, y)
+
+
+_UINT_OF_SIZE = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
+
+
+def _select_bits(cond, x, y):
+    """np.where by bit masks: y ^ ((x ^ y) & mask). Exact for every value (NaN payloads too),
+    and about 5x faster than np.where on an unpredictable mask, whose per-element branch
+    dominates the ReLU gradient of an MLP step."""
+    u = _UINT_OF_SIZE[x.dtype.itemsize]
+    mask = cond.astype(u)
+    np.negative(mask, out=mask)  # 1 -> all ones, 0 -> 0
+    xb, yb = x.view(u), y.view(u)
+    full = np.broadcast_shapes(cond.shape, x.shape, y.shape)
+    t = np.bitwise_xor(xb, yb)
+    t = np.bitwise_and(t, mask, out=t if t.shape == full else None)
+    np.bitwise_xor(t, yb, out=t)
+    return t.view(x.dtype)
 
 
 # -- cast, clip ----------------------------------------------------------------------------------

@@ -53,6 +53,8 @@ def reduce_sum(x, axes=None, keepdims=False):
 @kernel("reduce_mean")
 def reduce_mean(x, axes=None, keepdims=False):
     _no_int("reduce_mean", x)
+    if x.size:
+        return _out(np.mean(x, axis=_axes(axes), keepdims=keepdims, dtype=_acc(x)), x)
     with warnings.catch_warnings():  # the mean over a size-0 axis is NaN, as documented
         warnings.simplefilter("ignore", RuntimeWarning)
         return _out(np.mean(x, axis=_axes(axes), keepdims=keepdims, dtype=_acc(x)), x)
