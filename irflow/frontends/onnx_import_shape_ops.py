@@ -120,9 +120,16 @@ def _eye_like(n):
 
 @importer("Range")
 def _range(n):
-    start, limit, delta = (np.asarray(n.const(i, w)).reshape(()) for i, w in enumerate(("start", "limit", "delta")))
-    count = max(int(np.ceil((limit - start) / delta)), 0)
-    return (start + np.arange(count, dtype=start.dtype) * delta).astype(start.dtype)
+    known = [n.ctx.known_value(name) for name in n.input_names[:3]]
+    if all(k is not None for k in known):
+        start, limit, delta = (np.asarray(k).reshape(()) for k in known)
+        count = max(int(np.ceil((limit - start) / delta)), 0)
+        return (start + np.arange(count, dtype=start.dtype) * delta).astype(start.dtype)
+    from irflow.ops.shape_create import RANGE_INPUT_DTYPES
+
+    if n.input(0).dtype not in RANGE_INPUT_DTYPES:
+        n.const(0, "start"), n.const(1, "limit"), n.const(2, "delta")  # raises: known only at run time
+    return bind("range", n.input(0), n.input(1), n.input(2))  # bounds read at run time
 
 
 # -- reshaping ---------------------------------------------------------------------------------------
@@ -243,10 +250,44 @@ def _split(n):
 
 @importer("Slice")
 def _slice(n):
-    starts, ends = _ints(n.const(1, "starts")), _ints(n.const(2, "ends"))
     axes = _ints(n.const(3, "axes")) if n.has_input(3) else None
     steps = _ints(n.const(4, "steps")) if n.has_input(4) else None
-    return bind("slice", n.input(0), starts=starts, ends=ends, axes=axes, steps=steps)
+    starts, ends = (n.ctx.known_value(n.input_names[i]) for i in (1, 2))
+    if starts is None or ends is None:
+        return _slice_at_run_time(n, axes, steps)
+    return bind("slice", n.input(0), starts=_ints(starts), ends=_ints(ends), axes=axes, steps=steps)
+
+
+def _slice_at_run_time(n, axes, steps):
+    """Slice with starts/ends known only at run time: per axis, ONNX's clamping written with
+    scalar IR ops, then a gather of range(start, end, step). Differentiable (through gather)."""
+    x = n.input(0)
+    count = n.input(1).shape[0]
+    if not isinstance(count, int):
+        n.shape_arg(1, "starts")  # raises: not even the number of sliced axes is known
+    r = rank_of(x)
+    axes = tuple(range(count)) if axes is None else axes
+    steps = (1,) * count if steps is None else steps
+    y = x
+    for j, (a, step) in enumerate(zip(axes, steps)):
+        a = a % r
+        pick = np.asarray(j, dtype=np.int64)
+        start = bind("cast", bind("gather", n.input(1), pick, axis=0), dtype="int64")
+        end = bind("cast", bind("gather", n.input(2), pick, axis=0), dtype="int64")
+        size = bind("gather", bind("shape_of", y), np.asarray(a, dtype=np.int64), axis=0)
+        zero = np.asarray(0, np.int64)
+        start = bind("where", bind("less", start, zero), bind("add", start, size), start)
+        end = bind("where", bind("less", end, zero), bind("add", end, size), end)
+        if step > 0:
+            lo_s, hi_s, lo_e, hi_e = zero, size, zero, size
+        else:
+            last = bind("sub", size, np.asarray(1, np.int64))
+            lo_s, hi_s, lo_e, hi_e = zero, last, np.asarray(-1, np.int64), last
+        start = bind("minimum", bind("maximum", start, lo_s), hi_s)
+        end = bind("minimum", bind("maximum", end, lo_e), hi_e)
+        idx = bind("range", start, end, np.asarray(step, np.int64))
+        y = bind("gather", y, idx, axis=a)
+    return y
 
 
 @importer("Expand")
