@@ -389,12 +389,18 @@ def _one_hot(n):
 @importer("Trilu")
 def _trilu(n):
     x = n.input(0)
-    k = int(np.asarray(n.const(1, "k")).reshape(())) if n.has_input(1) else 0
     rows, cols = x.shape[-2], x.shape[-1]
     if not (isinstance(rows, int) and isinstance(cols, int)):
         raise n.unsupported("Trilu needs static sizes of the last two axes")
-    i, j = np.arange(rows)[:, None], np.arange(cols)[None, :]
-    mask = (j - i >= k) if n.attr("upper", 1) else (j - i <= k)
+    diagonal = np.arange(cols)[None, :] - np.arange(rows)[:, None]  # j - i: which diagonal each entry is on
+    upper = bool(n.attr("upper", 1))
+    k = n.ctx.known_value(n.input_names[1]) if n.has_input(1) else np.asarray(0)
+    if k is not None:
+        k = int(np.asarray(k).reshape(()))
+        mask = (diagonal >= k) if upper else (diagonal <= k)
+    else:  # k read at run time: compare the (constant) diagonal numbers with it
+        k = bind("cast", n.input(1), dtype="int64")
+        mask = bind("greater_equal" if upper else "less_equal", diagonal.astype(np.int64), k)
     return bind("where", mask, x, bind("zeros_like", x))
 
 
