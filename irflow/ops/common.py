@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from irflow.errors import DTypeError, ShapeError
+from irflow.errors import DTypeError, ShapeError, UnsupportedOpError
 from irflow.ir.dtypes import DType
 from irflow.ir.types import Dim, TensorType
 from irflow.ops.dispatch import bind
@@ -79,13 +79,16 @@ def promote_dtype(*dtypes: DType) -> DType:
     return DType(np.result_type(*(d.value for d in ds)).name)
 
 
-def unbroadcast(g: Any, from_type: TensorType, to_type: TensorType) -> Any:
-    """Sum a broadcast gradient ``g`` (of ``from_type``) back down to ``to_type``'s shape.
+def unbroadcast(g: Any, from_type: TensorType, to: Any) -> Any:
+    """Sum a broadcast gradient ``g`` (of ``from_type``) back down to the shape of ``to``
+    (the primal input tensor, or just its TensorType when its dims are static).
 
-    Leading axes that broadcasting added are summed away; axes where ``to_type`` has size 1
-    are summed with keepdims. No reshape is needed, so symbolic dims are fine. Every binary
+    Leading axes that broadcasting added are summed away; axes where ``to`` has size 1 are
+    summed with keepdims. A symbolic dim broadcast against another size might be 1 only at
+    run time: ``sum_to_like`` decides those axes from the real shapes. Every broadcasting
     VJP rule uses this one helper, as JAX's ``_unbroadcast``.
     """
+    to_type = to if isinstance(to, TensorType) else to.type
     if from_type.shape == to_type.shape:
         return g
     lead = from_type.rank - to_type.rank
@@ -94,6 +97,16 @@ def unbroadcast(g: Any, from_type: TensorType, to_type: TensorType) -> Any:
     ones = tuple(i for i, d in enumerate(to_type.shape) if d == 1 and from_type.shape[lead + i] != 1)
     if ones:
         g = bind("reduce_sum", g, axes=ones, keepdims=True)
+    # A symbol or unknown dim broadcast against another size may be 1 at run time (then its
+    # gradient must be summed) or not: sum_to_like decides when the sizes are known.
+    unsure = tuple(i for i, d in enumerate(to_type.shape) if not isinstance(d, int) and d != from_type.shape[lead + i])
+    if unsure:
+        if isinstance(to, TensorType):
+            raise UnsupportedOpError(
+                f"cannot sum a gradient of type {from_type} down to {to_type}: pass the tensor, not its type, "
+                "so the sizes of its symbolic dims can be read at run time"
+            )
+        g = bind("sum_to_like", g, to, axes=unsure)
     return g
 
 

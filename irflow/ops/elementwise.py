@@ -33,7 +33,7 @@ def _reduce_to(grad: Any, out: Any, x: Any) -> Any:
     """``grad`` (shaped like ``out``) summed to ``x``'s shape in ``x``'s dtype; None if x is not float."""
     if not x.dtype.is_float:
         return None
-    grad = unbroadcast(grad, out.type, x.type)
+    grad = unbroadcast(grad, out.type, x)
     if grad.dtype != x.dtype:
         grad = cast(grad, x.dtype)
     return grad

@@ -225,7 +225,7 @@ def _expand_dynamic_type(x: TensorType, shape: TensorType, dims) -> TensorType:
 
 defop("expand_dynamic", _expand_dynamic_type, inputs=2, family="extra", attrs={"dims": Attr("any")},
       doc="ONNX Expand with a shape read at run time; `dims` (the result's dims as known at build time) must have the result's rank.")
-defvjp("expand_dynamic", lambda g, x, shape, *, out, dims: (unbroadcast(g, out.type, x.type), None))
+defvjp("expand_dynamic", lambda g, x, shape, *, out, dims: (unbroadcast(g, out.type, x), None))
 
 
 def expand_dynamic(x, shape, dims):

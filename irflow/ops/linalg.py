@@ -103,7 +103,7 @@ def _matmul_vjp(g, a, b, *, out):
         ga = bind("squeeze", ga, axes=(ga.type.rank - 2,))
     if rb == 1:
         gb = bind("squeeze", gb, axes=(gb.type.rank - 1,))
-    return _as_input(unbroadcast(ga, ga.type, a.type), a), _as_input(unbroadcast(gb, gb.type, b.type), b)
+    return _as_input(unbroadcast(ga, ga.type, a), a), _as_input(unbroadcast(gb, gb.type, b), b)
 
 
 def _as_input(grad, x):

@@ -266,7 +266,7 @@ def _broadcast_to_type(x: TensorType, shape) -> TensorType:
 
 
 defop("broadcast_to", _broadcast_to_type, attrs={"shape": Attr("ints")}, family="shape")
-defvjp("broadcast_to", lambda g, x, *, out, shape: unbroadcast(g, out.type, x.type))
+defvjp("broadcast_to", lambda g, x, *, out, shape: unbroadcast(g, out.type, x))
 
 
 def broadcast_to(x, shape: Sequence[int]):
@@ -285,7 +285,19 @@ def _broadcast_like_type(x: TensorType, like: TensorType) -> TensorType:
 
 defop("broadcast_like", _broadcast_like_type, inputs=2, family="shape",
       doc="Broadcast x to the shape of `like` (read at run time, so symbolic dims work).")
-defvjp("broadcast_like", lambda g, x, like, *, out: (unbroadcast(g, out.type, x.type), None))
+defvjp("broadcast_like", lambda g, x, like, *, out: (unbroadcast(g, out.type, x), None))
+
+
+def _sum_to_like_type(g: TensorType, like: TensorType, axes) -> TensorType:
+    if g.rank != like.rank:
+        raise ShapeError(f"sum_to_like: ranks differ ({g} vs {like})")
+    return TensorType(dtype=g.dtype, shape=like.shape)
+
+
+defop("sum_to_like", _sum_to_like_type, inputs=2, attrs={"axes": Attr("ints")}, family="shape",
+      doc="Sum g (keepdims) over those of `axes` where `like` has size 1 and g does not, decided at "
+          "run time: the gradient of a broadcast whose dims are symbolic.")
+defvjp("sum_to_like", lambda g, x, like, *, out, axes: (bind("broadcast_like", g, x), None))
 
 
 def broadcast_like(x, like):

@@ -223,3 +223,9 @@ def constant(value):
     out = value.view()
     out.flags.writeable = False  # callers must not change the node's attribute through its output
     return out
+
+
+@kernel("sum_to_like")
+def sum_to_like(g, like, axes):
+    summed = tuple(a for a in axes if like.shape[a] == 1 and g.shape[a] != 1)
+    return np.sum(g, axis=summed, keepdims=True, dtype=g.dtype) if summed else g

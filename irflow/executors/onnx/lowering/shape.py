@@ -295,3 +295,16 @@ def _full_like(ctx, node, ins, outs):
 @lowering("constant")
 def _constant(ctx, node, ins, outs):
     ctx.emit("Constant", [], outs, value=numpy_helper.from_array(np.asarray(node.attrs["value"]), "value"))
+
+
+@lowering("sum_to_like")
+def _sum_to_like(ctx, node, ins, outs):
+    # The axes to sum are chosen at run time: those of `axes` where like has size 1 and g not.
+    axes = ctx.const(np.asarray(node.attrs["axes"], dtype=np.int64), "sum_axes")
+    g_dims = ctx.emit("Gather", [ctx.emit("Shape", [ins[0]])[0], axes])[0]
+    like_dims = ctx.emit("Gather", [ctx.emit("Shape", [ins[1]])[0], axes])[0]
+    one = ctx.const(np.asarray(1, dtype=np.int64), "one")
+    like_is_one = ctx.emit("Equal", [like_dims, one])[0]
+    g_not_one = ctx.emit("Not", [ctx.emit("Equal", [g_dims, one])[0]])[0]
+    picked = ctx.emit("Compress", [axes, ctx.emit("And", [like_is_one, g_not_one])[0]], axis=0)[0]
+    ctx.emit("ReduceSum", [ins[0], picked], outs, keepdims=1, noop_with_empty_axes=1)
