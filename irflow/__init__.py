@@ -15,6 +15,7 @@ from irflow.frontends.eager import Tensor, tensor
 from irflow.frontends.variables import Variable, variable_creator_scope
 from irflow.frontends.spec import TensorSpec
 from irflow.frontends.trace import function
+from irflow.frontends.control_flow import cond, fori_loop, scan, while_loop
 from irflow.frontends import static
 from irflow.executors import run
 from irflow import autodiff

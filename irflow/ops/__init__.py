@@ -18,6 +18,7 @@ from irflow.ops import conv  # noqa: E402  (convolutions and pooling, the rest o
 from irflow.ops.conv import *  # noqa: F401,F403
 from irflow.ops.random import *  # noqa: F401,F403
 from irflow.ops.special import *  # noqa: F401,F403  (stop_gradient, call, custom_call)
+from irflow.ops import control  # noqa: E402,F401  (cond, scan, while_loop)
 
 OP_FUNCTIONS = sorted(
     set(elementwise.__all__) | set(reduction.__all__) | set(linalg.__all__) | set(shape.__all__)
