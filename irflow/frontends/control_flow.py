@@ -99,6 +99,17 @@ def _close(traced: Sequence[_Traced], lead_declared: bool = False) -> tuple[list
     return graphs, union
 
 
+def _as_tensors(tree: Any) -> Any:
+    """Eager loop state: NumPy and Python leaves become Tensors (as the traced path makes them
+    symbolic), so eager and traced results have the same types."""
+    from irflow.frontends.eager import tensor
+
+    leaves: list = []
+    t = flatten(tree, leaves)
+    conv = [tensor(x) if isinstance(x, (np.ndarray, np.generic, int, float, bool)) else x for x in leaves]
+    return unflatten(t, iter(conv))
+
+
 def _tracing() -> bool:
     return bool(BUILDER_STACK)
 
@@ -218,7 +229,7 @@ def _scan_eager(fn, init, xs, length, reverse):
             raise IrflowError(f"irf.scan: scanned values have leading dims {[a.shape[0] for a in x_leaves]}, expected {n}")
     if n is None:
         raise IrflowError("irf.scan: xs is None (or empty), so length= is required")
-    carry = init
+    carry = _as_tensors(init)
     ys: list = [None] * n
     y_tree = None
     for t in (range(n - 1, -1, -1) if reverse else range(n)):
@@ -247,7 +258,7 @@ def while_loop(cond_fn: Callable, body_fn: Callable, loop_vars: Any, max_iterati
     >>> i, x = irf.while_loop(lambda v: v[1] < 100.0, lambda v: (v[0] + 1, v[1] * 2.0), (0, x0))  # doctest: +SKIP
     """
     if not _tracing():
-        v, i = loop_vars, 0
+        v, i = _as_tensors(loop_vars), 0
         while (max_iterations is None or i < max_iterations) and bool(cond_fn(v)):
             v = body_fn(v)
             i += 1
@@ -287,7 +298,7 @@ def fori_loop(lower: Any, upper: Any, body_fn: Callable, init: Any) -> Any:
         from irflow.frontends.eager import tensor
 
         lo, hi = int(np.asarray(_value(lower))), int(np.asarray(_value(upper)))
-        val = init
+        val = _as_tensors(init)
         for i in range(lo, hi):
             val = body_fn(tensor(np.int64(i)), val)
         return val

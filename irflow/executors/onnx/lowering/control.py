@@ -120,8 +120,9 @@ def _scan(ctx, node, ins, outs):
     n_y = len(body.outputs) - ncar
     if xs:
         g = lower_subgraph(ctx, body, f"{node.name}/body/", dict(enumerate(consts)))
+        dirs = {"scan_output_directions": [rev] * n_y} if n_y else {}  # helper cannot type an empty list
         ctx.emit("Scan", [*carry, *xs], outs, body=g, num_scan_inputs=len(xs),
-                 scan_input_directions=[rev] * len(xs), scan_output_directions=[rev] * n_y)
+                 scan_input_directions=[rev] * len(xs), **dirs)
         return
     # nothing to scan over: an ONNX Loop of `length` iterations
     loop = _loop_body(body, nc, ncar)
