@@ -163,6 +163,8 @@ def compare(got, want, rtol, atol) -> str | None:
         return f"dtype {got.dtype} != expected {want.dtype}"
     if got.shape != want.shape:
         return f"shape {got.shape} != expected {want.shape}"
+    if want.dtype.kind == "V":  # bfloat16 (ml_dtypes): compare as float32, NaNs equal
+        got, want = got.astype(np.float32), want.astype(np.float32)
     try:
         if want.dtype.kind in "fc":
             np.testing.assert_allclose(got, want, rtol=rtol, atol=atol)
