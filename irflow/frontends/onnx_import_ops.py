@@ -350,7 +350,7 @@ def _einsum(n):
     return einsum(n.attr("equation").replace(" ", ""), *n.inputs)
 
 
-from irflow.frontends import onnx_import_shape_ops, onnx_import_nn, onnx_import_resize  # noqa: E402,F401  (fill the table)
+from irflow.frontends import onnx_import_shape_ops, onnx_import_nn, onnx_import_resize, onnx_import_control  # noqa: E402,F401  (fill the table)
 from irflow.frontends.onnx_import_shape_ops import SHAPE_IMPORTERS  # noqa: E402,F401
 
 

@@ -1,0 +1,266 @@
+"""ONNX import of If, Loop and Scan into irflow's ``cond``, ``scan`` and ``while_loop``.
+
+A subgraph is imported by its own ``SubgraphContext`` whose builder is a
+``control_flow.NestedBuilder``: a name the subgraph reads from an enclosing scope resolves
+to the outer IR tensor, which the nested builder turns into an implicit input (so the IR
+node stays closed, as every irflow control-flow node is).
+
+- ``If`` -> ``cond(pred, *captured)``.
+- ``Scan`` (opset 9+) -> ``scan``: inputs scanned along another axis are transposed first,
+  reversed ones flipped; scan outputs likewise after.
+- ``Loop`` -> depends on what the body's ``cond_out`` is:
+  * ``cond_out`` passes ``cond_in`` through (or is a constant True): the trip count is
+    ``M`` (or 0 when the initial cond is false) and the loop is a ``scan`` over
+    ``range(0, trip count)`` -- scan outputs allowed, ``M`` may be known only at run time;
+  * otherwise, with no scan outputs: a ``while_loop`` over (iter, cond, carried...), with
+    ``max_iterations`` when ``M`` is a constant;
+  * a data-dependent exit with scan outputs is not supported (UnsupportedOpError).
+Sequence- and optional-typed values (test_if_seq, test_loop13_seq, ...) are not irflow types.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import onnx
+
+from irflow.errors import IrflowError, UnsupportedOpError
+from irflow.frontends.control_flow import NestedBuilder, _close, _Traced
+from irflow.frontends.onnx_import import ImportContext, _dim, _initializer_array, import_nodes, to_dtype
+from irflow.frontends.onnx_import_ops import importer
+from irflow.ir.dtypes import DType
+from irflow.ir.types import TensorType
+from irflow.ops.builder import SymbolicTensor
+from irflow.ops.dispatch import BUILDER_STACK, bind
+
+
+class SubgraphContext(ImportContext):
+    """Import state of one subgraph: own values first, then the enclosing scope's."""
+
+    def __init__(self, parent: ImportContext, name: str):
+        super().__init__(name)
+        self.builder = NestedBuilder(name)
+        self.parent = parent
+
+    def known_value(self, name: str):
+        v = super().known_value(name)
+        return v if v is not None or name in self.env else self.parent.known_value(name)
+
+    def shape_value(self, name: str):
+        v = super().shape_value(name)
+        return v if v is not None or name in self.env else self.parent.shape_value(name)
+
+    def tensor(self, name: str) -> Any:
+        if name == "" or name in self.env or name in self.consts:
+            return super().tensor(name)
+        c = self.parent.known_value(name)
+        if c is not None and name not in self.parent.weights:
+            t = self.env[name] = self.builder.constant(c, name=name)  # a folded outer constant
+            return t
+        return self.parent.tensor(name)  # an outer tensor: captured when used here
+
+
+def _value_type(vi: onnx.ValueInfoProto, where: str, fallback: TensorType | None = None) -> TensorType:
+    t = vi.type
+    if not t.HasField("tensor_type"):
+        raise UnsupportedOpError(f"{where}: '{vi.name}' is not a tensor (sequence / optional values are not supported)")
+    tt = t.tensor_type
+    dtype = to_dtype(tt.elem_type, f"{where}: '{vi.name}'")
+    if tt.HasField("shape"):
+        return TensorType(dtype=dtype, shape=tuple(_dim(d) for d in tt.shape.dim))
+    if fallback is not None:
+        return TensorType(dtype=dtype, shape=fallback.shape)
+    raise UnsupportedOpError(f"{where}: subgraph input '{vi.name}' has no shape")
+
+
+def import_subgraph(ctx: ImportContext, g: onnx.GraphProto, opset: int, where: str,
+                    input_types: list[TensorType | None]) -> _Traced:
+    """Import ``g`` into a nested builder; its formal inputs get ``input_types`` (or their own)."""
+    sub = SubgraphContext(ctx, g.name or "subgraph")
+    b = sub.builder
+    declared = []
+    for vi, t in zip(g.input, input_types + [None] * len(g.input)):
+        typ = _value_type(vi, where, t)
+        if t is not None:  # the outer value's type is what flows in (subgraph may declare less)
+            typ = TensorType(dtype=typ.dtype, shape=t.shape) if typ.rank == t.rank else t
+        s = b.input(b.free_name(vi.name), typ.dtype, typ.shape)
+        sub.env[vi.name] = s
+        declared.append(s)
+    for init in g.initializer:
+        arr = _initializer_array(init)
+        sub.weights[init.name] = arr
+        sub.env[init.name] = b.constant(arr, name=init.name)
+    import_nodes(sub, list(g.node), opset)
+    with b:
+        outs = [b.to_symbolic(sub.tensor(vo.name), None) for vo in g.output]
+    for vo in g.output:
+        _value_type(vo, where)  # sequence outputs: a clear error
+    return _Traced(b, declared, outs, None)
+
+
+def _need_graph(n) -> None:
+    if not BUILDER_STACK:  # import-time folding runs importers eagerly: not for control flow
+        raise IrflowError(f"{n.where()}: control flow is not folded at import time")
+
+
+def _as_tuple(x) -> tuple:
+    return x if isinstance(x, tuple) else (x,)
+
+
+def _scalar_bool(x):
+    return bind("reshape", x, shape=()) if x.ndim else x
+
+
+@importer("If")
+def _if(n):
+    _need_graph(n)
+    where = n.where()
+    t = import_subgraph(n.ctx, n.attr("then_branch"), n.opset, where, [])
+    e = import_subgraph(n.ctx, n.attr("else_branch"), n.opset, where, [])
+    (tg, eg), caps = _close([t, e])
+    return _as_tuple(bind("cond", _scalar_bool(n.input(0)), *caps, then_branch=tg, else_branch=eg))
+
+
+@importer("Scan")
+def _scan(n):
+    _need_graph(n)
+    if n.opset < 9:
+        raise n.unsupported("Scan before opset 9 (batch axis and sequence_lens) is not supported")
+    body_p = n.attr("body")
+    k = int(n.attr("num_scan_inputs"))
+    ins = [n.input(i) for i in range(len(n.input_names))]
+    n_state = len(ins) - k
+    state, xs = ins[:n_state], ins[n_state:]
+    in_dirs = list(n.attr("scan_input_directions") or [0] * k)
+    in_axes = list(n.attr("scan_input_axes") or [0] * k)
+    n_out = len(body_p.output) - n_state
+    out_dirs = list(n.attr("scan_output_directions") or [0] * n_out)
+    out_axes = list(n.attr("scan_output_axes") or [0] * n_out)
+    moved = []
+    for x, d, a in zip(xs, in_dirs, in_axes):
+        r = x.ndim
+        a = a % r
+        if a:
+            x = bind("transpose", x, perm=(a,) + tuple(i for i in range(r) if i != a))
+        if d:
+            x = bind("flip", x, axes=(0,))
+        moved.append(x)
+    slice_types = [TensorType(dtype=x.dtype, shape=x.shape[1:]) for x in moved]
+    body = import_subgraph(n.ctx, body_p, n.opset, n.where(), [s.type for s in state] + slice_types)
+    (g,), caps = _close([body])
+    res = _as_tuple(bind("scan", *caps, *state, *moved, body=g, num_consts=len(caps), num_carry=n_state,
+                         length=None, reverse=False))
+    outs = list(res[:n_state])
+    for y, d, a in zip(res[n_state:], out_dirs, out_axes):
+        if d:
+            y = bind("flip", y, axes=(0,))
+        r = y.ndim
+        a = a % r
+        if a:  # the scan axis goes to position a
+            perm = list(range(1, r))
+            perm.insert(a, 0)
+            y = bind("transpose", y, perm=tuple(perm))
+        outs.append(y)
+    return tuple(outs)
+
+
+def _passes_cond_through(g, cond_in: str) -> bool:
+    """Is the body graph's first output its ``cond_in`` input (through identities) or True?"""
+    producers = {v.name: node for node in g.nodes for v in node.outputs}
+    name = g.outputs[0].name
+    while True:
+        if name == cond_in:
+            return True
+        if name in g.initializers:
+            return bool(np.all(g.initializers[name]))
+        node = producers.get(name)
+        if node is None:
+            return False
+        if node.op == "identity":
+            name = node.inputs[0]
+        elif node.op == "constant":
+            return bool(np.all(node.attrs["value"]))
+        else:
+            return False
+
+
+@importer("Loop")
+def _loop(n):
+    _need_graph(n)
+    body_p = n.attr("body")
+    m_given, c_given = n.has_input(0), n.has_input(1)
+    carried = [n.input(i) for i in range(2, len(n.input_names))]
+    n_carry = len(carried)
+    n_scan_out = len(body_p.output) - 1 - n_carry
+    i64, b1 = TensorType(dtype=DType.int64, shape=()), TensorType(dtype=DType.bool, shape=())
+    body = import_subgraph(n.ctx, body_p, n.opset, n.where(), [i64, b1] + [c.type for c in carried])
+    cond_in_name = body.declared[1].name
+    m_const = n.const(0, "M") if (m_given and n.ctx.known_value(n.input_names[0]) is not None) else None
+    (g,), caps = _close([body], lead_declared=True)
+    if _passes_cond_through(g, cond_in_name):
+        # a fixed trip count: scan over range(0, count), count = M if cond else 0
+        if not m_given:
+            raise n.unsupported("a Loop with neither a trip count nor a loop condition never ends")
+        m = bind("reshape", bind("cast", n.input(0), dtype="int64"), shape=())
+        if c_given:
+            m = bind("where", _scalar_bool(n.input(1)), m, np.asarray(0, np.int64))
+        idx = bind("range", np.asarray(0, np.int64), m, np.asarray(1, np.int64))
+        scan_body = _loop_as_scan_body(g, n_carry, len(caps))
+        res = _as_tuple(bind("scan", *caps, *carried, idx, body=scan_body, num_consts=len(caps), num_carry=n_carry,
+                             length=None, reverse=False))
+        return res
+    if n_scan_out:
+        raise n.unsupported("a Loop whose body computes its exit condition AND has scan outputs (a run-time "
+                            "number of stacked outputs) is not supported")
+    cond0 = _scalar_bool(n.input(1)) if c_given else bind("constant", value=np.asarray(True))
+    cg, bg = _loop_as_while(g, n_carry, len(caps), m_given and m_const is None)
+    extra = [bind("reshape", bind("cast", n.input(0), dtype="int64"), shape=())] if (m_given and m_const is None) else []
+    res = _as_tuple(bind("while_loop", *caps, *extra, np.asarray(0, np.int64), cond0, *carried, cond_graph=cg, body_graph=bg,
+                         num_consts=len(caps) + len(extra),
+                         max_iterations=int(np.asarray(m_const).reshape(())) if m_const is not None else None))
+    return res[2:]
+
+
+def _loop_as_scan_body(g, n_carry: int, n_caps: int):
+    """Loop body (iter, cond, carried..., caps...) -> (cond, carried..., ys...) as a scan body
+    (caps..., carried..., iter) -> (carried..., ys...)."""
+    from irflow.ops.builder import GraphBuilder
+    from irflow.ops.special import call
+
+    b = GraphBuilder(f"{g.name}_scan")
+    ins = g.inputs
+    caps = [b.input(f"cap_{i}", v.type.dtype, v.type.shape) for i, v in enumerate(ins[2 + n_carry:])]
+    carry = [b.input(f"carry_{i}", v.type.dtype, v.type.shape) for i, v in enumerate(ins[2:2 + n_carry])]
+    it = b.input("iter", DType.int64, ())
+    with b:
+        res = _as_tuple(call(it, np.asarray(True), *carry, *caps, graph=g))
+        b.output(*res[1:])
+    return b.build()
+
+
+def _loop_as_while(g, n_carry: int, n_caps: int, dynamic_m: bool):
+    """cond and body graphs of a while_loop over (iter, cond, carried...) with consts
+    (caps..., [M])."""
+    from irflow.ops.builder import GraphBuilder
+    from irflow.ops.special import call
+
+    ins = g.inputs
+
+    def inputs(b):
+        caps = [b.input(f"cap_{i}", v.type.dtype, v.type.shape) for i, v in enumerate(ins[2 + n_carry:])]
+        m = [b.input("trip_count", DType.int64, ())] if dynamic_m else []
+        it = b.input("iter", DType.int64, ())
+        c = b.input("cond", DType.bool, ())
+        carry = [b.input(f"carry_{i}", v.type.dtype, v.type.shape) for i, v in enumerate(ins[2:2 + n_carry])]
+        return caps, m, it, c, carry
+
+    cb = GraphBuilder(f"{g.name}_cond")
+    caps, m, it, c, carry = inputs(cb)
+    with cb:
+        cb.output(bind("logical_and", c, bind("less", it, m[0])) if m else bind("identity", c))
+    bb = GraphBuilder(f"{g.name}_step")
+    caps, m, it, c, carry = inputs(bb)
+    with bb:
+        res = _as_tuple(call(it, c, *carry, *caps, graph=g))
+        bb.output(it + 1, _scalar_bool(res[0]), *res[1:1 + n_carry])
+    return cb.build(), bb.build()
