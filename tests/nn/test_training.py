@@ -107,3 +107,17 @@ def test_transfer_learning_fine_tuning_head2_leaves_trunk_unchanged():
     assert np.mean(losses[-5:]) < np.mean(losses[:5])
     graph = train_head2.get_concrete_function(irf.TensorSpec((64, 64), "float32"), irf.TensorSpec((64,), "int64"))
     assert len(graph.variable_outputs) == 2 + 2 * 2 + 1  # head2's weight and bias, their Adam slots, the counter
+
+
+@pytest.mark.parametrize("model,executor", [("mlp", "numpy"), ("cnn", "ort")])
+def test_train_digits_example_runs_and_onnx_agrees(model, executor, tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "train_digits.py"
+    spec = importlib.util.spec_from_file_location("train_digits", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    # exit status 0 means every test prediction of the ONNX export equals irflow's
+    assert example.main(["--model", model, "--executor", executor, "--epochs", "1", "--out", str(tmp_path / "m.onnx")]) == 0
+    assert (tmp_path / "m.onnx").is_file()
