@@ -102,9 +102,14 @@ def verify_graph(g: Graph, outer: dict[str, TensorType] | None = None) -> None:
         missing = [k for k, spec in opdef.attrs.items() if k not in node.attrs]
         if missing:
             raise IRValidationError(f"graph {g.name!r}: {label}: missing attribute(s) {', '.join(missing)}")
-        for v in node.attrs.values():
+        for k, v in node.attrs.items():
             if isinstance(v, Graph):
-                verify_graph(v, outer=defined)
+                # Nested graphs (call, custom_call, cond, scan, while_loop) are closed: every
+                # value they read is one of their inputs, so they verify with no outer scope.
+                try:
+                    verify_graph(v)
+                except IRValidationError as e:
+                    raise IRValidationError(f"graph {g.name!r}: {label}: attribute '{k}': {e}") from None
         # types
         try:
             inferred = opdef.infer_type(tuple(in_types), dict(node.attrs))
