@@ -361,15 +361,22 @@ def check_supported(model: onnx.ModelProto, opset: int) -> None:
     bad: dict[tuple[str, str, int], list[str]] = {}
     domains = {o.domain: o.version for o in model.opset_import}
 
-    def visit(nodes):
+    def visit(nodes, version_of, where=""):
         for node in nodes:
             domain = node.domain or ""
-            version = domains.get(domain, opset)
-            if domain in STANDARD_DOMAINS and (node.op_type in IMPORTERS or has_function_body(node.op_type, version)):
+            version = version_of(domain)
+            label = where + (node.name or node.output[0])
+            if domain in STANDARD_DOMAINS and node.op_type in IMPORTERS:
                 continue
-            bad.setdefault((domain or "ai.onnx", node.op_type, version), []).append(node.name or node.output[0])
+            if domain in STANDARD_DOMAINS and has_function_body(node.op_type, version):
+                body = _static_function_body(node.op_type, version)
+                if body is not None:  # look inside: an unsupported op there is reported here too
+                    inner = next((o.version for o in body.opset_import if o.domain in STANDARD_DOMAINS), version)
+                    visit(body.node, lambda d, v=inner: v, f"{label}/{node.op_type}/")
+                continue
+            bad.setdefault((domain or "ai.onnx", node.op_type, version), []).append(label)
 
-    visit(model.graph.node)
+    visit(model.graph.node, lambda d: domains.get(d, opset))
     if bad:
         parts = [f"{op} (domain {dom}, opset {ver}; node{'s' if len(names) > 1 else ''} {', '.join(names[:5])}"
                  f"{' ...' if len(names) > 5 else ''})" for (dom, op, ver), names in sorted(bad.items())]
@@ -469,6 +476,17 @@ def has_function_body(op_type: str, version: int) -> bool:
     return bool(s is not None and (s.has_function or s.has_context_dependent_function))
 
 
+def _static_function_body(op_type: str, version: int) -> onnx.FunctionProto | None:
+    """The schema's function body when it does not depend on the node (else None)."""
+    schema = _schema(op_type, version)
+    if schema is None or not schema.has_function:
+        return None
+    versions = [v for v in schema.function_opset_versions if v <= version] or list(schema.function_opset_versions)
+    fn = onnx.FunctionProto()
+    fn.ParseFromString(schema.get_function_with_opset_version(max(versions)))
+    return fn
+
+
 def expand_function(ctx: ImportContext, node: onnx.NodeProto, opset: int) -> None:
     """Import ``node`` as the body of the function the ONNX schema defines for its op."""
     schema = _schema(node.op_type, opset)
@@ -505,6 +523,11 @@ def expand_function(ctx: ImportContext, node: onnx.NodeProto, opset: int) -> Non
         rename[formal] = actual
     caller_attrs = {a.name: a for a in node.attribute}
     defaults = {k: a.default_value for k, a in schema.attributes.items() if a.default_value.type}
+    scope = set(fn.input) | set(fn.output) | {o for inner in fn.node for o in inner.output}
+
+    def outer(name: str) -> str:  # a function-scope name as the caller's graph knows it
+        return rename.get(name, prefix + name) if name in scope else name
+
     body_nodes = []
     for inner in fn.node:
         new = onnx.NodeProto()
@@ -526,8 +549,29 @@ def expand_function(ctx: ImportContext, node: onnx.NodeProto, opset: int) -> Non
                 new.attribute.append(copied)
             else:
                 new.attribute.append(a)
+        for a in new.attribute:  # subgraphs (If branches, Loop bodies) read function-scope values too
+            for sub in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)):
+                _rename_outer_names(sub, outer)
         body_nodes.append(new)
     import_nodes(ctx, body_nodes, inner_opset)
+
+
+def _rename_outer_names(graph: onnx.GraphProto, outer: Callable[[str], str]) -> None:
+    """Rename, in place, the names a subgraph reads from enclosing scopes (not its own values)."""
+    own = {v.name for v in graph.input} | {i.name for i in graph.initializer} | {o for n in graph.node for o in n.output}
+
+    def r(name: str) -> str:
+        return name if (not name or name in own) else outer(name)
+
+    for n in graph.node:
+        names = [r(i) for i in n.input]
+        del n.input[:]
+        n.input.extend(names)
+        for a in n.attribute:
+            for sub in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)):
+                _rename_outer_names(sub, lambda x, r=r: r(x))
+    for o in graph.output:
+        o.name = r(o.name)
 
 
 # -- naming ------------------------------------------------------------------------------------------
