@@ -33,6 +33,7 @@ from irflow.executors import get_runner
 from irflow.frontends.eager import RECORDERS, Tensor, _wrap
 from irflow.frontends.spec import TensorSpec
 from irflow.frontends.variables import StateBuilder, Variable
+from irflow.passes.prune import prune
 from irflow.ir.dtypes import dtype_of_array
 from irflow.ir.graph import Graph
 from irflow.ops.builder import SymbolicTensor
@@ -413,7 +414,9 @@ class Function:
         # Graph inputs: tensor arguments first, then variables in first-read order.
         by_name = {v.name: v for v in b.inputs}
         b.inputs = [by_name[n] for n in arg_inputs] + [by_name[n] for n, _ in b.variable_inputs]
-        graph = b.build()
+        # Dead code out: a GradientTape in the body also emits cotangents nobody asked for (the
+        # gradient of a matmul with respect to the data batch), which would run on every call.
+        graph = prune(b.build())
         return ConcreteFunction(
             graph=graph,
             arg_inputs=arg_inputs,
@@ -477,6 +480,7 @@ def function(
     executor: str = "numpy",
     device: str = "cpu",
     input_signature: Sequence[Any] | None = None,
+    autograph: bool = False,
 ) -> Any:
     """Trace ``fn`` to a graph once per input signature and run the graph (``tf.function``).
 
@@ -484,6 +488,8 @@ def function(
     Tensor arguments (Tensors, arrays) are graph inputs; other Python arguments are part of
     the cache key and constants of the graph. ``input_signature`` (TensorSpecs, one per tensor
     argument, None or symbolic dims allowed) fixes the signature: one trace serves all sizes.
+    ``autograph=True`` rewrites Python ``if``/``while``/``for i in irf.range(n)`` on traced
+    tensors into ``irf.cond``/``irf.while_loop``/``irf.scan`` (see docs/control-flow.md).
 
     >>> @irf.function(input_signature=[irf.TensorSpec((None, 4), "float32")])
     ... def f(x):
@@ -492,5 +498,9 @@ def function(
     array([4., 4., 4.], dtype=float32)
     """
     if fn is None:
-        return lambda f: Function(f, executor=executor, device=device, input_signature=input_signature)
+        return lambda f: function(f, executor=executor, device=device, input_signature=input_signature, autograph=autograph)
+    if autograph:  # Python if/while/for-range on traced tensors become cond/while_loop/scan (docs/control-flow.md)
+        from irflow.frontends.autograph import autograph_wrapper
+
+        fn = autograph_wrapper(fn)
     return Function(fn, executor=executor, device=device, input_signature=input_signature)
