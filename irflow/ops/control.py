@@ -140,7 +140,10 @@ def _while_type(*inputs, cond_graph, body_graph, num_consts, max_iterations):
     if max_iterations is not None and (not isinstance(max_iterations, int) or max_iterations < 0):
         raise IRValidationError(f"while_loop: max_iterations must be a non-negative int or None, got {max_iterations!r}")
     carry = inputs[num_consts:]
-    (p,) = graph_call_type(inputs, cond_graph, "while_loop cond_graph") or (None,)
+    conds = graph_call_type(inputs, cond_graph, "while_loop cond_graph")
+    if len(conds) != 1:
+        raise IRValidationError(f"while_loop: cond_graph {cond_graph.name!r} must return one bool, it returns {len(conds)} values")
+    p = conds[0]
     try:
         _check_pred("while_loop", p)
     except DTypeError as e:
