@@ -8,7 +8,6 @@ a GradientTape and inside ``irf.function`` alike.
 """
 from __future__ import annotations
 
-import itertools
 from typing import Any, Sequence
 
 import numpy as np
@@ -96,14 +95,22 @@ class LayerNorm(Module):
 
 
 class Dropout(Module):
-    """Inverted dropout in training mode, identity in inference mode.
+    """Inverted dropout in training mode (zero with probability ``rate``, scale the rest by
+    1/(1 - rate)), the identity in inference mode.
 
-    Eagerly each training call draws a fresh mask (seed ``seed + number of calls so far``), so
-    runs are reproducible. Inside ``irf.function`` the seed is an attribute of the traced op:
-    fixed when the step is traced (see docs/nn.md).
+    A fresh mask per training call, eagerly and inside ``irf.function`` alike: the mask is
+    ``frac(u + k * phi) < rate`` with ``u`` uniform numbers drawn once from ``seed`` for the
+    input's shape, ``k`` a call counter (a non-trainable Variable, so a traced step advances it
+    in the graph) and ``phi`` the golden ratio. Each call's mask is an independent-looking
+    Bernoulli(rate) pattern; across calls each element follows a Weyl sequence (dropped in a
+    fraction ``rate`` of the calls). Same seed, same calls: same masks, eager or traced.
+    An input whose shape is not static (a symbolic batch dim in a trace) falls back to the
+    ``dropout`` op, whose seed is fixed at trace time (docs/nn.md).
 
     >>> drop = irf.nn.Dropout(0.1, seed=3)               # doctest: +SKIP
     """
+
+    _GOLDEN = 0.6180339887498949
 
     def __init__(self, rate: float = 0.5, seed: int | None = None):
         super().__init__()
@@ -111,12 +118,23 @@ class Dropout(Module):
             raise IrflowError(f"Dropout: rate must be a float in [0, 1), got {rate!r}")
         self.rate = float(rate)
         self.seed = int(initializers.generator(None).integers(0, 2**31 - 1)) if seed is None else int(seed)
-        self._module_calls = itertools.count()
+        # The call counter is state but not part of the model: kept out of state_dict (the
+        # "_module_" prefix is not tracked), read and advanced like any Variable in a trace.
+        self._module_calls = Variable(np.zeros((), np.int64), name="dropout_calls", trainable=False)
 
     def forward(self, x: Any, training: bool | None = None) -> Any:
         if not self.is_training(training) or self.rate == 0.0:
             return x
-        return ops.dropout(x, rate=self.rate, seed=(self.seed + next(self._module_calls)) % (2**31), training=True)
+        shape = tuple(x.shape)
+        if not all(isinstance(d, int) for d in shape):
+            return ops.dropout(x, rate=self.rate, seed=self.seed, training=True)
+        k = ops.cast(self._module_calls, "float64")
+        shift = k * self._GOLDEN - ops.floor(k * self._GOLDEN)  # frac(k * phi) in float64: exact enough for 2**40 calls
+        u = ops.random_uniform(shape, dtype="float64", seed=self.seed) + shift
+        u = u - ops.floor(u)
+        keep = ops.greater_equal(u, self.rate)
+        self._module_calls.assign_add(1)
+        return ops.where(keep, x * (1.0 / (1.0 - self.rate)), ops.zeros_like(x))
 
 
 class Flatten(Module):

@@ -98,6 +98,27 @@ def test_dropout_fresh_mask_per_call_and_reproducible():
         nn.Dropout(1.0)
 
 
+def test_dropout_traced_step_draws_a_fresh_mask_per_call_equal_to_eager():
+    x = np.ones((8, 30), "float32")
+    eager, traced = nn.Dropout(0.3, seed=5), nn.Dropout(0.3, seed=5)
+    f = irf.function(lambda v: traced(v))
+    eager_masks = [eager(x).numpy() for _ in range(4)]
+    traced_masks = [f(x).numpy() for _ in range(4)]
+    assert f.trace_count == 1
+    for e, t in zip(eager_masks, traced_masks):
+        np.testing.assert_array_equal(t, e)
+    assert len({m.tobytes() for m in traced_masks}) == 4  # every call a new mask
+    rates = [(m == 0).mean() for m in traced_masks]
+    assert all(0.15 < r < 0.45 for r in rates)
+    model = nn.Sequential(nn.Linear(30, 2, rng=0), nn.Dropout(0.5))
+    assert list(model.state_dict()) == ["layers.0.weight", "layers.0.bias"]  # the call counter is not model state
+    w = irf.Variable(np.ones((8, 30), "float32"))
+    with irf.GradientTape() as tape:
+        y = irf.reduce_sum(eager(w))
+    g = tape.gradient(y, w).numpy()  # the mask scaled by 1/(1 - rate), zeros where dropped
+    assert np.all((g == 0) | np.isclose(g, 1 / 0.7)) and (g == 0).any() and (g != 0).any()
+
+
 def test_activations_match_numpy():
     x = RNG.standard_normal(10).astype("float32")
     np.testing.assert_allclose(nn.ReLU()(x).numpy(), np.maximum(x, 0))
