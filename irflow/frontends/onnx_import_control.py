@@ -55,13 +55,15 @@ class SubgraphContext(ImportContext):
             return super().tensor(name)
         c = self.parent.known_value(name)
         if c is not None and name not in self.parent.weights:
-            t = self.env[name] = self.builder.constant(c, name=name)  # a folded outer constant
-            return t
+            self.consts[name] = c  # a folded outer constant: a constant here too, still known
+            return super().tensor(name)
         return self.parent.tensor(name)  # an outer tensor: captured when used here
 
 
 def _value_type(vi: onnx.ValueInfoProto, where: str, fallback: TensorType | None = None) -> TensorType:
     t = vi.type
+    if t.WhichOneof("value") is None and fallback is not None:  # an untyped formal input: the outer type
+        return fallback
     if not t.HasField("tensor_type"):
         raise UnsupportedOpError(f"{where}: '{vi.name}' is not a tensor (sequence / optional values are not supported)")
     tt = t.tensor_type
@@ -93,8 +95,8 @@ def import_subgraph(ctx: ImportContext, g: onnx.GraphProto, opset: int, where: s
     import_nodes(sub, list(g.node), opset)
     with b:
         outs = [b.to_symbolic(sub.tensor(vo.name), None) for vo in g.output]
-    for vo in g.output:
-        _value_type(vo, where)  # sequence outputs: a clear error
+    for vo, o in zip(g.output, outs):
+        _value_type(vo, where, o.type)  # sequence outputs: a clear error
     return _Traced(b, declared, outs, None)
 
 

@@ -47,6 +47,35 @@ def test_listed_cases_are_all_the_cases(cases):
     assert names == set(PASSING) | set(OUT_OF_SCOPE)
 
 
+# Cases of other ops whose models (or function bodies) hold a Loop or Scan.
+USING_CONTROL_FLOW = ["test_range_float_type_positive_delta_expanded", "test_range_int32_type_negative_delta_expanded",
+                      "test_linear_attention_decode_step", "test_linear_attention_gated_delta_gqa_expanded"]
+
+
+@pytest.fixture(scope="module")
+def other_cases():
+    import contextlib, io, warnings  # noqa: E401
+
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        return some_cases(["rangeop", "linear_attention"])
+
+
+@pytest.mark.parametrize("name", USING_CONTROL_FLOW)
+def test_cases_with_loop_or_scan_inside_pass_on_numpy_and_ort(other_cases, name):
+    case = other_cases[name]
+    g = load(case.model)
+    assert {n.op for n in g.nodes} & {"scan", "while_loop"}
+    sess = ort_session(g)  # the imported graph, exported again
+    names = [vi.name for vi in case.model.graph.input]
+    for ins, outs in case.data_sets:
+        feeds = dict(zip(names, ins))
+        args = [feeds[n] for n in g.input_names]
+        for got in (np_run(g, args), ort_run(sess, g, args)):
+            for a, b in zip(got, outs):
+                np.testing.assert_allclose(a, b, rtol=2e-3 if b.dtype == np.float16 else 1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("name", ["test_if_seq", "test_loop13_seq"])
 def test_sequence_cases_raise_unsupported(cases, name):
     with pytest.raises(irf.UnsupportedOpError):
