@@ -58,7 +58,7 @@ def graph_of(obj: Any, *specs: Any, training: bool = False) -> tuple[Graph, list
 
     ``obj`` is a Graph (returned as is), an ``irf.function`` Function, or any callable (a
     plain function, an ``nn.Module``), which is wrapped with ``irf.function`` first and traced
-    for ``specs``. Inference export (``training=False``): each Variable's graph input becomes
+    for ``specs``; an ``nn.Module`` is traced in inference mode unless ``training=True``. Inference export (``training=False``): each Variable's graph input becomes
     an initializer holding its current value and the variable-update outputs are dropped
     (with the nodes only they needed). Training export: Variables stay inputs, their new
     values stay outputs; the wiring ``[{"variable", "input", "output"}]`` says which is which.
@@ -76,7 +76,17 @@ def graph_of(obj: Any, *specs: Any, training: bool = False) -> tuple[Graph, list
         except ImportError as e:
             raise IrflowError(f"irf.onnx.export of a Python callable needs irf.function (irflow.frontends.trace): {e}") from None
         fn = function(fn)
-    cf = fn.get_concrete_function(*specs)
+    modes = None
+    if not training and callable(getattr(obj, "eval", None)) and hasattr(obj, "submodules"):
+        # An nn.Module exports its inference mode (Dropout off, BatchNorm on running statistics),
+        # as torch.onnx.export does by default; the modes are restored afterwards.
+        modes = [(m, m.training) for m in [obj, *obj.submodules]]
+        obj.eval()
+    try:
+        cf = fn.get_concrete_function(*specs)
+    finally:
+        for m, mode in modes or ():
+            m.training = mode
     graph: Graph = cf.graph
     var_inputs = [(_name(n), v) for n, v in cf.variable_inputs]
     var_outputs = {id(v): _name(n) for n, v in cf.variable_outputs}

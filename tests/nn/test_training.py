@@ -121,3 +121,15 @@ def test_train_digits_example_runs_and_onnx_agrees(model, executor, tmp_path):
     # exit status 0 means every test prediction of the ONNX export equals irflow's
     assert example.main(["--model", model, "--executor", executor, "--epochs", "1", "--out", str(tmp_path / "m.onnx")]) == 0
     assert (tmp_path / "m.onnx").is_file()
+
+
+def test_onnx_export_of_a_module_uses_inference_mode_and_restores_it(tmp_path):
+    model = nn.Sequential(nn.Linear(6, 4, rng=0), nn.BatchNorm(4), nn.Dropout(0.5, seed=0), nn.Linear(4, 3, rng=1))
+    x = np.random.default_rng(1).standard_normal((5, 6)).astype("float32")
+    model(x)  # one training call: running statistics move away from (0, 1)
+    assert model.training
+    exported = irf.onnx.export(model, tmp_path / "m.onnx", irf.TensorSpec(("batch", 6), "float32"))
+    assert model.training and all(m.training for m in model.submodules)  # modes restored
+    got = irf.onnx.run(tmp_path / "m.onnx", {exported.graph.input[0].name: x}, device="cpu")
+    want = model(x, training=False).numpy()
+    np.testing.assert_allclose(next(iter(got.values())), want, rtol=1e-5, atol=1e-5)
