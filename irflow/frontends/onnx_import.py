@@ -388,6 +388,8 @@ def import_nodes(ctx: ImportContext, nodes: Sequence[onnx.NodeProto], opset: int
 
     for node in nodes:
         op = node.op_type
+        if op == "If" and node.input[0] in ctx.consts and _inline_taken_branch(ctx, node, opset):
+            continue
         if op in SHAPE_IMPORTERS:  # ops answered from types and shape values alone (Shape, Size)
             if SHAPE_IMPORTERS[op](ctx, node, opset):
                 continue
@@ -404,6 +406,32 @@ def import_nodes(ctx: ImportContext, nodes: Sequence[onnx.NodeProto], opset: int
             outs = _call(fn, view)
         _define_outputs(ctx, node, outs, view)
         _propagate_shape_values(ctx, node, opset)
+
+
+def _inline_taken_branch(ctx: ImportContext, node: onnx.NodeProto, opset: int) -> bool:
+    """An If whose condition is known at import time is its taken branch, imported in place
+    (exporters leave such Ifs behind, e.g. on a tensor's rank; the other branch may not even
+    be valid for these shapes)."""
+    cond = np.asarray(ctx.consts[node.input[0]])
+    if cond.size != 1:
+        return False
+    name = "then_branch" if bool(cond.reshape(-1)[0]) else "else_branch"
+    branch = next((a.g for a in node.attribute if a.name == name), None)
+    if branch is None or branch.initializer or len(branch.output) != len(node.output):
+        return False
+    import_nodes(ctx, list(branch.node), opset)
+    for inner, outer in zip(branch.output, node.output):
+        if not outer:
+            continue
+        if inner.name in ctx.consts and inner.name not in ctx.env:
+            ctx.consts[outer] = ctx.consts[inner.name]
+        else:
+            t = ctx.tensor(inner.name)
+            ctx.define(outer, t)
+            ctx.onnx_names[t.name] = outer  # the If's output is the name the graph knows
+        if inner.name in ctx.shapes:
+            ctx.shapes[outer] = ctx.shapes[inner.name]
+    return True
 
 
 def _call(fn: Callable, view: NodeView) -> Any:
@@ -612,6 +640,7 @@ def _rename_to_onnx_names(graph: Graph, ctx: ImportContext, output_names: list[s
             name = onnx_name if onnx_name not in used_names else f"{onnx_name}_out"
             used_names.add(name)
             nodes.append(Node(op="identity", inputs=(cur,), outputs=(Value(name=name, type=types[cur]),), attrs={}, name=name))
+            types[name] = types[cur]
             cur = name
         outputs.append(Value(name=cur, type=types[cur]))
     return Graph(name=graph.name, inputs=graph.inputs, outputs=tuple(outputs), nodes=tuple(nodes),

@@ -377,3 +377,17 @@ def test_slice_by_a_symbolic_length_runs_and_differentiates():
     want = np.zeros_like(pos)
     want[:3] = 2.0  # d sum(y) / d pos[i] = batch for the 3 rows used, 0 for the rest
     np.testing.assert_array_equal(grad, want)
+
+
+def test_if_with_a_condition_known_at_import_is_its_taken_branch():
+    then_g = helper.make_graph([helper.make_node("Relu", ["x"], ["t"])], "then", [], [helper.make_tensor_value_info("t", F, [3])])
+    else_g = helper.make_graph([helper.make_node("Neg", ["x"], ["e"])], "else", [], [helper.make_tensor_value_info("e", F, [3])])
+    nodes = [helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Size", ["s"], ["rank"]),
+             helper.make_node("Constant", [], ["one"], value=numpy_helper.from_array(np.array(1, np.int64))),
+             helper.make_node("Equal", ["rank", "one"], ["is_vector"]),  # known at import: x is 1-D
+             helper.make_node("If", ["is_vector"], ["y"], then_branch=then_g, else_branch=else_g)]
+    model = make_model(nodes, [helper.make_tensor_value_info("x", F, [3])], [helper.make_tensor_value_info("y", F, [3])])
+    g = load(model)
+    assert [n.op for n in g.nodes] == ["relu"]
+    x = np.array([-1.0, 0.5, 2.0], np.float32)
+    np.testing.assert_array_equal(run_both(g, {"x": x})["y"], np.maximum(x, 0))
