@@ -234,8 +234,8 @@ def _backward_body(body: Graph, num_consts: int, num_carry: int, float_consts: l
                    float_carry: list[int], float_xs: list[int], float_ys: list[int]) -> Graph:
     """One backward step: (consts..., ct_carry[float]..., acc[float consts]..., carry_t..., x_t...,
     ct_y[float]...) -> (ct_carry_prev[float]..., acc + dconsts..., dx_t[float]...)."""
+    from irflow.autodiff.vjp import replay
     from irflow.ops.builder import GraphBuilder
-    from irflow.ops.special import call
 
     n_x = len(body.inputs) - num_consts - num_carry
     wrt = [i for i in float_consts] + [num_consts + i for i in float_carry] + [num_consts + num_carry + i for i in float_xs]
@@ -260,8 +260,12 @@ def _backward_body(body: Graph, num_consts: int, num_carry: int, float_consts: l
             cts.append(by_carry[k])
         else:
             cts.append(by_y[k - num_carry])
-    with b:
-        res = _as_tuple(call(*consts, *carry, *xs, *cts, graph=vg))
+    with b:  # the step's gradient graph inlined (a nested `call` would cost an Interpreter per step)
+        env = dict(zip(vg.input_names, [*consts, *carry, *xs, *cts]))
+        for nm, arr in vg.initializers.items():
+            env[nm] = b.constant(arr, name=nm)
+        replay(vg, b, env)
+        res = tuple(env[nm] for nm in vg.output_names)
         d_consts = res[:len(float_consts)]
         d_carry = res[len(float_consts):len(float_consts) + len(float_carry)]
         d_xs = res[len(float_consts) + len(float_carry):]
