@@ -233,10 +233,15 @@ def _assigned(stmts: list[ast.stmt]) -> list[str]:
 
 def _has_escape(stmts: list[ast.stmt]) -> bool:
     """Does control leave these statements other than by falling through?"""
-    for s in stmts:
-        for node in ast.walk(s):
-            if isinstance(node, (ast.Return, ast.Break, ast.Continue, ast.Yield, ast.YieldFrom, ast.Global, ast.Nonlocal)):
-                return True
+    escapes = (ast.Return, ast.Break, ast.Continue, ast.Yield, ast.YieldFrom, ast.Global, ast.Nonlocal)
+    stack: list[ast.AST] = list(stmts)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, escapes):
+            return True
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            continue  # a nested scope (the helpers of inner rewrites, too): its returns are its own
+        stack.extend(ast.iter_child_nodes(node))
     return False
 
 

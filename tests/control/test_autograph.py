@@ -140,3 +140,35 @@ def test_converted_function_runs_eagerly_as_python():
 def test_lambda_has_no_source_error():
     with pytest.raises(irf.IrflowError, match="source"):
         convert(eval("lambda x: x"))
+
+
+def test_elif_chain_and_nested_loops():
+    @irf.function(autograph=True)
+    def f(x, n):
+        s = irf.reduce_sum(x)
+        if s > 10.0:
+            y = x * 3.0
+        elif s > 0.0:
+            y = x * 2.0
+        else:
+            y = x * 0.0
+        for i in irf.range(n):
+            for j in irf.range(2):
+                if irf.reduce_sum(y) < 50.0:
+                    y = y + 1.0
+        return y
+
+    def ref(x, n):
+        s = x.sum()
+        y = x * 3.0 if s > 10 else x * 2.0 if s > 0 else x * 0.0
+        for _ in range(n):
+            for _ in range(2):
+                if y.sum() < 50.0:
+                    y = y + 1.0
+        return y
+
+    spec = (irf.TensorSpec((2,), F32), irf.TensorSpec((), "int64"))
+    ops = _ops(f, *spec)
+    assert ops.count("cond") == 1 and ops.count("while_loop") == 1  # the inner loops are nested graphs
+    for x, n in (([5.0, 6.0], 20), ([1.0, 2.0], 3), ([-1.0, -2.0], 0)):
+        np.testing.assert_allclose(f(np.float32(x), np.int64(n)).numpy(), ref(np.float64(x), n), rtol=1e-6)
