@@ -223,11 +223,21 @@ def _cond_vjp(g, pred, *operands, out, then_branch, else_branch):
 
 
 # -- scan VJP: a reverse scan over the saved per-step carries -----------------------------------
+_SAVERS: dict[int, tuple[Graph, Graph]] = {}  # id(body) -> (body, its saver): one saver per body
+
+
 def _body_with_carry_out(body: Graph, num_consts: int, num_carry: int) -> Graph:
     """``body`` that also emits its carry inputs as extra per-step outputs (the residuals)."""
+    hit = _SAVERS.get(id(body))
+    if hit is not None and hit[0] is body:
+        return hit[1]
+    if len(_SAVERS) > 512:
+        _SAVERS.clear()
     carry_in = body.inputs[num_consts:num_consts + num_carry]
-    return Graph(name=f"{body.name}_save", inputs=body.inputs, outputs=body.outputs + tuple(carry_in),
-                 nodes=body.nodes, initializers=body.initializers, opset_version=body.opset_version)
+    saver = Graph(name=f"{body.name}_save", inputs=body.inputs, outputs=body.outputs + tuple(carry_in),
+                  nodes=body.nodes, initializers=body.initializers, opset_version=body.opset_version)
+    _SAVERS[id(body)] = (body, saver)
+    return saver
 
 
 def _backward_body(body: Graph, num_consts: int, num_carry: int, float_consts: list[int],
@@ -273,6 +283,46 @@ def _backward_body(body: Graph, num_consts: int, num_carry: int, float_consts: l
     return b.build()
 
 
+def _save_in_forward_node(out, inputs, body: Graph, saver: Graph):
+    """Swap the forward scan node (in the builder the backward pass extends) for the same
+    node with ``saver`` as body, whose extra outputs are the per-step carries; return them.
+
+    The swap keeps the node's name, inputs and first outputs, so everything already built on
+    it is unchanged; the forward then runs once, not twice. None when the forward node is
+    not a node of the active builder (an eager tape's gradient reads forward values as inputs).
+    """
+    from irflow.ir.graph import Node, Value
+    from irflow.ops.builder import SymbolicTensor
+    from irflow.ops.dispatch import BUILDER_STACK
+    from irflow.ops.registry import get_op
+
+    first = _as_tuple(out)[0] if out is not None else None
+    b = BUILDER_STACK[-1] if BUILDER_STACK else None
+    if b is None or not isinstance(first, SymbolicTensor) or first.builder is not b:
+        return None
+    for i in range(len(b.nodes) - 1, -1, -1):
+        node = b.nodes[i]
+        if any(v.name == first.name for v in node.outputs):
+            break
+    else:
+        return None
+    if node.op != "scan" or node.outputs[0].name != first.name or node.inputs != tuple(x.name for x in inputs):
+        return None
+    if node.attrs["body"] is saver:  # swapped by an earlier gradient of the same node (jacobian rows)
+        n_saved = len(saver.outputs) - len(body.outputs)
+        return tuple(SymbolicTensor(b, v.name, v.type) for v in node.outputs[len(node.outputs) - n_saved:])
+    if node.attrs["body"] is not body:
+        return None
+    attrs = {**node.attrs, "body": saver}
+    types = get_op("scan").infer_type(tuple(b.types[n] for n in node.inputs), attrs)
+    extra = tuple(Value(name=b.fresh_name(f"{node.name}_carry_in_{k}"), type=t)
+                  for k, t in enumerate(types[len(node.outputs):]))
+    b.nodes[i] = Node(op="scan", inputs=node.inputs, outputs=node.outputs + extra, attrs=attrs, name=node.name)
+    for v in extra:
+        b.types[v.name] = v.type
+    return tuple(SymbolicTensor(b, v.name, v.type) for v in extra)
+
+
 @defvjp("scan")
 def _scan_vjp(g, *inputs, out, body, num_consts, num_carry, length, reverse):
     gs = _as_tuple(g)
@@ -283,10 +333,13 @@ def _scan_vjp(g, *inputs, out, body, num_consts, num_carry, length, reverse):
     fy = _float_idx([v.type for v in body.outputs[num_carry:]])
     if not (fc or fcar or fx) or not (fcar or fy):
         return (None,) * len(inputs)
-    # forward again, saving the carry at the start of every step
+    # the carry at the start of every step: from the forward node itself when it is in the
+    # builder being extended, else from a second forward scan that saves it
     saver = _body_with_carry_out(body, num_consts, num_carry)
-    fwd = _as_tuple(bind("scan", *inputs, body=saver, num_consts=num_consts, num_carry=num_carry, length=length, reverse=reverse))
-    saved = fwd[len(fwd) - num_carry:]
+    saved = _save_in_forward_node(out, inputs, body, saver)
+    if saved is None:
+        fwd = _as_tuple(bind("scan", *inputs, body=saver, num_consts=num_consts, num_carry=num_carry, length=length, reverse=reverse))
+        saved = fwd[len(fwd) - num_carry:]
     bwd = _backward_body(body, num_consts, num_carry, fc, fcar, fx, fy)
     ct_carry = [gs[i] for i in fcar]
     ct_ys = [gs[num_carry + j] for j in fy]

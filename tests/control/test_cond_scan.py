@@ -314,3 +314,12 @@ def test_nested_cond_inside_scan_captures_through_two_levels():
     g.verify()
     c, ys = ort_run(ort_session(g), g, [xs, thr, np.float32(3.0)])
     np.testing.assert_allclose(ys, want_y)
+
+
+def test_gradient_graph_runs_the_forward_scan_once():
+    g = irf.function(_rnn_loss).get_graph(*_rnn_specs("float64"))
+    gg = vjp(g, wrt=["wx", "wh"], seed="ones")
+    scans = [n for n in gg.nodes if n.op == "scan"]
+    assert len(scans) == 2  # the forward (also saving its per-step carries) and the reverse scan
+    assert [n.attrs["reverse"] for n in scans] == [False, True]
+    assert len(scans[0].outputs) == 3  # final h, stacked hs, stacked carry-in
