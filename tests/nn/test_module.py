@@ -154,3 +154,18 @@ def test_forward_missing_raises():
 
     with pytest.raises(irf.IrflowError, match="Empty.*defines no forward"):
         Empty()(1.0)
+
+
+def test_bare_variables_in_containers_and_cycles():
+    class Holder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ws = [irf.Variable(np.zeros(2, "float32"), name=f"w{i}") for i in range(2)]
+            self.table = {"a": (irf.Variable(np.ones(1, "float32"), name="a"),)}
+            self.child = nn.Dense(2, 2, rng=0)
+            self.child.parent = self  # a cycle must not loop forever
+
+    h = Holder()
+    assert list(h.state_dict()) == ["ws.0", "ws.1", "table.a.0", "child.weight", "child.bias"]
+    assert [v.name for v in h.variables][:3] == [f"{h.path}/w0", f"{h.path}/w1", f"{h.path}/a"]
+    assert nn.Dense is nn.Linear and h.submodules == [h.child]
