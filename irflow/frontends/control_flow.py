@@ -185,8 +185,11 @@ def scan(fn: Callable, init: Any, xs: Any = None, length: int | None = None, rev
     xsyms = _symbolic_leaves(x_leaves)
     if not xsyms and length is None:
         raise IrflowError("irf.scan: xs is None (or empty), so length= is required")
+    for s in xsyms:
+        if not s.ndim:
+            raise IrflowError(f"irf.scan: scanned value %{s.name} ({s.type}) is 0-d; it needs a leading axis")
     c_types = [s.type for s in carry]
-    x_types = [TensorType(dtype=s.dtype, shape=s.shape[1:]) if s.ndim else _rank0(s, "irf.scan") for s in xsyms]
+    x_types = [TensorType(dtype=s.dtype, shape=s.shape[1:]) for s in xsyms]
     names = [f"carry_{i}" for i in range(len(carry))] + [f"x_{i}" for i in range(len(xsyms))]
 
     def post(result):
@@ -206,10 +209,6 @@ def scan(fn: Callable, init: Any, xs: Any = None, length: int | None = None, rev
     it = iter(res)
     new_carry = unflatten(c_tree, it)
     return new_carry, unflatten(y_tree, it)
-
-
-def _rank0(s: SymbolicTensor, where: str):
-    raise IrflowError(f"{where}: scanned value %{s.name} ({s.type}) is 0-d; it needs a leading axis")
 
 
 def _scan_eager(fn, init, xs, length, reverse):
@@ -319,9 +318,15 @@ def fori_loop(lower: Any, upper: Any, body_fn: Callable, init: Any) -> Any:
         i, hi_, val = v
         return (i + 1, hi_, body_fn(i, val))
 
-    _, _, val = while_loop(c, body, (bind("cast", lower, dtype="int64") if not isinstance(lower, int) else np.asarray(lower, np.int64),
-                                     bind("cast", upper, dtype="int64") if not isinstance(upper, int) else np.asarray(upper, np.int64), init))
+    _, _, val = while_loop(c, body, (_as_int64(lower), _as_int64(upper), init))
     return val
+
+
+def _as_int64(bound: Any) -> Any:
+    """A loop bound as an int64 scalar: Python ints as constants, tensors cast."""
+    if isinstance(bound, (int, np.integer)) and not isinstance(bound, bool):
+        return np.asarray(int(bound), np.int64)
+    return bind("cast", bound, dtype="int64")
 
 
 def _value(x):

@@ -30,7 +30,6 @@ from irflow.frontends.onnx_import import ImportContext, _dim, _initializer_array
 from irflow.frontends.onnx_import_ops import importer
 from irflow.ir.dtypes import DType
 from irflow.ir.types import TensorType
-from irflow.ops.builder import SymbolicTensor
 from irflow.ops.dispatch import BUILDER_STACK, bind
 
 
