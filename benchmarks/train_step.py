@@ -7,6 +7,7 @@ onnxruntime (CPU), against PyTorch eager + torch.optim.SGD, in one process, with
 All three start from the same weights and take the same batches; the script first checks
 that their losses agree for 5 steps. Runtimes are pinned to ``--threads`` and timed in
 blocks that take turns, the minimum over rounds (as benchmarks/executors.py).
+Also printed: minor page faults per step (``getrusage``), which machine load does not disturb.
 ``--profile`` prints the NumPy interpreter's slowest nodes of the traced step.
 """
 from __future__ import annotations
@@ -137,6 +138,17 @@ def main() -> None:
     for name, t in times.items():
         ratio = f"{t / base:10.2f}" if base else f"{'-':>10s}"
         print(f"{name:32s} {t * 1e6:9.0f} {1 / t:9.0f} {ratio}")
+
+    # Minor page faults per step: unlike times, not disturbed by other jobs on the machine.
+    # Fresh large temporaries that glibc hands back to the OS fault in again every step (PERF-NOTES).
+    import resource
+
+    print(f"{'runtime':32s} {'minor page faults/step':>24s}")
+    for name, fn in fns.items():
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        for _ in range(50):
+            fn()
+        print(f"{name:32s} {(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 50:24.0f}")
 
     if args.profile:
         from irflow.executors.numpy import Interpreter
