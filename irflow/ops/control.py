@@ -197,6 +197,17 @@ def graph_vjp(graph: Graph, wrt: Sequence[int], name: str | None = None) -> Grap
     return prune(b.build())
 
 
+def inline(b, graph: Graph, args: Sequence) -> tuple:
+    """Add ``graph``'s nodes to builder ``b`` applied to ``args``; return its outputs."""
+    from irflow.autodiff.vjp import replay
+
+    env = dict(zip(graph.input_names, args))
+    for nm, arr in graph.initializers.items():
+        env[nm] = b.constant(arr, name=nm)
+    replay(graph, b, env)
+    return tuple(env[nm] for nm in graph.output_names)
+
+
 def _as_tuple(x) -> tuple:
     return x if isinstance(x, tuple) else (x,)
 
@@ -244,7 +255,6 @@ def _backward_body(body: Graph, num_consts: int, num_carry: int, float_consts: l
                    float_carry: list[int], float_xs: list[int], float_ys: list[int]) -> Graph:
     """One backward step: (consts..., ct_carry[float]..., acc[float consts]..., carry_t..., x_t...,
     ct_y[float]...) -> (ct_carry_prev[float]..., acc + dconsts..., dx_t[float]...)."""
-    from irflow.autodiff.vjp import replay
     from irflow.ops.builder import GraphBuilder
 
     n_x = len(body.inputs) - num_consts - num_carry
@@ -271,11 +281,7 @@ def _backward_body(body: Graph, num_consts: int, num_carry: int, float_consts: l
         else:
             cts.append(by_y[k - num_carry])
     with b:  # the step's gradient graph inlined (a nested `call` would cost an Interpreter per step)
-        env = dict(zip(vg.input_names, [*consts, *carry, *xs, *cts]))
-        for nm, arr in vg.initializers.items():
-            env[nm] = b.constant(arr, name=nm)
-        replay(vg, b, env)
-        res = tuple(env[nm] for nm in vg.output_names)
+        res = inline(b, vg, [*consts, *carry, *xs, *cts])
         d_consts = res[:len(float_consts)]
         d_carry = res[len(float_consts):len(float_consts) + len(float_carry)]
         d_xs = res[len(float_consts) + len(float_carry):]
@@ -364,7 +370,6 @@ def masked_scan_body(cond_graph: Graph, body_graph: Graph, num_consts: int) -> G
     """A scan body equivalent to the while loop: carry (active, carry...), one step is
     ``p = active and cond(carry); carry = where(p, body(carry), carry); active = p``."""
     from irflow.ops.builder import GraphBuilder
-    from irflow.ops.special import call
 
     b = GraphBuilder(f"{body_graph.name}_masked")
     ins = body_graph.inputs
@@ -372,8 +377,8 @@ def masked_scan_body(cond_graph: Graph, body_graph: Graph, num_consts: int) -> G
     active = b.input("active", DType.bool, ())
     carry = [b.input(f"carry_{i}", v.type.dtype, v.type.shape) for i, v in enumerate(ins[num_consts:])]
     with b:
-        p = bind("logical_and", active, bind("reshape", call(*consts, *carry, graph=cond_graph), shape=()))
-        new = _as_tuple(call(*consts, *carry, graph=body_graph))
+        p = bind("logical_and", active, bind("reshape", inline(b, cond_graph, [*consts, *carry])[0], shape=()))
+        new = inline(b, body_graph, [*consts, *carry])
         b.output(p, *[bind("where", p, n, c) for n, c in zip(new, carry)])
     return b.build()
 
