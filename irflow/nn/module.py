@@ -117,9 +117,9 @@ class Module(metaclass=_ModuleMeta):
     (Dropout, BatchNorm); ``train()`` / ``eval()`` set it for the whole tree, and a
     ``training=`` keyword given to the call wins over it for that call.
 
-    >>> model = irf.nn.Sequential([irf.nn.Linear(4, 8), irf.nn.ReLU(), irf.nn.Linear(8, 2)])  # doctest: +SKIP
-    >>> [v.name for v in model.trainable_variables][:2]                                    # doctest: +SKIP
-    ['sequential/linear/weight', 'sequential/linear/bias']
+    >>> model = irf.nn.MLP([4, 8, 2])                          # doctest: +SKIP
+    >>> [v.name for v in model.trainable_variables][:2]         # doctest: +SKIP
+    ['mlp/linear/weight', 'mlp/linear/bias']
     """
 
     _module_name: str
