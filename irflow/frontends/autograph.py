@@ -20,9 +20,11 @@ What is rewritten:
   ``irf.range`` becomes ONE ``scan`` of known length (so it differentiates); a traced bound
   gives a ``while_loop``. ``i`` is a Python int for an unrolled ``range`` and an int64 tensor
   otherwise; after a converted loop ``i`` keeps its value from before the loop.
+- ``for x in xs`` over anything else: Python iteration, or, when ``xs`` is a traced tensor,
+  a ``scan`` over its rows (the assigned variables that exist before the loop are the carry).
 
 Left as Python (and so an error if the test is a traced tensor): statements whose body holds
-``return``, ``break``, ``continue`` or ``yield``, ``for`` over anything but ``range`` / ``irf.range``,
+``return``, ``break``, ``continue`` or ``yield``, ``for`` with a tuple target,
 loops with an ``else:``, ``global``/``nonlocal`` names. Values captured from an enclosing function
 are read when the function is first called (closure cells are snapshot then). Variables
 carried by a traced statement must be tensors or numbers.
@@ -195,6 +197,28 @@ def for_range(range_fn: Any, args: tuple, body_fn: Callable, init: tuple, names:
     return tuple(res)
 
 
+def for_iter(iterable: Any, body_fn: Callable, init: tuple, names: tuple) -> tuple:
+    """``for x in iterable``: a Python loop, or a ``scan`` over the rows of a traced tensor."""
+    if not _is_traced(iterable):
+        vals = tuple(init)
+        for x in iterable:
+            vals = tuple(body_fn(x, *vals))
+        return vals
+    from irflow.frontends.control_flow import scan
+
+    keep, body = _carried(init, names, body_fn, lead=1)
+
+    def step(carry, x):
+        out = tuple(body(x, *carry))
+        return tuple(out[j] for j in keep), ()
+
+    out, _ = scan(step, tuple(init[i] for i in keep), iterable)
+    res = list(init)
+    for i, o in zip(keep, out):
+        res[i] = o
+    return tuple(res)
+
+
 def _numpy(x):
     return x.numpy() if hasattr(x, "numpy") else x
 
@@ -294,14 +318,17 @@ class _Rewriter(ast.NodeTransformer):
         it = node.iter
         is_range = isinstance(it, ast.Call) and not it.keywords and 1 <= len(it.args) <= 3 and (
             (isinstance(it.func, ast.Name) and it.func.id == "range") or (isinstance(it.func, ast.Attribute) and it.func.attr == "range"))
-        if not is_range or node.orelse or not isinstance(node.target, ast.Name) or _has_escape(node.body) \
-                or any(isinstance(a, ast.Starred) for a in it.args):
+        if node.orelse or not isinstance(node.target, ast.Name) or _has_escape(node.body) \
+                or (is_range and any(isinstance(a, ast.Starred) for a in it.args)):
             return node
         k = next(self.counter)
         names = [n for n in _assigned(node.body) if n != node.target.id]
         b = f"{_PREFIX}for_body_{k}"
-        call = _call("for_range", it.func, ast.Tuple(elts=list(it.args), ctx=ast.Load()), ast.Name(id=b, ctx=ast.Load()),
-                     self._init(names), _consts(names))
+        if is_range:
+            call = _call("for_range", it.func, ast.Tuple(elts=list(it.args), ctx=ast.Load()), ast.Name(id=b, ctx=ast.Load()),
+                         self._init(names), _consts(names))
+        else:  # any other iterable: Python, or a scan over a traced tensor's rows
+            call = _call("for_iter", it, ast.Name(id=b, ctx=ast.Load()), self._init(names), _consts(names))
         return [self._fn(b, [node.target.id] + names, node.body, names), self._assign(names, call)]
 
 

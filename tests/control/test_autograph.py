@@ -172,3 +172,29 @@ def test_elif_chain_and_nested_loops():
     assert ops.count("cond") == 1 and ops.count("while_loop") == 1  # the inner loops are nested graphs
     for x, n in (([5.0, 6.0], 20), ([1.0, 2.0], 3), ([-1.0, -2.0], 0)):
         np.testing.assert_allclose(f(np.float32(x), np.int64(n)).numpy(), ref(np.float64(x), n), rtol=1e-6)
+
+
+def test_for_over_a_traced_tensor_is_a_scan_rnn():
+    rng = np.random.default_rng(5)
+    wx, wh = rng.standard_normal((3, 4)), 0.5 * rng.standard_normal((4, 4))
+
+    @irf.function(autograph=True)
+    def rnn(xs, h):
+        total = irf.reduce_sum(h) * 0.0
+        for x in xs:
+            h = irf.tanh(x @ wx + h @ wh)
+            total = total + irf.reduce_sum(h * h)
+        return total
+
+    specs = (irf.TensorSpec(("T", 2, 3), "float64"), irf.TensorSpec((2, 4), "float64"))
+    assert _ops(rnn, *specs).count("scan") == 1
+    g = rnn.get_graph(*specs)
+    sess = ort_session(g)
+    for T in (1, 7):
+        xs, h0 = rng.standard_normal((T, 2, 3)), rng.standard_normal((2, 4))
+        h, want = h0, 0.0
+        for t in range(T):
+            h = np.tanh(xs[t] @ wx + h @ wh)
+            want += np.sum(h * h)
+        assert float(rnn(xs, h0).numpy()) == pytest.approx(want, rel=1e-12)
+        assert float(ort_run(sess, g, [xs, h0])[0]) == pytest.approx(want, rel=1e-12)
