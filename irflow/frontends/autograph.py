@@ -67,6 +67,7 @@ class _Undefined:
 
 
 def undefined_or(getter: Callable[[], Any], name: str) -> Any:
+    """The variable's value, or an ``_Undefined`` marker when it has none yet."""
     try:
         return getter()
     except NameError:  # also UnboundLocalError and unassigned closure cells
@@ -83,6 +84,8 @@ def _defined(vals, names) -> list[int]:
 
 # -- runtime helpers called by the converted code -----------------------------------------------
 def if_stmt(pred: Any, true_fn: Callable, false_fn: Callable, init: tuple, names: tuple) -> tuple:
+    """A rewritten ``if``: the chosen branch in Python, or ``irf.cond`` on a traced ``pred``.
+    Branches take and return the values of ``names`` (``init``: their values before)."""
     if not _is_traced(pred):
         return tuple(true_fn(*init) if pred else false_fn(*init))
     from irflow.frontends.control_flow import cond
@@ -109,6 +112,8 @@ def if_stmt(pred: Any, true_fn: Callable, false_fn: Callable, init: tuple, names
 
 
 def while_stmt(cond_fn: Callable, body_fn: Callable, init: tuple, names: tuple) -> tuple:
+    """A rewritten ``while``: Python steps until the condition is a traced tensor, then
+    ``irf.while_loop`` from the current values."""
     vals = tuple(init)
     while True:
         c = cond_fn(*vals)
@@ -145,6 +150,8 @@ def _traced_while(cond_fn, body_fn, vals, names):
 
 
 def for_range(range_fn: Any, args: tuple, body_fn: Callable, init: tuple, names: tuple) -> tuple:
+    """A rewritten ``for i in range(...)`` / ``irf.range(...)``: Python, a ``scan`` of known
+    length, or a ``while_loop`` on traced bounds (see the module docstring)."""
     traced = any(_is_traced(a) for a in args)
     from irflow.ops.shape_create import range as irf_range
 
