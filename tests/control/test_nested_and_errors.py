@@ -101,3 +101,23 @@ def test_assigning_a_variable_inside_a_branch_is_an_error():
 
     with pytest.raises(irf.IrflowError, match="nested graph"):
         irf.function(f)(np.float32(1))
+
+
+def test_dict_carries_and_xs_and_an_empty_carry():
+    def f(xs, d):
+        c, ys = irf.scan(lambda c, x: ({"s": c["s"] + x["a"], "n": c["n"] + 1}, {"sq": x["a"] * x["a"], "b": x["b"]}),
+                         {"s": np.float32(0), "n": np.int64(0)}, {"a": xs, "b": d})
+        _, zs = irf.scan(lambda c, x: ((), x * 2.0), (), xs)  # a map: no carry
+        return c, ys, zs
+
+    xs, d = np.float32([1, 2, 3]), np.int64([4, 5, 6])
+    fn = irf.function(f)
+    g = fn.get_graph(irf.TensorSpec(("T",), F32), irf.TensorSpec(("T",), "int64"))
+    flat_ort = ort_run(ort_session(g), g, [xs, d])
+    for c, ys, zs in (f(irf.tensor(xs), irf.tensor(d)), fn(xs, d)):
+        assert float(c["s"].numpy()) == 6.0 and int(c["n"].numpy()) == 3 and c["n"].dtype == irf.int64
+        np.testing.assert_array_equal(ys["sq"].numpy(), xs * xs)
+        np.testing.assert_array_equal(ys["b"].numpy(), d)
+        np.testing.assert_array_equal(zs.numpy(), 2 * xs)
+    for got, want in zip(flat_ort, [6.0, 3, xs * xs, d, 2 * xs]):
+        np.testing.assert_array_equal(got, want)
