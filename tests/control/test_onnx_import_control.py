@@ -43,7 +43,9 @@ def test_onnx_node_cases_pass_on_numpy(cases, name):
 
 
 def test_listed_cases_are_all_the_cases(cases):
-    names = {n for n, c in cases.items() if {x.op_type for x in c.model.graph.node} & {"If", "Loop", "Scan"}}
+    # The If/Loop/Scan node cases themselves (other ops' cases that hold a Loop are below).
+    names = {n for n, c in cases.items() if n.startswith(("test_if", "test_loop", "test_scan"))
+             and {x.op_type for x in c.model.graph.node} & {"If", "Loop", "Scan"}}
     assert names == set(PASSING) | set(OUT_OF_SCOPE)
 
 
