@@ -29,3 +29,15 @@ def test_op_is_differentiable_or_says_not(op):
 def test_no_kernel_or_lowering_for_unknown_ops():
     assert not set(KERNELS) - set(REGISTRY), f"kernels for undeclared ops: {set(KERNELS) - set(REGISTRY)}"
     assert not set(LOWERINGS) - set(REGISTRY), f"lowerings for undeclared ops: {set(LOWERINGS) - set(REGISTRY)}"
+
+
+def test_docs_op_table_is_current():
+    """docs/ops.md is generated from the registry; regenerate with scripts/gen_op_table.py."""
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("gen_op_table", root / "scripts" / "gen_op_table.py")
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    assert (root / "docs" / "ops.md").read_text() == gen.render(), "docs/ops.md is stale: run python scripts/gen_op_table.py"
