@@ -22,21 +22,10 @@ from irflow.ops.registry import REGISTRY, get_op
 RECORDERS: list = []
 
 
-class Tensor(TensorOperators):
-    """An eager tensor wrapping a NumPy array.
+class ArrayBacked(TensorOperators):
+    """What Tensor and Variable share: a NumPy array in ``_value``, read through these."""
 
-    >>> t = irf.tensor(np.ones((2, 3), "float32")); (t * 2).numpy().sum()   # doctest: +SKIP
-    12.0
-    """
-
-    __slots__ = ("_value", "__weakref__")
-
-    def __init__(self, value: Any, dtype: Any = None):
-        arr = np.asarray(value, dtype=as_dtype(dtype).numpy if dtype is not None else None)
-        if arr.dtype == np.float64 and dtype is None and not isinstance(value, (np.ndarray, np.generic)):
-            arr = arr.astype(np.float32)  # Python floats and lists default to float32, as PyTorch
-        dtype_of_array(arr)
-        self._value = arr
+    __slots__ = ()
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -56,6 +45,24 @@ class Tensor(TensorOperators):
 
     def __array__(self, dtype=None, copy=None):
         return self._value if dtype is None else self._value.astype(dtype)
+
+
+class Tensor(ArrayBacked):
+    """An eager tensor wrapping a NumPy array.
+
+    >>> t = irf.tensor(np.ones((2, 3), "float32")); (t * 2).numpy().sum()   # doctest: +SKIP
+    12.0
+    """
+
+    __slots__ = ("_value", "__weakref__")
+
+    def __init__(self, value: Any, dtype: Any = None):
+        arr = np.asarray(value, dtype=as_dtype(dtype).numpy if dtype is not None else None)
+        if arr.dtype == np.float64 and dtype is None and not isinstance(value, (np.ndarray, np.generic)):
+            arr = arr.astype(np.float32)  # Python floats and lists default to float32, as PyTorch
+        dtype_of_array(arr)
+        self._value = arr
+
 
     def __repr__(self) -> str:
         body = np.array2string(self._value, separator=", ", prefix="irf.Tensor(")

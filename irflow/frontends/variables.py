@@ -24,7 +24,7 @@ from irflow.errors import DTypeError, IrflowError, ShapeError
 from irflow.ir.dtypes import DType, as_dtype, dtype_of_array
 from irflow.ops.builder import GraphBuilder, SymbolicTensor
 from irflow.ops.dispatch import BUILDER_STACK, bind
-from irflow.ops.operators import TensorOperators
+from irflow.frontends.eager import ArrayBacked
 
 # Creator functions of the active variable_creator_scope blocks, outermost first.
 _CREATORS: list[Callable[..., Any]] = []
@@ -99,7 +99,7 @@ def _as_array_for(var: "Variable", value: Any, what: str) -> np.ndarray:
     return arr
 
 
-class Variable(TensorOperators, metaclass=_VariableMeta):
+class Variable(ArrayBacked, metaclass=_VariableMeta):
     """A named, mutable tensor: ``Variable(initial, name=None, trainable=True, dtype=None)``.
 
     Reads like a Tensor; ``assign``, ``assign_add`` and ``assign_sub`` change it (same dtype and
@@ -133,18 +133,6 @@ class Variable(TensorOperators, metaclass=_VariableMeta):
         self.trainable = bool(trainable)
 
     # -- reading ---------------------------------------------------------------------------
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self._value.shape
-
-    @property
-    def dtype(self) -> DType:
-        return dtype_of_array(self._value)
-
-    @property
-    def ndim(self) -> int:
-        return self._value.ndim
-
     def numpy(self) -> np.ndarray:
         """The current value (shared; assignments replace it rather than write into it)."""
         return self._value
@@ -174,9 +162,6 @@ class Variable(TensorOperators, metaclass=_VariableMeta):
         return _wrap(self._value)
 
     value = read_value
-
-    def __array__(self, dtype=None, copy=None):
-        return self._value if dtype is None else self._value.astype(dtype)
 
     def __repr__(self) -> str:
         body = np.array2string(self._value, separator=", ", prefix="irf.Variable(")
