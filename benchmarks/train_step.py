@@ -31,28 +31,7 @@ from irflow import nn  # noqa: E402
 
 SIZES, BATCH, LR = [784, 256, 256, 10], 64, 0.01
 
-
-def measure_group(fns: dict, *, min_time: float = 0.2, rounds: int = 7, pause: float = 0.1) -> dict[str, float]:
-    """Seconds per call: the minimum over ``rounds`` blocks of at least ``min_time``, runners
-    taking turns block by block (the order rotated each round)."""
-    numbers = {}
-    for name, fn in fns.items():
-        for _ in range(3):
-            fn()
-        t0 = time.perf_counter()
-        fn()
-        numbers[name] = max(1, int(min_time / max(time.perf_counter() - t0, 1e-6)))
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    order = list(fns)
-    for r in range(rounds):
-        for name in order[r % len(order):] + order[:r % len(order)]:
-            fn, n = fns[name], numbers[name]
-            t0 = time.perf_counter()
-            for _ in range(n):
-                fn()
-            times[name].append((time.perf_counter() - t0) / n)
-            time.sleep(pause)
-    return {name: min(t) for name, t in times.items()}
+from executors import measure_group  # noqa: E402  (one timing rule for the benchmarks: benchmarks/executors.py)
 
 
 def irflow_step(executor: str, state: dict):
