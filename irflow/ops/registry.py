@@ -9,7 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from irflow.errors import UnsupportedOpError
+import numpy as np
+
+from irflow.errors import DTypeError, UnsupportedOpError
+from irflow.ir.dtypes import DType, as_dtype
 from irflow.ir.types import TensorType
 
 
@@ -84,17 +87,11 @@ def _normalize_attr(kind: str, value: Any) -> Any:
     """Plain, canonical attr values: dtype names become DTypes, lists become tuples, NumPy
     scalars become Python numbers. Values of the wrong kind pass through for the verifier
     (or the type rule) to reject with the node's name."""
-    import numpy as np
-
-    from irflow.ir.dtypes import DType
-
     if kind == "dtype" and value is not None and not isinstance(value, DType):
         try:
-            from irflow.ir.dtypes import as_dtype
-
             return as_dtype(value)
-        except Exception:
-            return value
+        except DTypeError:
+            return value  # the verifier names the node and the bad value
     if isinstance(value, list):
         value = tuple(value)
     if isinstance(value, tuple):
