@@ -43,6 +43,14 @@ def _elementwise(node, args, flags, in_ranks, out_rank, n):
     return KERNELS[node.op](*args, **node.attrs)
 
 
+def _same_shape_elementwise(node, args, flags, in_ranks, out_rank, n):
+    """Elementwise ops whose kernel takes equal shapes only (relu_grad): broadcast the unbatched
+    inputs to the batched shape first."""
+    args = [_align(a, out_rank) if f else a for a, f in zip(args, flags)]
+    full = np.broadcast_shapes(*(a.shape for a in args))
+    return KERNELS[node.op](*(np.broadcast_to(a, full) for a in args), **node.attrs)
+
+
 def _reduction(node, args, flags, in_ranks, out_rank, n):
     if any(flags[1:]) or not flags[0]:
         raise Unbatchable(node.op)
@@ -141,6 +149,7 @@ RULES: dict[str, Callable] = {
     "broadcast_to": _broadcast_to,
     "reshape_like": _reshape_like,
     "stop_gradient": _passthrough,
+    "relu_grad": _same_shape_elementwise,
 }
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
-from irflow.errors import DTypeError, IRValidationError
+from irflow.errors import DTypeError, IRValidationError, ShapeError
 from irflow.ir.dtypes import DType, as_dtype
 from irflow.ir.types import TensorType
 from irflow.ops.common import _check_kind, binary_op, bind, broadcast_shape, promote_dtype, unary_op, unbroadcast
@@ -150,7 +150,7 @@ round = unary_op("round", _no_grad, doc="""Round to the nearest integer value, h
 >>> irf.round(irf.tensor([0.5, 1.5, 2.5, -0.5])).numpy()
 array([ 0.,  2.,  2., -0.], dtype=float32)
 """)
-relu = unary_op("relu", lambda g, x, *, out: where(x > 0, g, zeros_like(g)), kinds="numeric", doc="""``max(x, 0)``. Its gradient at 0 is 0, as in PyTorch and JAX.
+relu = unary_op("relu", lambda g, x, *, out: _pass_where_positive(g, x), kinds="numeric", doc="""``max(x, 0)``. Its gradient at 0 is 0, as in PyTorch and JAX.
 
 >>> irf.relu(irf.tensor([-1.0, 2.0])).numpy()
 array([0., 2.], dtype=float32)
@@ -170,6 +170,47 @@ logical_not = unary_op("logical_not", kinds="bool", differentiable=False, doc=""
 >>> irf.logical_not(irf.tensor([True, False])).numpy()
 array([False,  True])
 """)
+
+
+# -- relu_grad: relu's gradient as one node ------------------------------------------------
+def _relu_grad_type(g: TensorType, x: TensorType) -> TensorType:
+    _check_kind("relu_grad", x.dtype, "float")
+    if g.dtype is not x.dtype:
+        raise DTypeError(f"relu_grad: g and x must have the same float dtype, got {g.dtype.value} and {x.dtype.value}")
+    # Equal shapes, no broadcasting; a symbolic or unknown dim can only be checked at run time.
+    if g.rank != x.rank or any(isinstance(a, int) and isinstance(b, int) and a != b for a, b in zip(g.shape, x.shape)):
+        raise ShapeError(f"relu_grad: g and x must have the same shape (no broadcasting), got {g.shape} and {x.shape}")
+    return x
+
+
+defop("relu_grad", _relu_grad_type, inputs=2, family="elementwise")
+# Linear in g, so its VJP is itself; x only picks which elements pass (piecewise constant): no
+# gradient for x, which is what makes grad-of-grad through relu work.
+defvjp("relu_grad", lambda gg, g, x, *, out: (_pass_where_positive(gg, x), None))
+
+
+def relu_grad(g, x):
+    """``g`` where ``x > 0``, else 0: the gradient of ``relu`` (TensorFlow's ReluGrad), one node
+    instead of greater, zeros_like and where.
+
+    ``g`` (the incoming gradient) and ``x`` (relu's input) share one float dtype and one shape.
+    Where ``x <= 0`` or ``x`` is NaN the result is +0.0 even if ``g`` is NaN or Inf (as
+    ``where(x > 0, g, 0)``, PyTorch's threshold_backward and TF's ReluGrad; ``g * (x > 0)``
+    would give NaN there).
+
+    >>> irf.relu_grad(irf.tensor([5.0, 6.0, 7.0]), irf.tensor([-1.0, 0.0, 2.0])).numpy()
+    array([0., 0., 7.], dtype=float32)
+    """
+    return bind("relu_grad", g, x)
+
+
+def _pass_where_positive(g, x):
+    """``where(x > 0, g, 0)`` for VJP rules: one relu_grad node when ``g`` has ``x``'s type (the
+    usual case); otherwise (a user's output gradient of another dtype, say) the where
+    composition, which promotes and broadcasts as before."""
+    if x.dtype.is_float and g.dtype is x.dtype and g.shape == x.shape:
+        return relu_grad(g, x)
+    return where(x > 0, g, zeros_like(g))
 
 
 # -- unary with attributes ----------------------------------------------------------------
@@ -477,7 +518,7 @@ def ones_like(x):
 
 __all__ = [
     "neg", "abs", "sign", "exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "reciprocal", "sin", "cos", "tan",
-    "tanh", "sigmoid", "relu", "leaky_relu", "elu", "gelu", "erf", "softplus", "floor", "ceil", "round",
+    "tanh", "sigmoid", "relu", "relu_grad", "leaky_relu", "elu", "gelu", "erf", "softplus", "floor", "ceil", "round",
     "isnan", "isinf", "logical_not",
     "add", "sub", "mul", "div", "pow", "mod", "maximum", "minimum",
     "equal", "not_equal", "less", "less_equal", "greater", "greater_equal", "logical_and", "logical_or", "logical_xor",

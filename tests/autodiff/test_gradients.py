@@ -101,6 +101,24 @@ def test_hessian_of_sum_tanh_cubed_matches_finite_differences_of_gradient():
     np.testing.assert_allclose(hess, hess.T, atol=1e-12)
 
 
+def test_hessian_through_relu_matches_finite_differences_of_gradient():
+    # relu's gradient is a relu_grad node; its own VJP (w.r.t. the incoming gradient) carries
+    # the second derivative, here through the vectorized jacobian of the gradient.
+    rng = np.random.default_rng(2)
+    x, w = rng.standard_normal(5), rng.standard_normal((5, 4))
+    h = x @ w
+    assert (h > 0).any() and (h < 0).any() and np.abs(h).min() > 0.1  # both sides of the kink, none near it
+    hess = irf.hessian(lambda a: irf.reduce_sum(irf.relu(a @ w) ** 3))(x).numpy()
+
+    def grad_np(a):  # d/da sum relu(a w)^3 = w (3 relu(a w)^2), written by hand
+        return w @ (3 * np.maximum(a @ w, 0) ** 2)
+
+    eps = 1e-6
+    fd = np.stack([(grad_np(x + eps * e) - grad_np(x - eps * e)) / (2 * eps) for e in np.eye(5)], axis=1)
+    np.testing.assert_allclose(hess, fd, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(hess, hess.T, atol=1e-12)
+
+
 def test_grad_of_grad_of_sin_is_minus_sin():
     xs = np.linspace(-3, 3, 7)
     d2 = irf.grad(irf.grad(irf.sin))

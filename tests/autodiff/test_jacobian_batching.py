@@ -17,6 +17,7 @@ FUNCTIONS = {
     "transpose_expand": lambda x: irf.expand_dims(irf.transpose(x), 0) * 2.0,
     "softmax": lambda x: irf.softmax(x, axis=-1),
     "mean_exp": lambda x: irf.reduce_mean(irf.exp(x), axis=0),
+    "matmul_relu": lambda x: irf.tanh(irf.relu(x @ W)),  # relu_grad of a batched gradient and an unbatched x
 }
 
 

@@ -307,6 +307,97 @@ def test_where_promotes_mixed_branches():
     np.testing.assert_array_equal(got.numpy(), [1, 1, 3])
 
 
+# -- relu_grad ----------------------------------------------------------------------------------
+def _relu_grad_reference(g, x):
+    return rounded_to_input(lambda gv, xv: gv if xv > 0 else 0.0)(g, x)
+
+
+@SETTINGS
+@given(shape=shapes(), dtype=FLOATS, seed=SEEDS)
+def test_relu_grad(shape, dtype, seed):
+    rng = np.random.default_rng(seed)
+    g = np.asarray(rng.standard_normal(shape)).astype(dtype)
+    x = away_from_zero(0.1, 3)(rng, shape).astype(dtype)  # no kink within finite-difference reach
+    check_op("relu_grad", [g, x], _relu_grad_reference, rng=rng)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_relu_grad_low_precision_keeps_dtype(dtype):
+    rng = np.random.default_rng(3)
+    g, x = (rng.standard_normal((4, 5)).astype(np.float32).astype(DType(dtype).numpy) for _ in range(2))
+    (got,) = check_op("relu_grad", [g, x], _relu_grad_reference, rtol=0, atol=0, ort=dtype == "float16", grad=False)
+    assert got.dtype == g.dtype
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_relu_grad_nan_inf_in_g_give_zero_where_x_is_not_positive(dtype):
+    """As where(x > 0, g, 0), PyTorch's threshold_backward and TF's ReluGrad; g * (x > 0) would give NaN."""
+    g = np.array([np.nan, np.inf, -np.inf, np.nan, 1.5, 2.5, np.inf, 3.5], dtype)
+    x = np.array([-1.0, 0.0, -0.0, np.nan, np.nan, -np.inf, 2.0, np.inf], dtype)
+    want = np.array([0, 0, 0, 0, 0, 0, np.inf, 3.5], dtype)
+    (got,) = check_op("relu_grad", [g, x], lambda a, b: want, rtol=0, atol=0, grad=False)
+    assert not np.signbit(got).any()  # +0.0, never -0.0
+
+
+def test_relu_grad_type_errors_name_the_op():
+    f32, f64 = np.ones((2, 3), np.float32), np.ones((2, 3), np.float64)
+    with pytest.raises(irf.ShapeError, match="relu_grad.*same shape"):  # no broadcasting, even where NumPy would
+        irf.relu_grad(irf.tensor(f32), irf.tensor(np.ones(3, np.float32)))
+    with pytest.raises(irf.DTypeError, match="relu_grad.*float64 and float32"):
+        irf.relu_grad(irf.tensor(f64), irf.tensor(f32))
+    with pytest.raises(irf.DTypeError, match="relu_grad takes float"):
+        irf.relu_grad(irf.tensor(np.ones(3, np.int32)), irf.tensor(np.ones(3, np.int32)))
+    b = irf.GraphBuilder("g")
+    g, x = b.input("g", "float32", ("n", 3)), b.input("x", "float32", ("n", 4))
+    with b, pytest.raises(irf.ShapeError, match=r"relu_grad \(node"):
+        irf.relu_grad(g, x)
+    b = irf.GraphBuilder("g")
+    g, x = b.input("g", "float32", ("n", 3)), b.input("x", "float32", ("m", 3))
+    with b:  # symbols may be equal at run time: the kernel checks then
+        assert irf.relu_grad(g, x).type.shape == ("m", 3)
+
+
+def test_relu_vjp_is_one_relu_grad_node():
+    x = np.array([-1.0, 0.0, 2.0], np.float32)
+    gg = vjp(build_graph("relu", [x], {}), wrt=["in0"])
+    ops = [n.op for n in gg.nodes]
+    assert ops.count("relu_grad") == 1 and not {"greater", "zeros_like", "where"} & set(ops), ops
+    ct = np.array([np.nan, 5.0, 7.0], np.float32)
+    np.testing.assert_array_equal(Interpreter(gg).run({"in0": x, gg.inputs[1].name: ct})["grad_in0"], [0, 0, 7])
+
+
+def test_relu_vjp_with_an_output_gradient_of_another_dtype_still_promotes():
+    # relu_grad wants one dtype; the VJP falls back to where(), as relu's gradient always did
+    x = irf.tensor(np.array([-1.0, 2.0], np.float32))
+    with irf.GradientTape() as tape:
+        tape.watch(x)
+        y = irf.relu(x)
+    (gx,) = tape.gradient(y, [x], output_gradients=[irf.tensor(np.array([3.0, 4.0]))])
+    np.testing.assert_array_equal(gx.numpy(), [0.0, 4.0])
+
+
+def test_second_derivatives_through_relu_match_finite_differences():
+    # d2/dv2 relu(v)^3 = 6 max(v, 0): the first derivative's relu_grad is differentiated w.r.t. g
+    d2 = irf.grad(irf.grad(lambda v: irf.relu(v) ** 3))
+    for v in (-1.5, -0.25, 0.5, 2.0):
+        np.testing.assert_allclose(float(d2(np.float64(v))), 6 * max(v, 0.0), rtol=1e-12)
+    # the same as graphs: vjp of vjp, against central differences of the first derivative
+    x = np.linspace(-2, 2, 8)  # no point at the kink 0
+    b = irf.GraphBuilder("f")
+    xin = b.input("in0", "float64", (8,))
+    with b:
+        b.output(irf.relu(xin) * irf.sin(xin))
+    first = vjp(b.build(), wrt=["in0"], seed="ones")
+    assert "relu_grad" in [n.op for n in first.nodes]
+    second = vjp(first, wrt=["in0"], outputs=["grad_in0"], seed="ones")
+    got = Interpreter(second).run({"in0": x})[second.outputs[-1].name]
+    eps = 1e-6
+    d1 = lambda t: Interpreter(first).run({"in0": t})["grad_in0"]  # noqa: E731
+    np.testing.assert_allclose(got, (d1(x + eps) - d1(x - eps)) / (2 * eps), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(got, np.where(x > 0, 2 * np.cos(x) - x * np.sin(x), 0), rtol=1e-12, atol=1e-15)
+
+
 # -- cast, clip, *_like --------------------------------------------------------------------------
 CASTS = [
     ("float32", "int32", lambda v: math.trunc(v)),

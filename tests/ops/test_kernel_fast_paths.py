@@ -1,10 +1,12 @@
 """Kernels with a fast path for large inputs agree bit for bit with the plain NumPy expression."""
+import itertools
 import warnings
 
 import numpy as np
 import pytest
 
 from irflow.executors.numpy.kernels import KERNELS
+from irflow.ir.dtypes import DType
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "int64", "int8", "uint8"])
@@ -23,6 +25,40 @@ def test_where_bit_select_matches_np_where(dtype, shapes):
     want = np.where(cond, x, y)
     assert got.dtype == want.dtype and got.shape == want.shape
     assert got.tobytes() == want.tobytes()  # NaN payloads and signed zeros included
+
+
+SPECIALS = [np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0]
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
+@pytest.mark.parametrize("shape", [(64, 48), (6, 10), (2048,)])  # the bit path from 1024 elements, np.where below
+@pytest.mark.parametrize("transposed", [False, True])
+def test_relu_grad_matches_np_where_bit_for_bit(dtype, shape, transposed):
+    dtype = np.dtype(DType(dtype).numpy)
+    rng = np.random.default_rng(1)
+    g = (rng.standard_normal(shape) * 10).astype(dtype)
+    x = (rng.standard_normal(shape) * 10).astype(dtype)
+    flat_g, flat_x = g.reshape(-1), x.reshape(-1)
+    # every special value of g meets every special value of x (and a positive and negative one)
+    for i, (a, b) in enumerate(itertools.product(SPECIALS + [1.0], SPECIALS + [2.0, -3.0])):
+        flat_g[i], flat_x[i] = a, b
+    if transposed:
+        g, x = g.T, x.T
+        assert not x.flags.c_contiguous or x.ndim == 1
+    got = KERNELS["relu_grad"](g, x)
+    want = np.where(x > 0, g, np.zeros((), dtype))
+    assert got.dtype == want.dtype and got.shape == want.shape
+    assert got.tobytes() == want.tobytes()  # NaN payloads kept, +0.0 (never -0.0) where x <= 0
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_relu_grad_16_bit_compare_on_every_value(dtype):
+    """The 16-bit path compares bit patterns instead of floats: check it on all 65536 of them."""
+    dtype = np.dtype(DType(dtype).numpy)
+    x = np.arange(2**16, dtype=np.uint16).view(dtype)
+    g = np.random.default_rng(2).integers(0, 2**16, x.shape, dtype=np.uint16).view(dtype)
+    got = KERNELS["relu_grad"](g, x)
+    assert got.tobytes() == np.where(x > 0, g, np.zeros((), dtype)).tobytes()
 
 
 def test_reduce_mean_over_empty_axis_is_nan_without_warning():

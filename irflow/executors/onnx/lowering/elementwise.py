@@ -170,6 +170,14 @@ def _relu(ctx, node, ins, outs):
         ctx.emit("Max", [ins[0], ctx.scalar(0, dtype)], outs)
 
 
+@lowering("relu_grad")
+def _relu_grad(ctx, node, ins, outs):
+    # Where, not Mul by the mask: g * (x > 0) would turn NaN/Inf in g into NaN where x <= 0.
+    g, x = ins
+    zero = ctx.scalar(0, node.outputs[0].type.dtype)
+    ctx.emit("Where", [_op(ctx, "Greater", x, zero), g, zero], outs)
+
+
 @lowering("leaky_relu")
 def _leaky_relu(ctx, node, ins, outs):
     dtype, alpha = node.outputs[0].type.dtype, float(node.attrs["alpha"])
