@@ -2,7 +2,8 @@
 
 Like ``jax.core.eval_jaxpr`` and ``torch.fx.Interpreter``: an environment dict, one method per
 step that subclasses may override (``run_node``), and each value dropped after its last use so
-a long chain holds a few buffers, not one per node.
+a long chain holds a few buffers, not one per node. Large results reuse dead buffers (a pool
+kept across runs, and donation of dying inputs to elementwise nodes): see ``buffers.py``.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import numpy as np
 
 from irflow.errors import ExecutorError, IrflowError, UnsupportedOpError
 from irflow.executors.feeds import check_feeds
+from irflow.executors.numpy import buffers
 from irflow.executors.numpy.kernels import KERNELS
 from irflow.ir.graph import Graph, Node
 
@@ -44,9 +46,23 @@ class Interpreter:
                 frees[i].append(name)
         for i, node in enumerate(graph.nodes):  # outputs nobody reads are dropped at once
             frees[i].extend(v.name for v in node.outputs if v.name not in last_use and v.name not in keep)
+        types = graph.value_types()
+        keys = [buffers.request_key(types, node) for node in graph.nodes]
+        # Buffer reuse (buffers.py): a pool of dead large buffers per (shape, dtype), each
+        # holding, with the live values of its key, at most as many as the graph ever holds.
+        self._pool: dict[tuple, list[np.ndarray]] = {k: [] for k in keys if k is not None}
+        self._pool_caps = buffers.max_alive(graph, types, frees, set(self._pool))
+        self._input_keys = [k for k in (buffers.pool_key(types, n) for n in graph.input_names) if k in self._pool]
+
+        def keyed(names):  # (name, pool key or None) for values whose buffers may be pooled
+            return tuple((name, k if k in self._pool else None) for name, k in
+                         ((name, buffers.pool_key(types, name)) for name in names))
+
         self._plan = [
-            (node, KERNELS[node.op], node.inputs, tuple(v.name for v in node.outputs), node.attrs, tuple(f))
-            for node, f in zip(graph.nodes, frees)
+            (node, KERNELS[node.op], node.inputs, tuple(v.name for v in node.outputs), node.attrs, keyed(f),
+             buffers.donor_index(graph, types, node, f), key,
+             tuple(k for _, k in keyed(v.name for v in node.outputs) if k is not None))
+            for node, f, key in zip(graph.nodes, frees, keys)
         ]
 
     def run(self, feeds: Mapping[str, Any], *, check: bool = True) -> dict[str, np.ndarray]:
@@ -56,8 +72,22 @@ class Interpreter:
         env[""] = None  # an omitted optional input
         if self.profile:
             self.timings = []
-        for node, fn, ins, outs, attrs, frees in self._plan:
+        pool, caps = self._pool, self._pool_caps
+        alive = dict.fromkeys(pool, 0)  # live values per pool key
+        for k in self._input_keys:
+            alive[k] += 1
+        for node, fn, ins, outs, attrs, frees, donor, key, out_keys in self._plan:
             args = [env[name] for name in ins]
+            out = None
+            if key is not None and pool[key]:  # first the pool, so that it drains
+                try:
+                    out = pool[key].pop()
+                except IndexError:  # another thread running this interpreter took the last one
+                    pass
+            if out is None and donor >= 0 and buffers.unshared(args[donor]):
+                out = args[donor]
+            if out is not None:
+                attrs = {**attrs, "out": out}
             if self.profile:
                 t0 = time.perf_counter()
                 results = self.run_node(node, fn, args, attrs)
@@ -67,12 +97,20 @@ class Interpreter:
             if len(outs) == 1:
                 env[outs[0]] = results
             else:
-                for name, r in zip(outs, results):
-                    env[name] = r
+                env.update(zip(outs, results))
+            # Drop our own references, so that env alone holds what may be reused.
+            results = args = out = None
             if self.check_numerics:
                 self._check_finite(node, outs, env)
-            for name in frees:
-                del env[name]
+            for k in out_keys:
+                alive[k] += 1
+            for name, k in frees:
+                value = env.pop(name)
+                if k is not None:
+                    alive[k] -= 1
+                    if len(pool[k]) + alive[k] < caps[k] and buffers.dead(value, k):
+                        pool[k].append(value)
+                value = None
         return {name: env[name] for name in self.graph.output_names}
 
     def run_node(self, node: Node, fn: Any, args: list, attrs: dict) -> Any:

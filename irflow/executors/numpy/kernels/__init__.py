@@ -10,13 +10,20 @@ from typing import Callable
 KERNELS: dict[str, Callable] = {}
 
 
-def kernel(name: str) -> Callable[[Callable], Callable]:
-    """Register a NumPy kernel: ``@kernel("relu") def relu(x): ...``."""
+def kernel(name: str, *, out: bool = False) -> Callable[[Callable], Callable]:
+    """Register a NumPy kernel: ``@kernel("relu") def relu(x): ...``.
+
+    ``out=True`` declares that the kernel takes an optional ``out`` keyword: an uninitialized
+    C-contiguous array of the output's shape and dtype that the interpreter offers for reuse
+    (see irflow/executors/numpy/interpreter.py). The kernel writes its result there and returns
+    it, or ignores it and returns a fresh array. Eager calls never pass it.
+    """
 
     def register(fn: Callable) -> Callable:
         if name in KERNELS:
             raise ValueError(f"kernel for {name!r} registered twice")
         KERNELS[name] = fn
+        fn.accepts_out = out
         return fn
 
     return register

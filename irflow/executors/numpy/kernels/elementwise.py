@@ -75,17 +75,20 @@ def _widened(fn: Callable) -> Callable:
 
 
 # -- activations ------------------------------------------------------------------------------
-@kernel("relu")
-def relu(x):
+@kernel("relu", out=True)
+def relu(x, out=None):
+    if out is not None and out.shape == x.shape and out.dtype == x.dtype:
+        return np.maximum(x, 0, out=out)
     return np.maximum(x, 0)  # the Python 0 takes x's dtype (NEP 50): no upcast
 
 
-@kernel("relu_grad")
-def relu_grad(g, x):
+@kernel("relu_grad", out=True)
+def relu_grad(g, x, out=None):
     if g.shape != x.shape:  # eager dispatch then reports the type rule's error
         raise ValueError(f"relu_grad needs g and x of one shape, got {g.shape} and {x.shape}")
     if g.dtype == x.dtype and g.dtype.itemsize in _INT_OF_SIZE and g.size >= 1024:
-        return _keep_where_positive(g, x)
+        usable = out is not None and out.shape == g.shape and out.dtype == g.dtype and out.flags.c_contiguous
+        return _keep_where_positive(g, x, out if usable else None)
     return np.where(x > 0, g, np.zeros((), g.dtype))
 
 
@@ -305,7 +308,7 @@ _INT_OF_SIZE = {2: np.int16, 4: np.int32, 8: np.int64}
 _INF_BITS_16 = {np.dtype(np.float16): 0x7C00, DType.bfloat16.numpy: 0x7F80}
 
 
-def _keep_where_positive(g, x):
+def _keep_where_positive(g, x, out=None):
     """relu_grad by a bit mask: g's bits where x > 0, all zero bits (+0.0) elsewhere. Exactly
     np.where(x > 0, g, 0), NaN payloads included. On a float32 (8, 16, 32, 32): 35 us, against
     146 us for the greater, zeros_like and where kernels it replaces and 520 us for np.where,
@@ -321,9 +324,13 @@ def _keep_where_positive(g, x):
         positive = np.less(bits, np.uint16(inf_bits))
     mask = positive.view(np.int8)
     np.negative(mask, out=mask)  # True -> -1 (all bits set); negating the bytes before widening is cheapest
-    out = mask.astype(_INT_OF_SIZE[g.dtype.itemsize])
-    out &= g.view(out.dtype)
-    return out.view(g.dtype)
+    if out is None:
+        bits = mask.astype(_INT_OF_SIZE[g.dtype.itemsize])
+    else:
+        bits = out.view(_INT_OF_SIZE[g.dtype.itemsize])
+        bits[...] = mask  # sign-extends -1 to all bits set
+    bits &= g.view(bits.dtype)
+    return out if out is not None else bits.view(g.dtype)
 
 
 # -- cast, clip ----------------------------------------------------------------------------------

@@ -24,10 +24,12 @@ def _compute(a: np.ndarray) -> np.ndarray:
     return a.astype(np.float32) if a.dtype in _LOW_PRECISION else a
 
 
-@kernel("matmul")
-def matmul(a, b):
+@kernel("matmul", out=True)
+def matmul(a, b, out=None):
     dt = a.dtype
     if dt.char in "fd" and dt == b.dtype:  # the hot case (eager and interpreter): float32/64
+        if out is not None and out.dtype == dt and (a.ndim > 1 or b.ndim > 1):
+            return np.matmul(a, b, out=out)
         out = np.matmul(a, b)
         return out if a.ndim > 1 or b.ndim > 1 else np.asarray(out)
     if a.dtype == np.bool_ or b.dtype == np.bool_:
