@@ -143,10 +143,12 @@ defop("reduce_mean", _reduction_rule("reduce_mean", "float"), attrs=_AXES, famil
 @defvjp("reduce_mean")
 def _reduce_mean_vjp(g, x, *, out, axes, keepdims):
     # Multiply by 1/n rather than divide by n: 1/n stays representable in float16 for counts
-    # far beyond float16's largest finite value (65504).
-    g = restore_reduced(g, x, axes, keepdims)
+    # far beyond float16's largest finite value (65504). Scale the small reduced gradient and
+    # then broadcast it (the same products, once per output instead of once per input).
     reciprocal = _reciprocal_count(x, axes)
-    return g if isinstance(reciprocal, float) and reciprocal == 1.0 else g * reciprocal
+    if not (isinstance(reciprocal, float) and reciprocal == 1.0):
+        g = g * reciprocal
+    return restore_reduced(g, x, axes, keepdims)
 
 
 def reduce_mean(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Any:
