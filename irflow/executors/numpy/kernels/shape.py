@@ -167,8 +167,10 @@ def one_hot(indices, depth, axis=-1, dtype=None):
     if depth < 0:
         raise ValueError("one_hot depth must be >= 0")
     idx = np.where(indices < 0, indices + depth, indices)  # out of range matches nothing: zeros
-    hot = np.expand_dims(idx, -1) == np.arange(depth, dtype=idx.dtype)
-    return np.ascontiguousarray(np.moveaxis(hot, -1, axis)).astype(dtype.numpy)
+    hot = idx[..., None] == np.arange(depth, dtype=idx.dtype)
+    if axis not in (-1, idx.ndim):  # np.moveaxis costs more than the rest for a batch of labels
+        hot = np.ascontiguousarray(np.moveaxis(hot, -1, axis))
+    return hot.astype(dtype.numpy)
 
 
 # -- creation ------------------------------------------------------------------------------------
