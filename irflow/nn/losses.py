@@ -24,7 +24,8 @@ def mse(pred: Any, target: Any) -> Any:
 
 def softmax_cross_entropy(logits: Any, labels: Any) -> Any:
     """Mean over the batch of -log softmax(logits)[label]: ``logits`` (N, classes) float,
-    ``labels`` (N,) int class indices. Stable: goes through log_softmax (no exp overflow).
+    ``labels`` (N,) int class indices. The mean of ``irf.sparse_softmax_cross_entropy``: one
+    fused node forward and five small ones in its gradient; stable (no exp overflow).
 
     >>> float(irf.nn.losses.softmax_cross_entropy(irf.tensor([[0.0, 0.0]]), np.array([1])))  # doctest: +ELLIPSIS
     0.693...
@@ -35,9 +36,7 @@ def softmax_cross_entropy(logits: Any, labels: Any) -> Any:
     dtype = getattr(labels, "dtype", None)
     if dtype is not None and "int" not in str(getattr(dtype, "value", dtype)):
         raise DTypeError(f"softmax_cross_entropy: labels must be integer class indices, got {getattr(dtype, 'value', dtype)}")
-    logp = ops.log_softmax(logits, axis=-1)
-    picked = ops.reduce_sum(ops.mul(logp, ops.one_hot(labels, int(lt[-1]), dtype=logp.dtype)), axis=-1)
-    return ops.neg(ops.reduce_mean(picked))
+    return ops.reduce_mean(ops.sparse_softmax_cross_entropy(logits, labels))
 
 
 def binary_cross_entropy(logits: Any, targets: Any) -> Any:

@@ -1,4 +1,5 @@
-"""Neural-network ops: softmax, log_softmax, layer_norm, batch_norm (inference), dropout.
+"""Neural-network ops: softmax, log_softmax, sparse_softmax_cross_entropy, layer_norm,
+batch_norm (inference), dropout.
 
 Convolutions and pooling live in ``irflow/ops/conv.py``. Every VJP rule here is written with
 ordinary ops through ``bind``, so gradients export to ONNX and can be differentiated again.
@@ -15,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from irflow.errors import DTypeError, IRValidationError, ShapeError
+from irflow.errors import DTypeError, IRValidationError, ShapeError, UnsupportedOpError
+from irflow.ir.dtypes import DType
 from irflow.ir.types import Dim, TensorType
 from irflow.ops.common import bind, norm_axes
 from irflow.ops.registry import Attr, defop, defvjp
@@ -92,6 +94,64 @@ def log_softmax(x: Any, axis: int = -1) -> Any:
     array([-1000.,     0.], dtype=float32)
     """
     return bind("log_softmax", x, axis=_int_attr(axis))
+
+
+# -- sparse_softmax_cross_entropy ---------------------------------------------------------------
+
+_LABEL_DTYPES = (DType.int32, DType.int64)
+
+
+def _sparse_softmax_cross_entropy_type(logits: TensorType, labels: TensorType) -> TensorType:
+    op = "sparse_softmax_cross_entropy"
+    _float_input(op, logits)
+    if labels.dtype not in _LABEL_DTYPES:
+        raise DTypeError(f"{op}: labels must be int32 or int64 class indices, got {labels.dtype.value}")
+    if logits.rank == 0:
+        raise ShapeError(f"{op}: logits must have a class axis (rank >= 1), got a scalar")
+    batch = logits.shape[:-1]
+    if labels.rank != len(batch) or not all(_same_dims(a, b) for a, b in zip(batch, labels.shape)):
+        raise ShapeError(f"{op}: labels must have the shape of logits {logits.shape} without the class axis, "
+                         f"{batch}, got {labels.shape}")
+    # A dim one side knows as an int and the other only as a symbol is that int.
+    shape = tuple(a if isinstance(a, int) or not isinstance(b, int) else b for a, b in zip(batch, labels.shape))
+    return TensorType(dtype=logits.dtype, shape=shape)
+
+
+defop("sparse_softmax_cross_entropy", _sparse_softmax_cross_entropy_type, inputs=2, family="nn",
+      doc="-log_softmax(logits)[..., label] per example: logits (..., classes), int labels (...).")
+
+
+@defvjp("sparse_softmax_cross_entropy")
+def _sparse_softmax_cross_entropy_vjp(g, logits, labels, *, out):
+    # d loss / d logits = softmax(logits) - one_hot(label), per example, times g. The forward
+    # output is the loss, not the softmax, so the softmax is computed again (one node). Plain
+    # ops, so the gradient exports to ONNX and differentiates again; labels get no gradient.
+    classes, rank = logits.shape[-1], len(logits.shape)
+    if not isinstance(classes, int):
+        raise UnsupportedOpError(f"sparse_softmax_cross_entropy: the gradient needs a static number of classes, "
+                                 f"got logits of shape {logits.shape}")
+    hot = bind("one_hot", labels, depth=classes, axis=-1, dtype=logits.dtype)
+    return (bind("softmax", logits, axis=-1) - hot) * bind("expand_dims", g, axes=(rank - 1,)), None
+
+
+def sparse_softmax_cross_entropy(logits: Any, labels: Any) -> Any:
+    """The cross entropy of each example: ``-log_softmax(logits)[..., label]``, as TensorFlow's
+    ``sparse_softmax_cross_entropy_with_logits`` and PyTorch's ``cross_entropy(...,
+    reduction="none")``. One node instead of log_softmax, one_hot, mul and reduce_sum; its
+    gradient is ``(softmax(logits) - one_hot(labels)) * g``.
+
+    ``logits`` (..., classes) float; ``labels`` int32/int64 of shape ``logits.shape[:-1]``,
+    each in ``[0, classes)``. The result has the labels' shape and the logits' dtype. Stable
+    for large logits (the max is subtracted first). A label out of range is an error on the
+    NumPy executor; on onnxruntime, -classes..-1 count from the end (ONNX GatherElements) and
+    anything else is an error (see docs/ops-nn.md).
+
+    >>> irf.sparse_softmax_cross_entropy(irf.tensor([[0.0, 0.0], [0.0, 1000.0]]), [1, 0]).numpy()
+    array([6.931472e-01, 1.000000e+03], dtype=float32)
+    """
+    if isinstance(labels, (int, list, tuple)) and not isinstance(labels, bool):
+        labels = np.asarray(labels, dtype=np.int64)  # as NumPy would take them
+    return bind("sparse_softmax_cross_entropy", logits, labels)
 
 
 # -- layer_norm -------------------------------------------------------------------------------
@@ -256,4 +316,4 @@ def dropout(x: Any, rate: float = 0.5, seed: int = 0, training: bool = True) -> 
     return bind("dropout", x, rate=rate, seed=seed, training=bool(training))
 
 
-__all__ = ["softmax", "log_softmax", "layer_norm", "batch_norm", "dropout"]
+__all__ = ["softmax", "log_softmax", "sparse_softmax_cross_entropy", "layer_norm", "batch_norm", "dropout"]

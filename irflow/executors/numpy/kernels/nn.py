@@ -1,4 +1,5 @@
-"""NumPy kernels of the nn ops (softmax, log_softmax, layer_norm, batch_norm, dropout).
+"""NumPy kernels of the nn ops (softmax, log_softmax, sparse_softmax_cross_entropy, layer_norm,
+batch_norm, dropout).
 
 Statistics of 16-bit floats are computed in float32 and the result rounded back once, as
 onnxruntime does; the output dtype is always the input dtype.
@@ -36,6 +37,50 @@ def log_softmax(x, axis=-1):
     shifted = xf - np.max(xf, axis=axis, keepdims=True)
     shifted -= np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
     return shifted.astype(x.dtype, copy=False)
+
+
+# Up to this many classes the loss is computed on a class-major copy (classes, examples): NumPy
+# reduces a short last axis row by row, but the first axis across all rows at once. float32,
+# class-major vs row-major: 64x10 6.7 vs 11.5 us, 1024x10 21 vs 98 us, 8192x32 443 vs 1111 us,
+# 64x100 15.5 vs 16.2 us; at 1000 classes row-major wins (1024x1000: 1540 vs 1900 us).
+_CLASS_MAJOR_UP_TO = 64
+
+
+@kernel("sparse_softmax_cross_entropy")
+def sparse_softmax_cross_entropy(logits, labels):
+    # The checks an eager call needs (graphs were type-checked when built), then the label
+    # range, which only the values can tell: PyTorch and TensorFlow raise too.
+    if labels.dtype.kind not in "iu" or labels.shape != logits.shape[:-1]:
+        raise ValueError(f"int labels of shape {logits.shape[:-1]} expected, got {labels.dtype}{list(labels.shape)}")
+    if logits.dtype.kind != "f" and logits.dtype != BFLOAT16:
+        raise ValueError(f"float input expected, got {logits.dtype}")
+    classes = logits.shape[-1]
+    # Seen as unsigned, a negative label is huge: one max() checks both ends of [0, classes).
+    if labels.size and labels.view(f"u{labels.itemsize}").max() >= classes:
+        bad = labels[(labels < 0) | (labels >= classes)].flat[0]
+        raise IndexError(f"sparse_softmax_cross_entropy: label {bad} is out of range for {classes} classes "
+                         f"(labels must be in [0, {classes}))")
+    if logits.size == 0:  # no examples (max() refuses empty rows)
+        return np.zeros(labels.shape, logits.dtype)
+    work = np.float32 if logits.dtype.itemsize == 2 else logits.dtype  # 16-bit: rounded once at the end
+    rows = logits.reshape(-1, classes)
+    examples = np.arange(rows.shape[0])
+    flat_labels = labels.reshape(-1)
+    # loss = log(sum(exp(x - max))) - (x[label] - max): the shift keeps exp from overflowing.
+    # The label is picked by fancy indexing (what np.take_along_axis does, without its Python
+    # overhead, a third of this kernel's time at 64x10); no one-hot.
+    if classes <= _CLASS_MAJOR_UP_TO:
+        shifted = np.array(rows.T, dtype=work, order="C")  # always a copy: modified in place below
+        shifted -= shifted.max(axis=0)
+        picked = shifted[flat_labels, examples]
+        loss = np.log(np.exp(shifted, out=shifted).sum(axis=0))
+    else:
+        rows = rows.astype(work, copy=False)
+        shifted = rows - rows.max(axis=1, keepdims=True)
+        picked = shifted[examples, flat_labels]
+        loss = np.log(np.exp(shifted, out=shifted).sum(axis=1))
+    loss -= picked
+    return loss.reshape(labels.shape).astype(logits.dtype, copy=False)
 
 
 @kernel("layer_norm")

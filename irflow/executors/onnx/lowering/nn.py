@@ -1,10 +1,12 @@
-"""ONNX lowerings of the nn ops: softmax, log_softmax, layer_norm, batch_norm, dropout.
+"""ONNX lowerings of the nn ops: softmax, log_softmax, sparse_softmax_cross_entropy,
+layer_norm, batch_norm, dropout.
 
-Each is one standard ONNX op (opset 21). layer_norm without a scale gets ones of the
-normalized shape, since ONNX LayerNormalization requires Scale. Training-mode dropout is ONNX
-Dropout with the same seed attribute: onnxruntime's generator gives another mask than NumPy's
-(same distribution) and advances on every run; the forward dropout and the dropout of its
-gradient advance together, so they keep using the same mask within one run.
+Each is one standard ONNX op (opset 21), except sparse_softmax_cross_entropy (five nodes).
+layer_norm without a scale gets ones of the normalized shape, since ONNX LayerNormalization
+requires Scale. Training-mode dropout is ONNX Dropout with the same seed attribute:
+onnxruntime's generator gives another mask than NumPy's (same distribution) and advances on
+every run; the forward dropout and the dropout of its gradient advance together, so they keep
+using the same mask within one run.
 """
 from __future__ import annotations
 
@@ -30,6 +32,21 @@ def _softmax(ctx, node, ins, outs):
 @lowering("log_softmax")
 def _log_softmax(ctx, node, ins, outs):
     ctx.emit("LogSoftmax", ins, outs, axis=node.attrs["axis"])
+
+
+@lowering("sparse_softmax_cross_entropy")
+def _sparse_softmax_cross_entropy(ctx, node, ins, outs):
+    # -GatherElements(LogSoftmax(logits), labels[..., None])[..., 0]. Not SoftmaxCrossEntropyLoss
+    # (reduction="none"): it gives the same values on onnxruntime's CPU provider, but this is
+    # plain ops every runtime has. GatherElements takes -classes..-1 as counting from the end
+    # and fails on other labels out of range, where the NumPy kernel refuses every one.
+    logits, labels = ins
+    last = ctx.const(np.asarray([-1], dtype=np.int64), "axes")
+    (logp,) = ctx.emit("LogSoftmax", [logits], axis=-1)
+    (index,) = ctx.emit("Unsqueeze", [labels, last])
+    (picked,) = ctx.emit("GatherElements", [logp, index], axis=-1)
+    (picked,) = ctx.emit("Squeeze", [picked, last])
+    ctx.emit("Neg", [picked], outs)
 
 
 @lowering("layer_norm")
