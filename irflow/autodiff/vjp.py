@@ -92,7 +92,9 @@ def vjp(
     ``ct_<output>`` per differentiated output; with ``seed="ones"`` the outputs are seeded with
     ones (the gradient of their sum). Its outputs are the primal outputs followed by one
     gradient ``grad_<name>`` per ``wrt`` entry (zeros where unconnected, or an error with
-    ``unconnected_gradients="none"`` since a graph output cannot be None).
+    ``unconnected_gradients="none"`` since a graph output cannot be None). Small values known
+    without feeds (the seed scaled and broadcast) are folded into initializers, then the graph
+    is pruned.
 
     >>> gg = vjp(g, wrt=["w"], seed="ones")   # doctest: +SKIP
     """
@@ -127,6 +129,7 @@ def vjp(
                     raise IrflowError(f"vjp: {name!r} is not connected to the differentiated outputs")
                 g = bind("zeros_like", env[name])
             b.output(g, names=[f"grad_{name}"])
+    from irflow.passes.fold_constants import fold_constants
     from irflow.passes.prune import prune
 
-    return prune(b.build())
+    return prune(fold_constants(b.build()))

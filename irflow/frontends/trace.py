@@ -33,6 +33,7 @@ from irflow.executors import get_runner
 from irflow.frontends.eager import RECORDERS, Tensor, _wrap
 from irflow.frontends.spec import TensorSpec
 from irflow.frontends.variables import StateBuilder, Variable
+from irflow.passes.fold_constants import fold_constants
 from irflow.passes.prune import prune
 from irflow.ir.dtypes import dtype_of_array
 from irflow.ir.graph import Graph
@@ -418,7 +419,9 @@ class Function:
         b.inputs = [by_name[n] for n in arg_inputs] + [by_name[n] for n, _ in b.variable_inputs]
         # Dead code out: a GradientTape in the body also emits cotangents nobody asked for (the
         # gradient of a matmul with respect to the data batch), which would run on every call.
-        graph = prune(b.build())
+        # Small values known before any feed (a loss gradient's seed, scaled and broadcast)
+        # become initializers instead of nodes that would run on every call.
+        graph = prune(fold_constants(b.build()))
         return ConcreteFunction(
             graph=graph,
             arg_inputs=arg_inputs,
