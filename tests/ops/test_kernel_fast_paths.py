@@ -67,3 +67,32 @@ def test_reduce_mean_over_empty_axis_is_nan_without_warning():
         warnings.simplefilter("error")
         out = KERNELS["reduce_mean"](x, axes=(0,), keepdims=False)
     assert out.dtype == np.float32 and np.isnan(out).all()
+
+
+def _max_pool_grad_by_scan(x, g):
+    """Per 2x2 window: scan the taps in row-major order, moving to a tap only if it is
+    strictly greater than the running maximum (NaN-propagating), as the general kernel does."""
+    dx = np.zeros_like(x)
+    n, c, h, w = x.shape
+    for i, j, r, s in itertools.product(range(n), range(c), range(h // 2), range(w // 2)):
+        taps = [(2 * r + a, 2 * s + b) for a in range(2) for b in range(2)]
+        best, pick = x[i, j][taps[0]], taps[0]
+        for t in taps[1:]:
+            if x[i, j][t] > best:
+                pick = t
+            best = np.maximum(best, x[i, j][t])
+        dx[i, j][pick] = g[i, j, r, s]
+    return dx
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16"])
+@pytest.mark.parametrize("specials", [False, True])
+def test_max_pool_2x2_grad_fast_path_picks_the_scan_choice_on_ties_and_nans(dtype, specials):
+    rng = np.random.default_rng(3)
+    x = rng.integers(-2, 3, (2, 3, 6, 8)).astype(dtype)  # small integers: many tied windows
+    if specials:
+        x[rng.random(x.shape) < 0.15] = np.nan
+        x[rng.random(x.shape) < 0.05] = np.inf
+    g = (rng.standard_normal((2, 3, 3, 4)) + 3.0).astype(dtype)  # nonzero, finite
+    got = KERNELS["max_pool2d_grad"](x, g, kernel_size=(2, 2), strides=(2, 2))
+    np.testing.assert_array_equal(got, _max_pool_grad_by_scan(x, g))
