@@ -7,15 +7,12 @@ Ho*Wo)`` lands directly in NCHW order. conv_transpose2d is the adjoint: a GEMM t
 (kh * kw strided adds). Pools loop over the kh * kw window offsets with strided views.
 16-bit floats are computed in float32 and rounded back once.
 
-Scratch arrays that never leave a kernel (the padded image, the im2col columns, the col2im
-image) live in one grow-only byte buffer per role and thread, reused from call to call. Fresh
-megabyte-sized temporaries cost more than the arithmetic here: glibc hands such blocks back to
-the OS and page-faults them in again on the next call (about 1 us per 4 KiB page, measured as
-~800 faults per CNN training step before this). Kernels never return a view of scratch.
+Temporaries are fresh arrays. (Per-thread scratch buffers were tried: with the interpreter's
+buffer pool, which removed the page faults of a CNN training step, fresh temporaries measured
+20-40 us faster per step, being the memory glibc just freed and still in cache.) Kernels
+marked ``out=True`` write their result into a buffer the interpreter offers.
 """
 from __future__ import annotations
-
-import threading
 
 import numpy as np
 
@@ -38,35 +35,12 @@ def _compute_dtype(*arrays: np.ndarray) -> np.dtype:
     return np.dtype(np.float32) if dtype.itemsize == 2 else dtype
 
 
-_SCRATCH = threading.local()
-
-
-def _scratch(role: str, shape: tuple, dtype: np.dtype) -> np.ndarray:
-    """An uninitialized array of this shape, backed by this thread's reusable buffer for ``role``.
-
-    Valid until the next _scratch call with the same role on this thread: callers must copy
-    anything they return.
-    """
-    dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    buf = getattr(_SCRATCH, role, None)
-    if buf is None or buf.nbytes < nbytes:
-        buf = np.empty(max(nbytes, 64), dtype=np.uint8)
-        setattr(_SCRATCH, role, buf)
-    return buf[:nbytes].view(dtype).reshape(shape)
-
-
 def _pad(x: np.ndarray, pads, value=0.0) -> np.ndarray:
-    """x padded with ``value``: a scratch array (or x itself when there is no padding)."""
     t, l, b, r = pads
     if not (t or l or b or r):
         return x
     n, c, h, w = x.shape
-    xp = _scratch("pad", (n, c, h + t + b, w + l + r), x.dtype)
-    xp[:, :, :t] = value
-    xp[:, :, t + h:] = value
-    xp[:, :, t:t + h, :l] = value
-    xp[:, :, t:t + h, l + w:] = value
+    xp = np.full((n, c, h + t + b, w + l + r), value, dtype=x.dtype)
     xp[:, :, t:t + h, l:l + w] = x
     return xp
 
@@ -90,16 +64,13 @@ def _window(xp, i, j, ho, wo, strides, dilations):
 
 
 def im2col(x: np.ndarray, khw, strides, pads, dilations, ho, wo) -> np.ndarray:
-    """Columns (N, C, kh, kw, Ho, Wo) of x: cols[n, c, i, j] is the input under kernel tap (i, j).
-
-    The result is scratch (or a view of x for a 1x1 convolution): use it before the next call.
-    """
+    """Columns (N, C, kh, kw, Ho, Wo) of x: cols[n, c, i, j] is the input under kernel tap (i, j)."""
     n, c = x.shape[:2]
     kh, kw = khw
     if khw == (1, 1) and strides == (1, 1) and not any(pads):
         return x.reshape(n, c, 1, 1, ho, wo)  # a 1x1 convolution needs no copy
     xp = _pad(x, pads)
-    cols = _scratch("cols", (n, c, kh, kw, ho, wo), x.dtype)
+    cols = np.empty((n, c, kh, kw, ho, wo), x.dtype)
     for i in range(kh):
         for j in range(kw):
             cols[:, :, i, j] = _window(xp, i, j, ho, wo, strides, dilations)
@@ -113,11 +84,7 @@ def col2im(cols: np.ndarray, out_hw, khw, strides, pads, dilations, in_hw) -> np
     (h, w), (ho, wo) = in_hw, out_hw
     full_h = max(t + ho, (h - 1) * strides[0] + dilations[0] * (khw[0] - 1) + 1)
     full_w = max(l + wo, (w - 1) * strides[1] + dilations[1] * (khw[1] - 1) + 1)
-    if (t, l, full_h, full_w) == (0, 0, ho, wo):
-        buf = np.zeros((n, c, full_h, full_w), dtype=cols.dtype)  # it is the result
-    else:
-        buf = _scratch("col2im", (n, c, full_h, full_w), cols.dtype)
-        buf.fill(0)
+    buf = np.zeros((n, c, full_h, full_w), dtype=cols.dtype)
     for i in range(khw[0]):
         for j in range(khw[1]):
             _window(buf, i, j, h, w, strides, dilations)[...] += cols[:, :, i, j]
@@ -218,14 +185,10 @@ def _conv_transpose_stride1(x, wm, khw, pads, dilations, out):
     (kh, kw), (dh, dw) = khw, dilations
     groups = wm.shape[0]
     wp, full_h = wd + dw * (kw - 1), h + dh * (kh - 1)
-    xw = _scratch("pad", (n, c, h, wp), x.dtype)
-    xw.fill(0)  # one contiguous fill beats zeroing the few extra columns of every row
+    xw = np.zeros((n, c, h, wp), x.dtype)  # one zero fill beats zeroing the extra columns of every row
     xw[..., :wd] = x
-    cols = _scratch("cols", (n, groups, wm.shape[1], h * wp), x.dtype)
-    np.matmul(wm, xw.reshape(n, groups, c // groups, h * wp), out=cols)
-    cols = cols.reshape(n, o, kh * kw, h * wp)
-    buf = _scratch("col2im", (n, o, (full_h + 1) * wp), x.dtype)  # + 1 row: the zero columns' spill
-    buf.fill(0)
+    cols = np.matmul(wm, xw.reshape(n, groups, c // groups, h * wp)).reshape(n, o, kh * kw, h * wp)
+    buf = np.zeros((n, o, (full_h + 1) * wp), x.dtype)  # + 1 row: the zero columns' spill
     for i in range(kh):
         for j in range(kw):
             start = i * dh * wp + j * dw
