@@ -23,9 +23,24 @@ def _upcast(x: np.ndarray) -> np.ndarray:
     return x.astype(np.float32) if x.dtype.itemsize == 2 else x
 
 
+# Up to this many classes softmax and the loss are computed on a class-major copy (classes, examples): NumPy
+# reduces a short last axis row by row, but the first axis across all rows at once. float32,
+# class-major vs row-major: 64x10 6.7 vs 11.5 us, 1024x10 21 vs 98 us, 8192x32 443 vs 1111 us,
+# 64x100 15.5 vs 16.2 us; at 1000 classes row-major wins (1024x1000: 1540 vs 1900 us).
+_CLASS_MAJOR_UP_TO = 64
+
+
 @kernel("softmax")
 def softmax(x, axis=-1):
     xf = _upcast(x)
+    if x.ndim >= 1 and axis in (-1, x.ndim - 1) and 0 < x.shape[-1] <= _CLASS_MAJOR_UP_TO and x.size:
+        # Few classes (a classifier's logits): work on a class-major copy, so the max and the
+        # sum run across contiguous rows instead of along short ones (2x faster at 64x10).
+        e = np.array(xf.reshape(-1, x.shape[-1]).T, order="C")
+        e -= e.max(axis=0)
+        np.exp(e, out=e)
+        e /= e.sum(axis=0)
+        return np.ascontiguousarray(e.T).reshape(x.shape).astype(x.dtype, copy=False)
     e = np.exp(xf - np.max(xf, axis=axis, keepdims=True))
     e /= np.sum(e, axis=axis, keepdims=True)
     return e.astype(x.dtype, copy=False)
@@ -38,12 +53,6 @@ def log_softmax(x, axis=-1):
     shifted -= np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
     return shifted.astype(x.dtype, copy=False)
 
-
-# Up to this many classes the loss is computed on a class-major copy (classes, examples): NumPy
-# reduces a short last axis row by row, but the first axis across all rows at once. float32,
-# class-major vs row-major: 64x10 6.7 vs 11.5 us, 1024x10 21 vs 98 us, 8192x32 443 vs 1111 us,
-# 64x100 15.5 vs 16.2 us; at 1000 classes row-major wins (1024x1000: 1540 vs 1900 us).
-_CLASS_MAJOR_UP_TO = 64
 
 
 @kernel("sparse_softmax_cross_entropy")
