@@ -34,12 +34,12 @@ SIZES, BATCH, LR = [784, 256, 256, 10], 64, 0.01
 from executors import measure_group  # noqa: E402  (one timing rule for the benchmarks: benchmarks/executors.py)
 
 
-def irflow_step(executor: str, state: dict):
+def irflow_step(executor: str, state: dict, ort_options=None):
     model = nn.MLP(SIZES, rng=0)
     model.load_state_dict(state)
     opt = irf.optim.SGD(LR)
 
-    @irf.function(executor=executor)
+    @irf.function(executor=executor, ort_options=ort_options)
     def step(x, y):
         with irf.GradientTape() as tape:
             loss = nn.losses.softmax_cross_entropy(model(x), y)
@@ -82,15 +82,13 @@ def main() -> None:
     y = rng.integers(0, SIZES[-1], BATCH)
     state = nn.MLP(SIZES, rng=0).state_dict()
 
-    steps = {"numpy executor": irflow_step("numpy", state), "ort executor (CPU, default threads)": irflow_step("ort", state),
-             f"ort executor (CPU, {args.threads} thread)": irflow_step("ort", state)}
-    # irf.function has no onnxruntime options argument: give the traced step a runner pinned to
-    # --threads, as benchmarks/executors.py pins every runtime (two pools fight on a shared machine).
-    from irflow.executors import get_runner
+    # The pinned row uses --threads, as benchmarks/executors.py pins every runtime (two thread
+    # pools fight on a shared 2-core machine).
+    from irflow.executors.onnx import OrtOptions
 
-    pinned = steps[f"ort executor (CPU, {args.threads} thread)"]
-    cf = pinned.get_concrete_function(x, y)
-    cf._runner = get_runner(cf.graph, "ort", "cpu", intra_op_num_threads=args.threads)
+    pinned = OrtOptions(intra_op_num_threads=args.threads)
+    steps = {"numpy executor": irflow_step("numpy", state), "ort executor (CPU, default threads)": irflow_step("ort", state),
+             f"ort executor (CPU, {args.threads} thread)": irflow_step("ort", state, pinned)}
     fns = {name: (lambda s=s: s(x, y)) for name, s in steps.items()}
     try:
         import torch

@@ -28,7 +28,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from irflow.errors import DTypeError, IrflowError, ShapeError
+from irflow.errors import DTypeError, ExecutorError, IrflowError, ShapeError
 from irflow.executors import get_runner
 from irflow.frontends.eager import RECORDERS, Tensor, _wrap
 from irflow.frontends.spec import TensorSpec
@@ -139,6 +139,7 @@ class ConcreteFunction:
     name: str = "function"
     executor: str = "numpy"
     device: str = "cpu"
+    ort_options: Any = None  # an irflow.executors.onnx.OrtOptions, for executor="ort"
     _runner: Any = field(default=None, repr=False)
 
     def unflatten_outputs(self, values: Sequence[Any]) -> Any:
@@ -177,7 +178,7 @@ class ConcreteFunction:
                 feeds[name] = var._value
             runner = self._runner
             if runner is None:
-                runner = self._runner = get_runner(self.graph, self.executor, self.device)
+                runner = self._runner = get_runner(self.graph, self.executor, self.device, self.ort_options)
             # accepts() checked the arguments against the signature and Variables keep their
             # shape and dtype, so the runner's own feed check (~25 us per call) is redundant.
             out = runner.run(feeds, check=False)
@@ -231,11 +232,16 @@ class Function:
         device: str = "cpu",
         input_signature: Sequence[Any] | None = None,
         name: str | None = None,
+        ort_options: Any = None,
     ):
         self.python_function = fn
         self.name = name or getattr(fn, "__name__", "function")
         self.executor = executor
         self.device = device
+        if ort_options is not None and executor != "ort":
+            raise ExecutorError(f"irf.function {self.name!r}: ort_options were given but executor={executor!r}; "
+                                "pass executor='ort'")
+        self.ort_options = ort_options
         self.input_signature = None if input_signature is None else list(input_signature)
         self.trace_count = 0
         self._cache: dict[tuple, ConcreteFunction] = {}
@@ -434,6 +440,7 @@ class Function:
             name=self.name,
             executor=self.executor,
             device=self.device,
+            ort_options=self.ort_options,
         )
 
     @staticmethod
@@ -486,6 +493,7 @@ def function(
     device: str = "cpu",
     input_signature: Sequence[Any] | None = None,
     autograph: bool = False,
+    ort_options: Any = None,
 ) -> Any:
     """Trace ``fn`` to a graph once per input signature and run the graph (``tf.function``).
 
@@ -495,6 +503,8 @@ def function(
     argument, None or symbolic dims allowed) fixes the signature: one trace serves all sizes.
     ``autograph=True`` rewrites Python ``if``/``while``/``for i in irf.range(n)`` on traced
     tensors into ``irf.cond``/``irf.while_loop``/``irf.scan`` (see docs/control-flow.md).
+    ``ort_options`` (an ``irflow.executors.onnx.OrtOptions``, with ``executor="ort"``) sets the
+    onnxruntime session: threads, spinning, optimization level, opset.
 
     >>> @irf.function(input_signature=[irf.TensorSpec((None, 4), "float32")])
     ... def f(x):
@@ -503,9 +513,10 @@ def function(
     array([4., 4., 4.], dtype=float32)
     """
     if fn is None:
-        return lambda f: function(f, executor=executor, device=device, input_signature=input_signature, autograph=autograph)
+        return lambda f: function(f, executor=executor, device=device, input_signature=input_signature,
+                                  autograph=autograph, ort_options=ort_options)
     if autograph:  # Python if/while/for-range on traced tensors become cond/while_loop/scan (docs/control-flow.md)
         from irflow.frontends.autograph import autograph_wrapper
 
         fn = autograph_wrapper(fn)
-    return Function(fn, executor=executor, device=device, input_signature=input_signature)
+    return Function(fn, executor=executor, device=device, input_signature=input_signature, ort_options=ort_options)

@@ -317,3 +317,22 @@ def test_function_called_inside_a_static_program_inlines_and_assigns_there():
     assert len(assign) == 1
     sess.run(prog.builder.assignments[0][1])
     assert sess.value(counter) == 1.0 and float(counter) == 0.0
+
+
+def test_ort_options_reach_the_onnxruntime_session():
+    from irflow.executors.onnx import OrtOptions
+
+    opts = OrtOptions(intra_op_num_threads=1, allow_spinning=False, graph_optimization_level="basic")
+    f = irf.function(executor="ort", ort_options=opts)(lambda x: irf.relu(x) * 2.0 + 1.0)
+    x = np.array([-1.0, 0.5, 2.0], dtype=np.float32)
+    np.testing.assert_array_equal(f(x).numpy(), np.maximum(x, 0) * 2 + 1)
+    so = f.get_concrete_function(x)._runner.session.get_session_options()
+    assert so.intra_op_num_threads == 1
+    assert so.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
+def test_ort_options_without_the_ort_executor_are_an_error():
+    from irflow.executors.onnx import OrtOptions
+
+    with pytest.raises(irf.IrflowError, match="ort_options were given but executor='numpy'"):
+        irf.function(ort_options=OrtOptions(intra_op_num_threads=1))(lambda x: x)
