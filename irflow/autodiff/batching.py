@@ -195,11 +195,7 @@ def run_batched(graph, feeds: dict[str, Any], batched: dict[str, np.ndarray], n:
             if res.dtype != out_t.dtype.numpy:
                 res = res.astype(out_t.dtype.numpy)  # NumPy scalar promotion; the IR type is the truth
             is_b.add(node.outputs[0].name)
-        if len(node.outputs) == 1:
-            env[node.outputs[0].name] = res
-        else:
-            for v, r in zip(node.outputs, res):
-                env[v.name] = r
+        env.update(zip([v.name for v in node.outputs], res if len(node.outputs) > 1 else (res,)))
     out = {}
     for v in graph.outputs:
         a = np.asarray(env[v.name])

@@ -484,11 +484,7 @@ def execute(graph, feeds: dict[str, Any]) -> dict[str, Any]:
         env[k] = arr
     for node in graph.nodes:
         res = bind(node.op, *[env[i] for i in node.inputs], **node.attrs)
-        if len(node.outputs) == 1:
-            env[node.outputs[0].name] = res
-        else:
-            for v, r in zip(node.outputs, res):
-                env[v.name] = r
+        env.update(zip([v.name for v in node.outputs], res if len(node.outputs) > 1 else (res,)))
     out = {}
     for v in graph.outputs:
         r = env[v.name]
