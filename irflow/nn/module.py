@@ -73,6 +73,10 @@ class _ModuleMeta(type):
             cls._forward_takes_training = forward is not None and "training" in inspect.signature(forward).parameters
         except (TypeError, ValueError):
             cls._forward_takes_training = False
+        try:
+            cls._init_takes_name = "name" in inspect.signature(cls.__init__).parameters
+        except (TypeError, ValueError):
+            cls._init_takes_name = False
 
     def __call__(cls, *args: Any, name: str | None = None, **kwargs: Any):
         parent = _SCOPES[-1]
@@ -88,6 +92,8 @@ class _ModuleMeta(type):
                 kw["name"] = _join(scope.path, kw.get("name") or "Variable")
             return next_creator(**kw)
 
+        if cls._init_takes_name:  # a subclass that takes name= gets it too (as a Keras layer)
+            kwargs["name"] = name
         _SCOPES.append(scope)
         try:
             with variable_creator_scope(prefix):

@@ -169,3 +169,15 @@ def test_bare_variables_in_containers_and_cycles():
     assert list(h.state_dict()) == ["ws.0", "ws.1", "table.a.0", "child.weight", "child.bias"]
     assert [v.name for v in h.variables][:3] == [f"{h.path}/w0", f"{h.path}/w1", f"{h.path}/a"]
     assert nn.Dense is nn.Linear and h.submodules == [h.child]
+
+
+def test_a_module_whose_init_takes_name_receives_it_and_is_scoped_by_it():
+    class Tagged(nn.Module):
+        def __init__(self, size, name=None):
+            super().__init__()
+            self.tag = name
+            self.w = irf.Variable(np.zeros(size, "float32"), name="w")
+
+    t = Tagged(3, name="encoder")
+    assert t.tag == "encoder" and t.name.startswith("encoder") and t.w.name.endswith("encoder/w")
+    assert Tagged(2).tag is None  # not given: the default, as for any keyword
