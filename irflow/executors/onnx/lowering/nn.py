@@ -18,10 +18,7 @@ from irflow.executors.onnx.lowering import lowering
 
 def input_type(ctx, name: str):
     """The IR type of a value of the graph being lowered."""
-    types = getattr(ctx, "types", None)
-    if types is None:  # older LoweringContext without a type table
-        types = ctx.__dict__.setdefault("_nn_types", ctx.graph.value_types())
-    return types[name]
+    return ctx.types[name]
 
 
 @lowering("softmax")

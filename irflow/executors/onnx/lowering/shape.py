@@ -28,10 +28,7 @@ def _out_type(node, i: int = 0):
 
 def _type_of(ctx, name: str):
     """The IR type of an input value (the graph's type table, computed once per export)."""
-    types = ctx.__dict__.get("_shape_ops_types")
-    if types is None:
-        types = ctx.__dict__["_shape_ops_types"] = ctx.graph.value_types()
-    return types[name]
+    return ctx.types[name]
 
 
 def _via(ctx, op_type, ins, outs, dtype: DType, wide: DType, **attrs) -> None:
