@@ -121,6 +121,20 @@ def test_conv2d_weight_grad_op(xs, ws, attrs):
     check_op("conv2d_weight_grad", [x, g], lambda x, g: ref.conv2d_weight_grad(x, g, **full), full, **CONV_ORT)
 
 
+@pytest.mark.parametrize("attrs", [
+    dict(strides=(1, 1), padding=(1, 1, 1, 1), dilations=(1, 1), groups=1),
+    dict(strides=(1, 1), padding=(0, 2, 1, 0), dilations=(2, 1), groups=1),
+    dict(strides=(1, 1), padding=(0, 0, 0, 0), dilations=(1, 1), groups=1),
+], ids=["same", "asym_pads_dilated", "valid"])
+def test_conv2d_weight_grad_by_taps_matches_the_loop_reference(attrs):
+    """From 8 input channels, stride 1: the per-tap GEMM path on views of the padded input."""
+    x, w = randn(2, 9, 7, 6), randn(5, 9, 3, 2)
+    y = irf.conv2d(x, w, **attrs).numpy()
+    g = randn(*y.shape)
+    full = dict(attrs, kernel_size=(3, 2))
+    check_op("conv2d_weight_grad", [x, g], lambda x, g: ref.conv2d_weight_grad(x, g, **full), full, **CONV_ORT)
+
+
 # -- pooling --------------------------------------------------------------------------------
 
 POOL_CASES = [

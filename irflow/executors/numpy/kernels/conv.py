@@ -136,6 +136,8 @@ def conv2d_weight_grad(x, g, kernel_size, strides=(1, 1), padding=(0, 0, 0, 0), 
     dtype_in = x.dtype
     ct = _compute_dtype(x)
     x, g = x.astype(ct, copy=False), g.astype(ct, copy=False)
+    if tuple(strides) == (1, 1) and groups == 1 and c >= 8:
+        return _weight_grad_by_taps(x, g, (kh, kw), pads, dilations).astype(dtype_in, copy=False)
     cols = im2col(x, (kh, kw), strides, pads, dilations, ho, wo)
     cols = cols.reshape(n, groups, (c // groups) * kh * kw, ho * wo)
     gm = g.reshape(n, groups, o // groups, ho * wo)
@@ -143,6 +145,38 @@ def conv2d_weight_grad(x, g, kernel_size, strides=(1, 1), padding=(0, 0, 0, 0), 
     # 1.4x faster for these shapes (long shared Ho*Wo axis, few output channels).
     dw = np.matmul(cols, gm.swapaxes(-1, -2)).sum(axis=0).swapaxes(-1, -2)  # (G, O/G, C/G*kh*kw)
     return dw.reshape(o, c // groups, kh, kw).astype(dtype_in, copy=False)
+
+
+def _weight_grad_by_taps(x, g, khw, pads, dilations):
+    """conv2d_weight_grad for stride 1 without im2col: one batched GEMM per kernel tap on
+    views of the padded input.
+
+    In the padded input flattened per channel (rows of width ``wp``), the inputs under tap
+    (i, j) for all output positions are the contiguous run starting at i*dh*wp + j*dw, when the
+    output is laid out with the same row width: so ``dw[:, :, i, j] = sum_n g[n] @ run[n]^T``
+    with no copy of x. The wp - Wo extra columns per output row see wrapped-around input; g is
+    padded with zeros there, which cancels them. 1.3-2x faster than im2col + GEMM from 16
+    channels up (64 channels, 8x8: 1390 against 2853 us); for very few input channels (the
+    first layer of an image model) the per-tap GEMMs are too thin and im2col wins.
+    """
+    n, c, h, w = x.shape
+    o, ho, wo = g.shape[1:]
+    (kh, kw), (dh, dw_) = khw, dilations
+    t, l, b, r = pads
+    hp, wp = h + t + b, w + l + r
+    xp = np.zeros((n, c, hp + 1, wp), x.dtype)  # + 1 row: the last taps' runs end past hp
+    xp[:, :, t:t + h, l:l + w] = x
+    flat = xp.reshape(n, c, (hp + 1) * wp)
+    run = ho * wp
+    gp = np.zeros((n, o, ho, wp), g.dtype)
+    gp[..., :wo] = g
+    gm = gp.reshape(n, o, run)
+    dw = np.empty((o, c, kh, kw), x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            start = i * dh * wp + j * dw_
+            dw[:, :, i, j] = np.matmul(gm, flat[:, :, start:start + run].swapaxes(-1, -2)).sum(axis=0)
+    return dw
 
 
 @kernel("conv_transpose2d", out=True)
