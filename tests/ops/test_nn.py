@@ -101,6 +101,9 @@ CONVT_CASES = [
                                       dilations=(2, 1), groups=2)),
     ((1, 3, 4, 4), (3, 2, 2, 2), dict(strides=(2, 2), padding=(0, 0, 0, 0), output_padding=(0, 0),
                                       dilations=(1, 1), groups=1)),
+    # stride 1, grouped and dilated: the row-padded, tap-major path
+    ((2, 6, 5, 7), (6, 2, 3, 2), dict(strides=(1, 1), padding=(0, 1, 2, 0), output_padding=(0, 0),
+                                      dilations=(2, 1), groups=3)),
 ]
 
 

@@ -194,41 +194,45 @@ def conv_transpose2d(x, w, b=None, strides=(1, 1), padding=(0, 0, 0, 0), output_
     _require(ho > 0 and wo > 0, "empty output")
     ct = _compute_dtype(x)
     cg = c // groups
-    wm = w.astype(ct, copy=False).reshape(groups, cg, og * kh * kw).transpose(0, 2, 1)
     if tuple(strides) == (1, 1) and tuple(output_padding) == (0, 0):
         if not (_usable(out, (n, og * groups, ho, wo), x.dtype) and ct == x.dtype):
             out = np.empty((n, og * groups, ho, wo), dtype=ct)
-        _conv_transpose_stride1(x.astype(ct, copy=False), wm, (kh, kw), padding, dilations, out)
+        _conv_transpose_stride1(x.astype(ct, copy=False), w.astype(ct, copy=False), groups, padding, dilations, out)
     else:
+        wm = w.astype(ct, copy=False).reshape(groups, cg, og * kh * kw).transpose(0, 2, 1)
         cols = np.matmul(wm, x.astype(ct, copy=False).reshape(n, groups, cg, h * wd))
         cols = cols.reshape(n, groups * og, kh, kw, h, wd)
         out = col2im(cols, (ho, wo), (kh, kw), strides, padding, dilations, (h, wd))
     return _add_bias(out, b).astype(x.dtype, copy=False)
 
 
-def _conv_transpose_stride1(x, wm, khw, pads, dilations, out):
+def _conv_transpose_stride1(x, w, groups, pads, dilations, out):
     """conv_transpose2d for stride 1 (the input gradient of a stride-1 conv2d), with col2im on
     rows padded to the full output width ``wp``: in a flat (rows * wp) image, kernel tap (i, j)
     adds the GEMM result at the constant offset i*dh*wp + j*dw, so each tap is one add of
     contiguous rows instead of a 2-D strided window (3x faster). x gets wp - w zero columns so
     the padding columns of the GEMM result are zero and adding them there changes nothing.
-    Writes the (N, O, Ho, Wo) result into ``out``.
+    The GEMM's rows are ordered tap-major, so each tap's block is contiguous for its add (10%
+    faster than channel-major). Writes the (N, O, Ho, Wo) result into ``out``.
     """
     n, c, h, wd = x.shape
     o, ho, wo = out.shape[1:]
-    (kh, kw), (dh, dw) = khw, dilations
-    groups = wm.shape[0]
+    cg, og, kh, kw = c // groups, o // groups, w.shape[2], w.shape[3]
+    dh, dw = dilations
     wp, full_h = wd + dw * (kw - 1), h + dh * (kh - 1)
+    run = h * wp
+    # (G, cg, og, kh, kw) -> (G, kh*kw*og, cg): row (tap, out channel), column in channel
+    wm = w.reshape(groups, cg, og, kh, kw).transpose(0, 3, 4, 2, 1).reshape(groups, kh * kw * og, cg)
     xw = np.zeros((n, c, h, wp), x.dtype)  # one zero fill beats zeroing the extra columns of every row
     xw[..., :wd] = x
-    cols = np.matmul(wm, xw.reshape(n, groups, c // groups, h * wp)).reshape(n, o, kh * kw, h * wp)
-    buf = np.zeros((n, o, (full_h + 1) * wp), x.dtype)  # + 1 row: the zero columns' spill
+    cols = np.matmul(wm, xw.reshape(n, groups, cg, run)).reshape(n, groups, kh * kw, og, run)
+    buf = np.zeros((n, groups, og, (full_h + 1) * wp), x.dtype)  # + 1 row: the zero columns' spill
     for i in range(kh):
         for j in range(kw):
             start = i * dh * wp + j * dw
-            buf[:, :, start:start + h * wp] += cols[:, :, i * kw + j]
+            buf[..., start:start + run] += cols[:, :, i * kw + j]
     t, l = pads[0], pads[1]
-    out[...] = buf[:, :, :full_h * wp].reshape(n, o, full_h, wp)[:, :, t:t + ho, l:l + wo]
+    out[...] = buf[..., :full_h * wp].reshape(n, o, full_h, wp)[:, :, t:t + ho, l:l + wo]
     return out
 
 
