@@ -10,6 +10,8 @@ deterministic families (no random, control flow or calls), and never a graph out
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from irflow.ir.graph import Graph, Node
@@ -44,7 +46,7 @@ def fold_constants(graph: Graph, max_elements: int = 4096) -> Graph:
         opdef = REGISTRY.get(node.op)
         if (args is None or opdef is None or opdef.family not in FOLDABLE_FAMILIES
                 or any(v.name in outputs for v in node.outputs)
-                or not all(_static_size(v.type) <= max_elements for v in node.outputs)):
+                or not all(v.type.is_static and math.prod(v.type.shape) <= max_elements for v in node.outputs)):
             kept.append(node)
             continue
         try:
@@ -62,10 +64,6 @@ def fold_constants(graph: Graph, max_elements: int = 4096) -> Graph:
                  initializers=consts, opset_version=graph.opset_version)
 
 
-def _static_size(t) -> float:
-    return float(np.prod(t.shape)) if all(isinstance(d, int) for d in t.shape) else float("inf")
-
-
 def _constant_args(node: Node, consts: dict, types: dict) -> list | None:
     """The node's arguments if all are known before any feed, else None."""
     shape_only = SHAPE_ONLY_INPUTS.get(node.op, frozenset())
@@ -75,7 +73,7 @@ def _constant_args(node: Node, consts: dict, types: dict) -> list | None:
             args.append(None)
         elif name in consts:
             args.append(consts[name])
-        elif i in shape_only and all(isinstance(d, int) for d in types[name].shape):
+        elif i in shape_only and types[name].is_static:
             t = types[name]  # only its shape is read: a zero-stride stand-in, no memory
             args.append(np.broadcast_to(np.zeros((), dtype=t.dtype.numpy), t.shape))
         else:

@@ -44,7 +44,7 @@ def accepts_out(fn: Any) -> bool:
 def pool_key(types: dict, name: str) -> PoolKey | None:
     """The pool key of a value with a static type of at least POOL_MIN_BYTES, else None."""
     t = types.get(name)  # None for "", an omitted optional input
-    if t is None or not all(isinstance(d, int) for d in t.shape):
+    if t is None or not t.is_static:
         return None
     dtype = t.dtype.numpy
     if dtype.kind not in "fiub" or int(np.prod(t.shape, dtype=np.int64)) * dtype.itemsize < POOL_MIN_BYTES:
@@ -73,7 +73,7 @@ def donor_index(graph: Graph, types: dict, node: Node, dying: list[str]) -> int:
     if not isinstance(KERNELS.get(node.op), np.ufunc) or node.attrs or len(node.outputs) != 1:
         return -1
     out = node.outputs[0].type
-    if not all(isinstance(d, int) for d in out.shape):
+    if not out.is_static:
         return -1
     for i, name in enumerate(node.inputs):
         if name in dying and name not in graph.input_names and types.get(name) == out \
@@ -82,24 +82,23 @@ def donor_index(graph: Graph, types: dict, node: Node, dying: list[str]) -> int:
     return -1
 
 
-def max_alive(graph: Graph, types: dict, frees: list[list[str]], keys: set) -> dict[PoolKey, int]:
-    """Per pool key, the most values of that key alive at once during a run."""
-    alive = dict.fromkeys(keys, 0)
+def max_alive(graph: Graph, frees: list[list[str]], value_keys: dict[str, PoolKey]) -> dict[PoolKey, int]:
+    """Per pool key, the most values of that key alive at once during a run (``value_keys``:
+    the pool key of each value that has one)."""
+    alive = dict.fromkeys(value_keys.values(), 0)
     most = dict(alive)
     for name in graph.input_names:
-        k = pool_key(types, name)
-        if k in alive:
-            alive[k] += 1
+        if name in value_keys:
+            alive[value_keys[name]] += 1
     for node, dying in zip(graph.nodes, frees):
         for v in node.outputs:
-            k = pool_key(types, v.name)
-            if k in alive:
+            k = value_keys.get(v.name)
+            if k is not None:
                 alive[k] += 1
                 most[k] = max(most[k], alive[k])
         for name in dying:
-            k = pool_key(types, name)
-            if k in alive:
-                alive[k] -= 1
+            if name in value_keys:
+                alive[value_keys[name]] -= 1
     return most
 
 

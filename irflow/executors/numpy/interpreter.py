@@ -51,17 +51,13 @@ class Interpreter:
         # Buffer reuse (buffers.py): a pool of dead large buffers per (shape, dtype), each
         # holding, with the live values of its key, at most as many as the graph ever holds.
         self._pool: dict[tuple, list[np.ndarray]] = {k: [] for k in keys if k is not None}
-        self._pool_caps = buffers.max_alive(graph, types, frees, set(self._pool))
-        self._input_keys = [k for k in (buffers.pool_key(types, n) for n in graph.input_names) if k in self._pool]
-
-        def keyed(names):  # (name, pool key or None) for values whose buffers may be pooled
-            return tuple((name, k if k in self._pool else None) for name, k in
-                         ((name, buffers.pool_key(types, name)) for name in names))
-
+        value_keys = {name: k for name in types if (k := buffers.pool_key(types, name)) in self._pool}
+        self._pool_caps = buffers.max_alive(graph, frees, value_keys)
+        self._input_keys = [value_keys[n] for n in graph.input_names if n in value_keys]
         self._plan = [
-            (node, KERNELS[node.op], node.inputs, tuple(v.name for v in node.outputs), node.attrs, keyed(f),
-             buffers.donor_index(graph, types, node, f), key,
-             tuple(k for _, k in keyed(v.name for v in node.outputs) if k is not None))
+            (node, KERNELS[node.op], node.inputs, tuple(v.name for v in node.outputs), node.attrs,
+             tuple((name, value_keys.get(name)) for name in f), buffers.donor_index(graph, types, node, f), key,
+             tuple(value_keys[v.name] for v in node.outputs if v.name in value_keys))
             for node, f, key in zip(graph.nodes, frees, keys)
         ]
 
