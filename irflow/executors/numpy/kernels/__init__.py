@@ -29,6 +29,12 @@ def kernel(name: str, *, out: bool = False) -> Callable[[Callable], Callable]:
     return register
 
 
+def usable_out(out, shape, dtype) -> bool:
+    """Whether an ``out`` buffer offered to an ``out=True`` kernel can take a result of this
+    shape and dtype (kernels fall back to a fresh array otherwise)."""
+    return out is not None and out.shape == tuple(shape) and out.dtype == dtype
+
+
 from irflow.executors.numpy.kernels import elementwise, reduction, linalg, shape, nn, random  # noqa: E402,F401
 from irflow.executors.numpy.kernels import special  # noqa: E402,F401
 from irflow.executors.numpy.kernels import conv  # noqa: E402,F401

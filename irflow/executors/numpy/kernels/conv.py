@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from irflow.executors.numpy.kernels import kernel
+from irflow.executors.numpy.kernels import kernel, usable_out
 from irflow.ir.dtypes import DType
 from irflow.ops.conv import check_conv_attrs, check_output_padding, check_pool_pads, pool_window_counts, resolve_pads
 
@@ -100,11 +100,6 @@ def _add_bias(out: np.ndarray, b) -> np.ndarray:
     return out
 
 
-def _usable(out, shape, dtype) -> bool:
-    """Whether the interpreter's ``out`` buffer can take this result directly."""
-    return out is not None and out.shape == tuple(shape) and out.dtype == dtype
-
-
 @kernel("conv2d", out=True)
 def conv2d(x, w, b=None, strides=(1, 1), padding=(0, 0, 0, 0), dilations=(1, 1), groups=1, out=None):
     check_conv_attrs("conv2d", padding=padding, strides=strides, dilations=dilations)
@@ -116,7 +111,7 @@ def conv2d(x, w, b=None, strides=(1, 1), padding=(0, 0, 0, 0), dilations=(1, 1),
     cols = im2col(x.astype(ct, copy=False), (kh, kw), strides, pads, dilations, ho, wo)
     cols = cols.reshape(n, groups, cg * kh * kw, ho * wo)
     wm = w.astype(ct, copy=False).reshape(groups, o // groups, cg * kh * kw)
-    if _usable(out, (n, o, ho, wo), x.dtype) and ct == x.dtype:
+    if usable_out(out, (n, o, ho, wo), x.dtype) and ct == x.dtype:
         np.matmul(wm, cols, out=out.reshape(n, groups, o // groups, ho * wo))
     else:
         out = np.matmul(wm, cols).reshape(n, o, ho, wo)
@@ -195,7 +190,7 @@ def conv_transpose2d(x, w, b=None, strides=(1, 1), padding=(0, 0, 0, 0), output_
     ct = _compute_dtype(x)
     cg = c // groups
     if tuple(strides) == (1, 1) and tuple(output_padding) == (0, 0):
-        if not (_usable(out, (n, og * groups, ho, wo), x.dtype) and ct == x.dtype):
+        if not (usable_out(out, (n, og * groups, ho, wo), x.dtype) and ct == x.dtype):
             out = np.empty((n, og * groups, ho, wo), dtype=ct)
         _conv_transpose_stride1(x.astype(ct, copy=False), w.astype(ct, copy=False), groups, padding, dilations, out)
     else:
@@ -264,7 +259,7 @@ def _window_argmax(x, kernel_size, strides, padding, op):
 def max_pool2d(x, kernel_size, strides, padding=(0, 0, 0, 0), out=None):
     pads, ho, wo = _pool_geometry(x, kernel_size, strides, padding, "max_pool2d")
     xp = _pad(x, pads, -np.inf)
-    if not _usable(out, x.shape[:2] + (ho, wo), x.dtype):
+    if not usable_out(out, x.shape[:2] + (ho, wo), x.dtype):
         out = np.empty(x.shape[:2] + (ho, wo), dtype=x.dtype)
     out[...] = _window(xp, 0, 0, ho, wo, strides, (1, 1))
     for k in range(1, kernel_size[0] * kernel_size[1]):
@@ -298,7 +293,7 @@ def max_pool2d_grad(x, g, kernel_size, strides, padding=(0, 0, 0, 0), out=None):
     if (tuple(kernel_size) == (2, 2) and tuple(strides) == (2, 2) and not any(padding) and x.ndim == 4
             and x.shape[2] % 2 == 0 and x.shape[3] % 2 == 0 and g.shape == x.shape[:2] + (x.shape[2] // 2, x.shape[3] // 2)
             and x.dtype == g.dtype and x.dtype.kind == "f"):
-        return _max_pool_2x2_grad(x, g, out if _usable(out, x.shape, x.dtype) else np.empty(x.shape, dtype=x.dtype))
+        return _max_pool_2x2_grad(x, g, out if usable_out(out, x.shape, x.dtype) else np.empty(x.shape, dtype=x.dtype))
     idx, pads, ho, wo = _window_argmax(x, kernel_size, strides, padding, "max_pool2d_grad")
     _require(g.shape == idx.shape, "gradient shape mismatch")
     n, c, h, w = x.shape
@@ -307,7 +302,7 @@ def max_pool2d_grad(x, g, kernel_size, strides, padding=(0, 0, 0, 0), out=None):
         # Windows tile x exactly (the usual 2x2/2 pool): fill an (N, C, Ho, kh, Wo, kw) array
         # tap by tap with g * (idx == k), no zero-fill and no sum (4x faster than np.where; a
         # NaN/Inf in g then also reaches the window's other positions, as NaN).
-        if not _usable(out, x.shape, x.dtype):
+        if not usable_out(out, x.shape, x.dtype):
             out = np.empty(x.shape, dtype=x.dtype)
         dx = out.reshape(n, c, ho, kh, wo, kw)
         for k in range(kh * kw):

@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from irflow.executors.numpy.kernels import KERNELS, kernel
+from irflow.executors.numpy.kernels import KERNELS, kernel, usable_out
 from irflow.ir.dtypes import DType, as_dtype
 
 KERNELS.update(
@@ -89,7 +89,7 @@ def _zero_of(dtype: np.dtype) -> np.ndarray:
 
 @kernel("relu", out=True)
 def relu(x, out=None):
-    if out is not None and out.shape == x.shape and out.dtype == x.dtype:
+    if usable_out(out, x.shape, x.dtype):
         return np.maximum(x, _zero_of(x.dtype), out=out)
     return np.maximum(x, _zero_of(x.dtype))
 
@@ -99,7 +99,7 @@ def relu_grad(g, x, out=None):
     if g.shape != x.shape:  # eager dispatch then reports the type rule's error
         raise ValueError(f"relu_grad needs g and x of one shape, got {g.shape} and {x.shape}")
     if g.dtype == x.dtype and g.dtype.itemsize in _INT_OF_SIZE and g.size >= 1024:
-        usable = out is not None and out.shape == g.shape and out.dtype == g.dtype and out.flags.c_contiguous
+        usable = usable_out(out, g.shape, g.dtype) and out.flags.c_contiguous
         return _keep_where_positive(g, x, out if usable else None)
     return np.where(x > 0, g, np.zeros((), g.dtype))
 
