@@ -101,7 +101,7 @@ def relu_grad(g, x, out=None):
     if g.dtype == x.dtype and g.dtype.itemsize in _INT_OF_SIZE and g.size >= 1024:
         usable = usable_out(out, g.shape, g.dtype) and out.flags.c_contiguous
         return _keep_where_positive(g, x, out if usable else None)
-    return np.where(x > 0, g, np.zeros((), g.dtype))
+    return np.where(x > 0, g, _zero_of(g.dtype))
 
 
 @kernel("leaky_relu")
