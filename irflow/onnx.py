@@ -189,11 +189,15 @@ def run(
         raise ExecutorError(f"onnxruntime failed on {what}: {e}") from None
 
 
-def load(path: str | Path) -> Graph:
+def load(path: str | Path | onnx.ModelProto, *, static_inputs: Mapping[str, np.ndarray] | None = None,
+         fold_limit_bytes: int | None = None, strict: bool = True) -> Graph:
     """Read an ONNX model into an irflow Graph (``irflow.frontends.onnx_import.load``).
+
+    ``fold_limit_bytes`` bounds import-time constant folding (default 1 MiB: larger values stay
+    run-time ops); ``strict=False`` loads a model whose declared types disagree with its ops.
 
     >>> g = irf.onnx.load("model.onnx")   # doctest: +SKIP
     """
     from irflow.frontends.onnx_import import load as _load
 
-    return _load(path)
+    return _load(path, static_inputs=static_inputs, fold_limit_bytes=fold_limit_bytes, strict=strict)

@@ -26,8 +26,8 @@ import onnx
 
 from irflow.errors import IrflowError, UnsupportedOpError
 from irflow.frontends.control_flow import NestedBuilder, _close, _Traced
-from irflow.frontends.onnx_import import ImportContext, _dim, _initializer_array, import_nodes, to_dtype
-from irflow.frontends.onnx_import_ops import importer
+from irflow.frontends.onnx_import_base import ImportContext, importer, initializer_array, onnx_dim, to_dtype
+from irflow.frontends.onnx_import_nodes import import_nodes
 from irflow.ir.dtypes import DType
 from irflow.ir.types import TensorType
 from irflow.ops.dispatch import BUILDER_STACK, bind
@@ -37,7 +37,7 @@ class SubgraphContext(ImportContext):
     """Import state of one subgraph: own values first, then the enclosing scope's."""
 
     def __init__(self, parent: ImportContext, name: str):
-        super().__init__(name)
+        super().__init__(name, parent.fold_limit)
         self.builder = NestedBuilder(name)
         self.parent = parent
 
@@ -68,7 +68,7 @@ def _value_type(vi: onnx.ValueInfoProto, where: str, fallback: TensorType | None
     tt = t.tensor_type
     dtype = to_dtype(tt.elem_type, f"{where}: '{vi.name}'")
     if tt.HasField("shape"):
-        return TensorType(dtype=dtype, shape=tuple(_dim(d) for d in tt.shape.dim))
+        return TensorType(dtype=dtype, shape=tuple(onnx_dim(d) for d in tt.shape.dim))
     if fallback is not None:
         return TensorType(dtype=dtype, shape=fallback.shape)
     raise UnsupportedOpError(f"{where}: subgraph input '{vi.name}' has no shape")
@@ -88,7 +88,7 @@ def import_subgraph(ctx: ImportContext, g: onnx.GraphProto, opset: int, where: s
         sub.env[vi.name] = s
         declared.append(s)
     for init in g.initializer:
-        arr = _initializer_array(init)
+        arr = initializer_array(init)
         sub.weights[init.name] = arr
         sub.env[init.name] = b.constant(arr, name=init.name)
     import_nodes(sub, list(g.node), opset)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from irflow.frontends.onnx_import_ops import importer, np_dtype, rank_of, scalar
+from irflow.frontends.onnx_import_base import importer, np_dtype, rank_of, scalar, to_dtype
 from irflow.ops.dispatch import bind
 
 
@@ -349,8 +349,6 @@ def _quantize(n):
     axis = n.attr("axis", 1)
     out_dtype = zp.dtype if zp is not None else None
     if out_dtype is None:
-        from irflow.frontends.onnx_import import to_dtype
-
         code = n.attr("output_dtype", 0)
         out_dtype = to_dtype(code, n.where()) if code else "uint8"
     lo, hi = {"uint8": (0, 255), "int8": (-128, 127), "int16": (-32768, 32767)}.get(str(out_dtype), (None, None))

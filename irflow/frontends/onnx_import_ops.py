@@ -1,5 +1,6 @@
 """The ONNX op table: ``IMPORTERS[op_type](node) -> output(s)``, elementwise, reduction and
-linear-algebra ops (shape ops in ``onnx_import_shape_ops``, nn ops in ``onnx_import_nn``).
+linear-algebra ops (shape ops in ``onnx_import_shape_ops``, nn ops in ``onnx_import_nn``; the
+table itself and the helpers importers share are in ``onnx_import_base``).
 
 An importer gets a ``NodeView`` (IR input tensors, attributes, import-time input values) and
 returns its outputs, computed with irflow ops through ``bind``. It runs symbolically (inside
@@ -10,45 +11,15 @@ Attention, ...) need no entry here: the importer expands the schema's function b
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
 from irflow.ops.dispatch import bind
 
-IMPORTERS: dict[str, Callable] = {}
-# Ops never folded at import time (random ops: each run draws anew).
-NOT_FOLDABLE = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Bernoulli", "Multinomial"}
-
-
-def importer(*op_types: str) -> Callable[[Callable], Callable]:
-    """Register an importer for one or more ONNX op types."""
-
-    def register(fn: Callable) -> Callable:
-        for op in op_types:
-            IMPORTERS[op] = fn
-        return fn
-
-    return register
-
-
-def dtype_of(x: Any):
-    return x.dtype if not isinstance(x, np.ndarray) else x.dtype
-
-
-def np_dtype(x: Any) -> np.dtype:
-    """The NumPy dtype of an IR tensor or eager tensor."""
-    d = x.dtype
-    return d.numpy if hasattr(d, "numpy") else np.dtype(d)
-
-
-def rank_of(x: Any) -> int:
-    return len(x.shape)
-
-
-def scalar(value: Any, like: Any) -> np.ndarray:
-    """A 0-d array of ``like``'s dtype: constants in decompositions keep the input's dtype."""
-    return np.asarray(value, dtype=np_dtype(like))
+from irflow.frontends.onnx_import_base import (  # noqa: F401  (importer, np_dtype, ... re-exported for older imports)
+    IMPORTERS, NOT_FOLDABLE, ImportContext, NodeView, importer, ints, np_dtype, rank_of, scalar, to_dtype,
+)
 
 
 # -- elementwise -------------------------------------------------------------------------------------
@@ -215,8 +186,6 @@ def _clip(n):
 
 @importer("Cast")
 def _cast(n):
-    from irflow.frontends.onnx_import import to_dtype
-
     to = to_dtype(n.attr("to"), n.where())
     if n.attr("saturate", 1) != 1 and to.is_float:
         pass  # saturate only matters for float8 targets, which irflow does not have
@@ -348,10 +317,6 @@ def _einsum(n):
     from irflow.ops.linalg import einsum  # rewrites '...' into letters for the given ranks
 
     return einsum(n.attr("equation").replace(" ", ""), *n.inputs)
-
-
-from irflow.frontends import onnx_import_shape_ops, onnx_import_nn, onnx_import_resize, onnx_import_control  # noqa: E402,F401  (fill the table)
-from irflow.frontends.onnx_import_shape_ops import SHAPE_IMPORTERS  # noqa: E402,F401
 
 
 @importer("CumProd")

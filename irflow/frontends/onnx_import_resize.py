@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from irflow.frontends.onnx_import_ops import importer, np_dtype, rank_of
+from irflow.frontends.onnx_import_base import importer, np_dtype, rank_of
 from irflow.ops.dispatch import bind
 
 

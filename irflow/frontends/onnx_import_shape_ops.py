@@ -1,4 +1,4 @@
-"""ONNX shape, indexing and creation ops -> IR (part of the table in ``onnx_import_ops``).
+"""ONNX shape, indexing and creation ops -> IR (registered in ``onnx_import_base``'s table).
 
 Shape arguments that ONNX passes as tensors (Reshape's shape, Slice's starts, Squeeze's axes,
 ...) must be known at import time: constants, initializers, or shape computations the
@@ -12,12 +12,8 @@ from typing import Any
 import numpy as np
 
 from irflow.errors import UnsupportedOpError
-from irflow.frontends.onnx_import_ops import IMPORTERS, importer, np_dtype, rank_of, scalar
+from irflow.frontends.onnx_import_base import importer, ints as _ints, np_dtype, rank_of, shape_importer, to_dtype
 from irflow.ops.dispatch import bind
-
-
-def _ints(a: Any) -> tuple[int, ...]:
-    return tuple(int(v) for v in np.asarray(a).reshape(-1))
 
 
 def _axes(n, attr_input: int) -> tuple[int, ...] | None:
@@ -30,6 +26,7 @@ def _axes(n, attr_input: int) -> tuple[int, ...] | None:
 
 # -- Shape and Size: answered from types when static (SHAPE_IMPORTERS run before IMPORTERS) --------
 
+@shape_importer("Shape")
 def _shape_static(ctx, node, opset) -> bool:
     x = ctx.tensor(node.input[0]) if node.input[0] not in ctx.consts else None
     shape = ctx.consts[node.input[0]].shape if x is None else x.type.shape
@@ -44,6 +41,7 @@ def _shape_static(ctx, node, opset) -> bool:
     return False
 
 
+@shape_importer("Size")
 def _size_static(ctx, node, opset) -> bool:
     x = ctx.tensor(node.input[0]) if node.input[0] not in ctx.consts else None
     shape = ctx.consts[node.input[0]].shape if x is None else x.type.shape
@@ -53,6 +51,7 @@ def _size_static(ctx, node, opset) -> bool:
     return False
 
 
+@shape_importer("CastLike")
 def _cast_like_static(ctx, node, opset) -> bool:
     """CastLike of a constant to the dtype of a run-time tensor is still a constant."""
     src, like = node.input[0], node.input[1]
@@ -61,9 +60,6 @@ def _cast_like_static(ctx, node, opset) -> bool:
     target = ctx.consts[like].dtype if like in ctx.consts else ctx.tensor(like).type.dtype.numpy
     ctx.consts[node.output[0]] = ctx.consts[src].astype(target)
     return True
-
-
-SHAPE_IMPORTERS = {"Shape": _shape_static, "Size": _size_static, "CastLike": _cast_like_static}
 
 
 @importer("Shape")
@@ -112,8 +108,6 @@ def _eye_like(n):
     shape = x.shape
     if not all(isinstance(d, int) for d in shape):
         raise n.unsupported("EyeLike needs a static shape")
-    from irflow.frontends.onnx_import import to_dtype
-
     dtype = to_dtype(n.attr("dtype"), n.where()).numpy if n.attr("dtype") is not None else np_dtype(x)
     return np.eye(shape[0], shape[1], k=n.attr("k", 0), dtype=dtype)
 
@@ -448,9 +442,6 @@ def _hardmax(n):
         raise n.unsupported("Hardmax needs a static size on its axis")
     idx = bind("argmax", x, axis=axis, keepdims=False)
     return bind("one_hot", idx, depth=depth, axis=axis, dtype=x.dtype)
-
-
-_ = (IMPORTERS, scalar)
 
 
 @importer("GatherElements")
