@@ -35,6 +35,7 @@ from irflow.frontends.spec import TensorSpec
 from irflow.frontends.variables import StateBuilder, Variable
 from irflow.passes.fold_constants import fold_constants
 from irflow.passes.prune import prune
+from irflow.passes.name_outputs import name_outputs
 from irflow.ir.dtypes import dtype_of_array
 from irflow.ir.graph import Graph
 from irflow.ops.builder import SymbolicTensor
@@ -70,6 +71,35 @@ def unflatten(tree: Any, it: Any) -> Any:
     vals = [unflatten(t, it) for t in tree[1]]
     typ = tree[0]
     return typ(vals) if typ in (list, tuple) else typ(*vals)  # namedtuples take positional args
+
+
+def output_leaf_names(out: Any) -> list[str]:
+    """One readable name per leaf of a traced function's result, in ``flatten`` order.
+
+    Dict keys and namedtuple fields name their leaves (nested ones joined by ``/``: ``{"a":
+    {"b": t}}`` gives ``a/b``); positions in a tuple or list add ``_<i>`` (``{"a": (t, u)}``
+    gives ``a_0``, ``a_1``); a bare tensor or a top-level tuple gives ``output_0``, ``output_1``,
+    ... as TensorFlow names a concrete function's outputs.
+
+    >>> output_leaf_names({"loss": 1, "acc": 2}), output_leaf_names((1, 2))
+    (['loss', 'acc'], ['output_0', 'output_1'])
+    """
+    names: list[str] = []
+
+    def walk(x: Any, base: str | None) -> None:
+        t = type(x)
+        if t is dict or (isinstance(x, tuple) and hasattr(x, "_fields")):
+            items = x.items() if t is dict else zip(x._fields, x)
+            for k, v in items:
+                walk(v, f"{base}/{k}" if base else str(k))
+        elif t is tuple or t is list:
+            for i, v in enumerate(x):
+                walk(v, f"{base}_{i}" if base else f"output_{i}")
+        else:
+            names.append(base or "output_0")
+
+    walk(out, None)
+    return names
 
 
 _TENSOR_TYPES = (Tensor, np.ndarray, SymbolicTensor, TensorSpec)
@@ -221,6 +251,22 @@ class TraceBuilder(StateBuilder):
 
 
 # -- irf.function ---------------------------------------------------------------------------------
+def _naming_signature(fn: Callable, sig: inspect.Signature | None) -> inspect.Signature | None:
+    """The signature whose parameter names become graph input names.
+
+    A callable object that only forwards ``*args`` to a ``forward`` method (an ``nn.Module``,
+    as in PyTorch) is named after ``forward``'s parameters, so a Module's input is ``x``, not
+    ``arg0``.
+    """
+    forward = getattr(fn, "forward", None)
+    if sig is not None and callable(forward) and any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in sig.parameters.values()):
+        try:
+            return inspect.signature(forward)
+        except (TypeError, ValueError):
+            pass
+    return sig
+
+
 class Function:
     """A Python function traced to a graph per input signature; see ``irf.function``."""
 
@@ -250,6 +296,7 @@ class Function:
             self._signature = inspect.signature(fn)
         except (TypeError, ValueError):
             self._signature = None
+        self._naming_signature = _naming_signature(fn, self._signature)
         functools.update_wrapper(self, fn)
 
     # -- public API ------------------------------------------------------------------------------
@@ -351,9 +398,10 @@ class Function:
     def _arg_names(self, args: tuple, kwargs: dict) -> list[str]:
         """Readable graph input names: parameter names, with _<i> for nested leaves."""
         names: list[str] = []
-        params = list(self._signature.parameters) if self._signature is not None else []
+        sig = self._naming_signature
+        params = list(sig.parameters) if sig is not None else []
         for i, a in enumerate(args):
-            base = params[i] if i < len(params) and self._signature.parameters[params[i]].kind in (
+            base = params[i] if i < len(params) and sig.parameters[params[i]].kind in (
                 inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD) else f"arg{i}"
             self._names_of(a, base, names)
         for k, v in kwargs.items():
@@ -417,9 +465,11 @@ class Function:
             s = b.to_symbolic(leaf, None)
             slots.append(("t", len(result_syms)))
             result_syms.append(s)
-        result_names = self._add_outputs(b, result_syms, [None] * len(result_syms))
+        wanted = [name for name, leaf in zip(output_leaf_names(out), out_leaves) if not (leaf is None or isinstance(leaf, str))]
         finals = b.final_assignments()
-        var_names = self._add_outputs(b, [s for _, s in finals], [f"{var.name}_new" for var, _ in finals])
+        wanted += [f"{var.name}_new" for var, _ in finals]
+        for s in result_syms + [s for _, s in finals]:
+            b.output(s)
         # Graph inputs: tensor arguments first, then variables in first-read order.
         by_name = {v.name: v for v in b.inputs}
         b.inputs = [by_name[n] for n in arg_inputs] + [by_name[n] for n, _ in b.variable_inputs]
@@ -427,7 +477,10 @@ class Function:
         # gradient of a matmul with respect to the data batch), which would run on every call.
         # Small values known before any feed (a loss gradient's seed, scaled and broadcast)
         # become initializers instead of nodes that would run on every call.
-        graph = prune(fold_constants(b.build()))
+        graph = name_outputs(b.build(), wanted)
+        out_names = [v.name for v in graph.outputs]
+        result_names, var_names = out_names[: len(result_syms)], out_names[len(result_syms):]
+        graph = prune(fold_constants(graph))
         return ConcreteFunction(
             graph=graph,
             arg_inputs=arg_inputs,
@@ -442,22 +495,6 @@ class Function:
             device=self.device,
             ort_options=self.ort_options,
         )
-
-    @staticmethod
-    def _add_outputs(b: TraceBuilder, syms: list[SymbolicTensor], wanted: list[str | None]) -> list[str]:
-        """Mark outputs; an output already taken (or named on purpose) gets its own identity node."""
-        taken = {v.name for v in b.outputs}
-        names = []
-        for s, want in zip(syms, wanted):
-            if want is not None:
-                b.output(s, names=[b.free_name(want)])
-            elif s.name in taken:
-                b.output(s, names=[b.free_name(s.name + "_out")])
-            else:
-                b.output(s)
-            names.append(b.outputs[-1].name)
-            taken.add(names[-1])
-        return names
 
 
 class _BoundFunction:
