@@ -31,6 +31,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from irflow.atomic import atomic_write
 from irflow.errors import DTypeError, IrflowError, ShapeError
 from irflow.frontends.variables import Variable, variable_creator_scope
 
@@ -133,8 +134,26 @@ class Module(metaclass=_ModuleMeta):
     _forward_takes_training: bool
     training: bool
 
-    def __init__(self) -> None:
-        pass  # the metaclass sets the name; this exists so subclasses may call super().__init__()
+    def __init__(self, name: str | None = None) -> None:
+        """Accepts ``super().__init__()`` and the Keras idiom ``super().__init__(name=name)``.
+
+        The metaclass has named the Module already (from ``name=`` given to the constructor, or
+        the class name); a different ``name`` given here renames it, as long as no Variable has
+        been created under the old name yet (call ``super().__init__`` first, as in Keras).
+        """
+        if name is None or name == self._module_name:
+            return
+        scope = _SCOPES[-1]
+        if scope.path != self._module_path or len(_SCOPES) < 2:
+            raise IrflowError(f"{type(self).__name__}.__init__(name={name!r}) called outside the Module's construction")
+        if scope.counts or any(isinstance(v, (Variable, Module)) for v in self.__dict__.values()):
+            raise IrflowError(f"{type(self).__name__}.__init__(name={name!r}): Variables were already created as "
+                              f"{self._module_path!r}; call super().__init__(name=...) before creating any")
+        parent = _SCOPES[-2]
+        local = parent.unique(name)
+        object.__setattr__(self, "_module_name", local)
+        object.__setattr__(self, "_module_path", _join(parent.path, local))
+        scope.path = self._module_path
 
     # -- calling -----------------------------------------------------------------------------
     def forward(self, *args: Any, **kwargs: Any) -> Any:
@@ -286,7 +305,7 @@ class Module(metaclass=_ModuleMeta):
         for key, arr in state.items():
             if arr.dtype.kind == "V" or arr.dtype.name == "bfloat16":
                 raise DTypeError(f"save: {key!r} is {arr.dtype}, which .npz cannot store without pickle")
-        with open(path, "wb") as f:
+        with atomic_write(path, "wb") as f:  # a crash mid-save leaves the old file intact
             np.savez(f, **state)
         return path
 

@@ -182,3 +182,59 @@ def test_a_module_whose_init_takes_name_receives_it_and_is_scoped_by_it():
     # The scope is named after it ("encoder", or "encoder_1" if another test made one first).
     assert t.tag == "encoder" and t.name.startswith("encoder") and t.w.name == f"{t.path}/w"
     assert Tagged(2).tag is None  # not given: the default, as for any keyword
+
+
+# -- super().__init__(name=name), the Keras idiom (issue 14) ------------------------------------
+class _KerasStyle(irf.nn.Module):
+    def __init__(self, units, name=None):
+        super().__init__(name=name)
+        self.dense = irf.nn.Linear(2, units)
+
+    def forward(self, x):
+        return self.dense(x)
+
+
+class _TorchStyle(irf.nn.Module):
+    def __init__(self, units):
+        super().__init__()
+        self.dense = irf.nn.Linear(2, units)
+
+    def forward(self, x):
+        return self.dense(x)
+
+
+class _RenamesItself(irf.nn.Module):
+    def __init__(self):
+        super().__init__(name="encoder")
+        self.w = irf.Variable(np.zeros((2,), "float32"), name="w")
+
+
+def test_super_init_with_name_keyword_names_the_scope():
+    m = _KerasStyle(3, name="head")
+    assert m.name.startswith("head")
+    assert [v.name for v in m.variables] == [f"{m.name}/linear/weight", f"{m.name}/linear/bias"]
+    unnamed = _KerasStyle(3)
+    assert unnamed.name.startswith("_keras_style")
+    assert unnamed.variables[0].name == f"{unnamed.name}/linear/weight"
+
+
+def test_plain_super_init_still_works():
+    m = _TorchStyle(4)
+    assert m.name.startswith("_torch_style")
+    assert m(np.ones((1, 2), "float32")).shape == (1, 4)
+
+
+def test_super_init_with_a_new_name_renames_before_variables_exist():
+    a, b = _RenamesItself(), _RenamesItself()
+    assert a.name.startswith("encoder") and b.name.startswith("encoder_") and a.name != b.name
+    assert (a.variables[0].name, b.variables[0].name) == (f"{a.name}/w", f"{b.name}/w")
+
+
+def test_renaming_after_creating_variables_is_an_error():
+    class Late(irf.nn.Module):
+        def __init__(self):
+            self.w = irf.Variable(np.zeros((2,), "float32"), name="w")
+            super().__init__(name="late_name")
+
+    with pytest.raises(irf.IrflowError, match="already created"):
+        Late()
