@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 
 from irflow.errors import IrflowError
+from irflow.ir.dtypes import DType
 from irflow.ir.graph import Graph
 
 console = Console(highlight=False, soft_wrap=True, markup=False)
@@ -42,7 +43,12 @@ def one_line(message: str) -> str:
 
 
 def handle_errors(fn: Callable) -> Callable:
-    """Decorate a command: user errors -> one line + exit 2; bugs -> one line + exit 1."""
+    """Decorate a command: user errors -> one line + exit 2; bugs -> "internal error, please report" + exit 1.
+
+    A ``MemoryError`` that escapes a command is reported as a user error (exit 2): the command
+    asked for more memory than the machine has (a huge ``--dim``, a model whose values do not
+    fit). Places that know the size they ask for raise an ``IrflowError`` with it first.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -55,11 +61,18 @@ def handle_errors(fn: Callable) -> Callable:
                 raise
             err_console.print(f"error: {one_line(e)}", markup=False)
             raise typer.Exit(2) from None
+        except MemoryError as e:
+            if STATE.debug:
+                raise
+            detail = f": {one_line(e)}" if str(e) else ""
+            err_console.print(f"error: out of memory{detail}", markup=False)
+            raise typer.Exit(2) from None
         except Exception as e:  # a bug, not the user's fault; still no traceback by default
             if STATE.debug:
                 raise
             err_console.print(
-                f"internal error: {type(e).__name__}: {one_line(e)} (rerun with --debug for the traceback)", markup=False
+                f"internal error, please report: {type(e).__name__}: {one_line(e)} "
+                "(rerun with --debug for the traceback)", markup=False
             )
             raise typer.Exit(1) from None
 
@@ -100,22 +113,35 @@ def load_model(path: str | Path) -> Graph:
     return graph
 
 
+def check_output(path: str | Path, what: str = "-o") -> Path:
+    """Check that ``path`` can be written, before any work: CliError naming the option otherwise."""
+    from irflow.atomic import check_output_path
+
+    try:
+        return check_output_path(path)
+    except IrflowError as e:
+        raise CliError(f"{what} {path}: {e}") from None
+
+
 def save_model(graph: Graph, path: str | Path) -> None:
-    """Write ``graph`` as .onnx (standard domain, checked) or .irflow.json, by the file name."""
+    """Write ``graph`` as .onnx (standard domain, checked) or .irflow.json, by the file name.
+
+    Both go through ``irflow.atomic``: a failure leaves an existing file as it was.
+    """
     p = Path(path)
     kind = model_kind(p)
-    if p.parent and not p.parent.exists():
-        raise CliError(f"cannot write {p}: directory {p.parent} does not exist")
+    check_output(p, "output")
     if kind == "irflow":
         graph.save(p)
         return
     import onnx
 
     from irflow.executors.onnx import to_model
+    from irflow.executors.onnx.export import save_model as save_onnx
 
     model = to_model(graph)
     onnx.checker.check_model(model)
-    onnx.save(model, str(p))
+    save_onnx(model, p)
 
 
 # -- inputs ------------------------------------------------------------------------------------
@@ -155,12 +181,72 @@ def random_input(graph: Graph, name: str, dims: Mapping[str, int], rng: np.rando
             label = repr(d) if d is not None else f"axis {axis} (unknown)"
             notes.append(f"input '{name}': dim {label} not set with --dim; using 1")
             shape.append(1)
-    dtype = value.type.dtype
-    if dtype.is_float:
-        return rng.standard_normal(shape).astype(dtype.numpy)
-    if dtype.value == "bool":
-        return rng.random(shape) < 0.5
-    return rng.integers(0, 10, size=shape).astype(dtype.numpy)
+    return random_array(tuple(shape), value.type.dtype, rng, what=f"input '{name}'")
+
+
+_CHUNK = 1 << 20  # elements generated per step for dtypes NumPy cannot draw directly
+
+
+def random_array(shape: tuple[int, ...], dtype: Any, rng: np.random.Generator, what: str = "random input") -> np.ndarray:
+    """Standard normal floats, integers in 0..9 or random bools of ``shape``, made in ``dtype``.
+
+    Nothing is drawn in float64 first, so the peak is the result itself (float16 and bfloat16
+    are drawn in float32 chunks of a million elements). A size the machine cannot hold is an
+    ``IrflowError`` saying how many bytes were asked for, before anything is allocated.
+
+    >>> random_array((2,), DType.float32, np.random.default_rng(0)).dtype
+    dtype('float32')
+    """
+    from irflow.ir.dtypes import as_dtype
+
+    dt = as_dtype(dtype)
+    np_dtype = np.dtype(dt.numpy)
+    count = 1
+    for d in shape:
+        count *= int(d)
+    nbytes = count * np_dtype.itemsize
+    available = available_memory()
+    if available is not None and nbytes > available:
+        raise IrflowError(
+            f"{what}: shape {tuple(shape)} of {dt.value} needs {human_bytes(nbytes)}, more than the "
+            f"{human_bytes(available)} of memory available; choose smaller --dim sizes"
+        )
+    try:
+        if dt.is_float:
+            if np_dtype in (np.float32, np.float64):
+                return rng.standard_normal(shape, dtype=np_dtype)
+            out = np.empty(shape, np_dtype)
+            flat = out.reshape(-1)
+            for start in range(0, count, _CHUNK):
+                stop = min(count, start + _CHUNK)
+                flat[start:stop] = rng.standard_normal(stop - start, dtype=np.float32)
+            return out
+        if dt.value == "bool":
+            return rng.integers(0, 2, size=shape, dtype=np.bool_)
+        return rng.integers(0, 10, size=shape, dtype=np_dtype)
+    except (MemoryError, ValueError):  # ValueError: NumPy's "array is too big"
+        raise IrflowError(f"{what}: cannot allocate allocating shape {tuple(shape)} of {dt.value} ({human_bytes(nbytes)})") from None
+
+
+def available_memory() -> int | None:
+    """Bytes the kernel says can be allocated without swapping (Linux ``MemAvailable``), or None."""
+    try:
+        with open("/proc/meminfo", "rb") as f:
+            for line in f:
+                if line.startswith(b"MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def human_bytes(n: float) -> str:
+    """``1536`` -> ``'1.5 KiB'``."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
 
 
 def _load_array_file(path: Path, name: str | None) -> dict[str, np.ndarray]:
@@ -174,7 +260,8 @@ def _load_array_file(path: Path, name: str | None) -> dict[str, np.ndarray]:
         if name is None:
             raise CliError(f"-i {path}: a .npy file needs a name: -i NAME={path}")
         return {name: data}
-    arrays = {k: data[k] for k in data.files}
+    with data:  # read every array now; the archive may be replaced by -o later
+        arrays = {k: data[k] for k in data.files}
     if name is None:
         return arrays
     if name in arrays:

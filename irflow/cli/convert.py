@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from irflow.cli.common import console, handle_errors, load_model, model_kind, save_model
+from irflow.cli.common import check_output, console, handle_errors, load_model, model_kind, save_model
 
 EPILOG = """Examples:
 
@@ -22,7 +22,8 @@ def convert(
     target: Annotated[Path, typer.Argument(help="The file to write (.onnx or .irflow.json).", show_default=False)],
 ) -> None:
     """Convert a model between ONNX and irflow's JSON IR."""
-    model_kind(target)  # reject an unknown target format before doing any work
+    model_kind(target)  # reject an unknown target format or an unwritable path before any work
+    check_output(target, "output")
     graph = load_model(source)
     save_model(graph, target)
     console.print(f"wrote {target} ({len(graph.nodes)} nodes, {len(graph.initializers)} initializers)")

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from irflow.cli.common import CliError, console, handle_errors, load_model, save_model
+from irflow.cli.common import CliError, check_output, console, handle_errors, load_model, model_kind, save_model
 from irflow.ir.graph import Graph, Node, Value
 
 EPILOG = """Examples:
@@ -93,6 +93,8 @@ def grad(
     """Write a model with the original outputs plus derivative outputs (by default one gradient grad_<NAME> per --wrt)."""
     from irflow.autodiff import vjp
 
+    model_kind(output)  # an unknown format or an unwritable path fails before any work
+    check_output(output)
     graph = load_model(model)
     types = graph.value_types()
     if loss not in types:

@@ -10,7 +10,8 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from irflow.cli.common import CliError, compare_arrays, console, err_console, handle_errors, load_model, parse_dims, parse_inputs, preview
+from irflow.cli.common import (CliError, check_output, compare_arrays, console, err_console, handle_errors, load_model,
+                               parse_dims, parse_inputs, preview)
 
 
 class Executor(str, Enum):
@@ -53,6 +54,8 @@ def run(
         raise CliError("--bisect needs --compare (it bisects the difference between the two executors)")
     if output is not None and not str(output).endswith(".npz"):
         raise CliError(f"-o {output}: outputs are written as a .npz file; name it OUT.npz")
+    if output is not None:
+        check_output(output)  # before the model runs, not after
     graph = load_model(model)
     notes: list[str] = []
     feeds = parse_inputs(inputs, graph, parse_dims(dims), seed=seed, notes=notes)
@@ -70,10 +73,26 @@ def run(
         table.add_row(*map(Text, (name, str(tuple(arr.shape)), str(arr.dtype), preview(arr))))
     console.print(table)
     if output is not None:
-        np.savez(output, **outs)
+        write_npz(output, outs)
         console.print(f"wrote {len(outs)} output(s) to {output}")
     if compare:
         _compare(graph, feeds, outs, device, rtol, atol, bisect)
+
+
+def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write ``arrays`` as an uncompressed .npz (what ``np.savez`` writes), atomically, no pickle.
+
+    Written member by member rather than with ``np.savez(f, **arrays)``, which breaks on an
+    output named ``file`` and would accept object arrays.
+    """
+    import zipfile
+
+    from irflow.atomic import atomic_write
+
+    with atomic_write(path) as f, zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name, arr in arrays.items():
+            with archive.open(name + ".npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(arr), allow_pickle=False)
 
 
 def _device(device: "Device", executor: "Executor") -> str:

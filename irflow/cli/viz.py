@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from irflow.cli.common import CliError, console, handle_errors, load_model
+from irflow.cli.common import CliError, check_output, console, handle_errors, load_model
 from irflow.ir.graph import Graph
 
 EPILOG = """Examples:
@@ -61,12 +61,16 @@ def viz(
     dot_exe = shutil.which("dot")
     if suffix == ".svg" and dot_exe is None:
         raise CliError("writing .svg needs graphviz's `dot` program, which is not on PATH; install graphviz or write .dot")
+    check_output(output)
     graph = load_model(model)
     text = to_dot(graph)
+    from irflow.atomic import write_bytes, write_text
+
     if suffix == ".dot":
-        output.write_text(text)
-    else:
-        done = subprocess.run([dot_exe, "-Tsvg", "-o", str(output)], input=text, text=True, capture_output=True)
+        write_text(output, text)
+    else:  # dot writes to a pipe; irflow writes the file, atomically
+        done = subprocess.run([dot_exe, "-Tsvg"], input=text.encode("utf-8"), capture_output=True)
         if done.returncode != 0:
-            raise CliError(f"graphviz `dot` failed: {done.stderr.strip()}")
+            raise CliError(f"graphviz `dot` failed: {done.stderr.decode('utf-8', 'replace').strip()}")
+        write_bytes(output, done.stdout)
     console.print(f"wrote {output} ({len(graph.nodes)} nodes)")

@@ -127,8 +127,17 @@ class Graph(BaseModel):
     __hash__ = None  # type: ignore[assignment]
 
     def save(self, path: str | Path) -> None:
-        """Write the graph as JSON (``*.irflow.json``); ``irflow.ir.load`` reads it back bit-exactly."""
-        Path(path).write_text(self.model_dump_json())
+        """Write the graph as JSON (``*.irflow.json``); ``irflow.ir.load`` reads it back bit-exactly.
+
+        The write is atomic (``irflow.atomic``): a failure midway leaves an existing file as it
+        was. A path that cannot be written raises ``IrflowError`` before the graph is encoded.
+
+        >>> g.save("model.irflow.json")   # doctest: +SKIP
+        """
+        from irflow.atomic import check_output_path, write_text
+
+        check_output_path(path)
+        write_text(path, self.model_dump_json())
 
 
 def load(path: str | Path) -> Graph:

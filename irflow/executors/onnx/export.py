@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper
+from onnx import external_data_helper, helper, numpy_helper
 
 from irflow.errors import ExecutorError, UnsupportedOpError
 from irflow.ir.dtypes import DType
@@ -199,28 +199,72 @@ def save_model(
 ) -> Path:
     """Write ``model`` to ``path``. With ``external_data=True`` every initializer of at least
     ``size_threshold`` bytes goes to one side file (``<name>.onnx.data`` next to the model,
-    or ``location``), as models over 2 GB must; the .onnx then holds only the graph.
+    or ``location``, a plain file name in the model's directory), as models over 2 GB must;
+    the .onnx then holds only the graph. ``model`` itself is left as it was.
+
+    Both files are written atomically (``irflow.atomic``): each goes to a temporary file beside
+    its target and is fsync'ed; then the data file is renamed into place first and the model
+    last, and a failed rename puts the old data file back. A failure (disk full, a file-size
+    limit) leaves an existing model and data file byte-identical, and no temporary behind.
 
     >>> save_model(model, "m.onnx", external_data=True)   # doctest: +SKIP
     """
+    from irflow.atomic import atomic_write_many, check_output_path, write_bytes
+    from irflow.errors import IrflowError
+
     path = Path(path)
-    if not path.parent.exists():
-        raise ExecutorError(f"cannot save ONNX model to {path}: directory {path.parent} does not exist")
-    if external_data:
-        location = location or path.name + ".data"
-        side = path.parent / location
-        if side.exists():
-            side.unlink()  # onnx appends to an existing data file; start clean
-        onnx.save_model(
-            model,
-            str(path),
-            save_as_external_data=True,
-            all_tensors_to_one_file=True,
-            location=location,
-            size_threshold=size_threshold,
-        )
-    else:
+    try:
+        check_output_path(path)
+    except IrflowError as e:
+        raise ExecutorError(f"cannot save ONNX model: {e}") from None
+    if not external_data:
         if model.ByteSize() >= 2**31:
             raise ExecutorError(f"model for {path} is {model.ByteSize() / 2**30:.1f} GiB, over protobuf's 2 GiB limit; save it with external_data=True")
-        onnx.save_model(model, str(path))
+        write_bytes(path, model.SerializeToString())
+        return path
+    location = location or path.name + ".data"
+    if Path(location).name != location or location in (".", ".."):
+        raise ExecutorError(f"external data location {location!r} must be a file name in the model's directory, not a path")
+    side = path.parent / location
+    if side.resolve() == path.resolve():
+        raise ExecutorError(f"external data location {location!r} is the model file itself")
+    try:
+        check_output_path(side)
+    except IrflowError as e:
+        raise ExecutorError(f"cannot save the ONNX model's external data: {e}") from None
+    tensors = [t for t in _initializer_tensors(model.graph) if t.HasField("raw_data") and len(t.raw_data) >= size_threshold]
+    kept: list[tuple[onnx.TensorProto, bytes]] = []
+    try:
+        with atomic_write_many([side, path]) as (data_file, model_file):
+            offset = 0
+            for tensor in tensors:
+                raw = tensor.raw_data
+                # Large tensors start on a page boundary, as onnx's own writer does, so
+                # runtimes can map them in place.
+                if len(raw) >= 2**20 and offset % 4096:
+                    data_file.write(b"\0" * (4096 - offset % 4096))
+                    offset += 4096 - offset % 4096
+                data_file.write(raw)
+                kept.append((tensor, raw))
+                external_data_helper.set_external_data(tensor, location, offset, len(raw))
+                tensor.ClearField("raw_data")
+                offset += len(raw)
+            model_file.write(model.SerializeToString())
+    finally:
+        for tensor, raw in kept:  # give the caller's proto its data back
+            del tensor.external_data[:]
+            tensor.ClearField("data_location")
+            tensor.raw_data = raw
     return path
+
+
+def _initializer_tensors(graph: onnx.GraphProto):
+    """Initializers of ``graph`` and of every subgraph (If/Loop/Scan bodies)."""
+    yield from graph.initializer
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.GRAPH:
+                yield from _initializer_tensors(attr.g)
+            elif attr.type == onnx.AttributeProto.GRAPHS:
+                for g in attr.graphs:
+                    yield from _initializer_tensors(g)
