@@ -7,9 +7,10 @@ from irflow.nn.conv import AvgPool2d, BatchNorm, Conv2d, MaxPool2d
 from irflow.nn.layers import (GELU, MLP, Dense, Dropout, Embedding, Flatten, LayerNorm, Linear, ReLU, Sequential, Sigmoid,
                               Tanh, activation)
 from irflow.nn.module import Module
+from irflow.nn.recurrent import GRU, LSTM, SimpleRNN
 
 BatchNorm2d = BatchNorm  # PyTorch's name for the NCHW case
 
 __all__ = ["Module", "Linear", "Dense", "Conv2d", "MaxPool2d", "AvgPool2d", "LayerNorm", "BatchNorm", "BatchNorm2d",
-           "Embedding", "Dropout", "Flatten", "Sequential", "MLP", "ReLU", "Tanh", "Sigmoid", "GELU", "activation",
+           "Embedding", "Dropout", "LSTM", "GRU", "SimpleRNN", "Flatten", "Sequential", "MLP", "ReLU", "Tanh", "Sigmoid", "GELU", "activation",
            "init", "losses", "metrics"]
