@@ -19,10 +19,10 @@ from typing import Any, Mapping
 import numpy as np
 import onnx
 
-from irflow.errors import DTypeError, ExecutorError, IrflowError, ShapeError
+from irflow.errors import ExecutorError, IrflowError
 from irflow.executors.onnx.export import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, save_model
 from irflow.executors.onnx.export import to_model as _to_model
-from irflow.ir.graph import Graph, Value
+from irflow.ir.graph import Graph
 
 __all__ = ["to_model", "save", "export", "run", "load", "graph_of", "DEFAULT_OPSET", "MIN_OPSET", "MAX_OPSET"]
 
@@ -87,38 +87,14 @@ def graph_of(obj: Any, *specs: Any, training: bool = False) -> tuple[Graph, list
     finally:
         for m, mode in modes or ():
             m.training = mode
-    graph: Graph = cf.graph
-    var_inputs = [(_name(n), v) for n, v in cf.variable_inputs]
+    if not training:
+        return cf.bound_graph(), []
     var_outputs = {id(v): _name(n) for n, v in cf.variable_outputs}
     wiring = [
-        {"variable": getattr(v, "name", None) or name, "input": name, "output": var_outputs.get(id(v))}
-        for name, v in var_inputs
+        {"variable": getattr(v, "name", None) or _name(n), "input": _name(n), "output": var_outputs.get(id(v))}
+        for n, v in cf.variable_inputs
     ]
-    if training:
-        return graph, wiring
-    types = {v.name: v.type for v in graph.inputs}
-    initializers = dict(graph.initializers)
-    for name, var in var_inputs:
-        value = np.array(var.numpy())  # a copy: the export must not change if training goes on
-        t = types[name]
-        if value.dtype != t.dtype.numpy:
-            raise DTypeError(f"variable {getattr(var, 'name', name)!r}: value is {value.dtype} but graph input {name!r} is {t.dtype.value}")
-        if len(value.shape) != t.rank or any(isinstance(d, int) and d != s for d, s in zip(t.shape, value.shape)):
-            raise ShapeError(f"variable {getattr(var, 'name', name)!r}: value has shape {value.shape}, graph input {name!r} is {t}")
-        initializers[name] = value
-    result_names = [_name(r) for r in cf.result_outputs]
-    out_types = {v.name: v.type for v in graph.outputs}
-    inference = Graph(
-        name=graph.name,
-        inputs=tuple(v for v in graph.inputs if v.name not in initializers),
-        outputs=tuple(Value(name=n, type=out_types[n]) for n in result_names),
-        nodes=graph.nodes,
-        initializers=initializers,
-        opset_version=graph.opset_version,
-    )
-    from irflow.passes.prune import prune
-
-    return prune(inference), []
+    return cf.graph, wiring
 
 
 def export(

@@ -177,6 +177,48 @@ class ConcreteFunction:
         leaves = [values[s] if kind == "t" else s for kind, s in self.output_slots]
         return unflatten(self.output_tree, iter(leaves))
 
+    def bound_graph(self) -> Graph:
+        """The graph with every Variable it reads bound as an initializer (its current value,
+        copied) and the Variable updates dropped: a pure function of the user's arguments,
+        runnable by ``irf.run`` with only those (as a frozen TF graph or a JAX jaxpr with its
+        constants), and what inference export writes. Variable initializers keep the
+        Variable's name (``mlp/linear/weight``).
+
+        >>> g = f.get_concrete_function(irf.TensorSpec((None, 4), "float32")).bound_graph()   # doctest: +SKIP
+        >>> irf.run(g, {"x": x})                                                             # doctest: +SKIP
+        """
+        types = {v.name: v.type for v in self.graph.inputs}
+        initializers = dict(self.graph.initializers)
+        for name, var in self.variable_inputs:
+            value = np.array(var.numpy())  # a copy: the bound graph must not change if training goes on
+            t = types[name]
+            if value.dtype != t.dtype.numpy:
+                raise DTypeError(f"variable {var.name!r}: value is {value.dtype} but graph input {name!r} is {t.dtype.value}")
+            if len(value.shape) != t.rank or any(isinstance(d, int) and d != n for d, n in zip(t.shape, value.shape)):
+                raise ShapeError(f"variable {var.name!r}: value has shape {value.shape}, graph input {name!r} is {t}")
+            initializers[name] = value
+        results = set(self.result_outputs)
+        return prune(Graph(
+            name=self.graph.name,
+            inputs=tuple(v for v in self.graph.inputs if v.name not in initializers),
+            outputs=tuple(v for v in self.graph.outputs if v.name in results),
+            nodes=self.graph.nodes,
+            initializers=initializers,
+            opset_version=self.graph.opset_version,
+        ))
+
+    def __repr__(self) -> str:
+        types = {v.name: v.type for v in self.graph.inputs}
+        args = ", ".join(f"{n}: {types[n]}" if n in types else n for n in self.arg_inputs)
+        outs = ", ".join(self.result_outputs)
+        state = ""
+        if self.variable_inputs or self.variable_outputs:
+            state = f"; reads {len(self.variable_inputs)} variable(s), assigns {len(self.variable_outputs)}"
+        return f"<ConcreteFunction {self.name}({args}) -> ({outs}){state}; {len(self.graph.nodes)} nodes>"
+
+    def __str__(self) -> str:
+        return f"{self!r}\n{self.graph}"
+
     def accepts(self, leaves: Sequence[Any]) -> bool:
         """True if tensor argument leaves fit ``input_specs`` (None and symbol dims match any size)."""
         if len(leaves) != len(self.input_specs):
@@ -335,12 +377,19 @@ class Function:
             concrete = self._concrete(args_or_specs, kwargs, leaves, tree, key)
         return concrete
 
-    def get_graph(self, *args_or_specs: Any, **kwargs: Any) -> Graph:
+    def get_graph(self, *args_or_specs: Any, bind_variables: bool = False, **kwargs: Any) -> Graph:
         """The traced Graph for these arguments or TensorSpecs.
 
-        >>> f.get_graph(irf.TensorSpec((None, 100), "float32"))   # doctest: +SKIP
+        The Variables the function reads are graph inputs and their assignments graph outputs
+        (the IR stays pure); ``bind_variables=True`` instead returns
+        ``ConcreteFunction.bound_graph()``: Variables as initializers holding their current
+        values, runnable with the user's arguments alone.
+
+        >>> g = f.get_graph(irf.TensorSpec((None, 100), "float32"), bind_variables=True)   # doctest: +SKIP
+        >>> irf.run(g, {"x": x})                                                         # doctest: +SKIP
         """
-        return self.get_concrete_function(*args_or_specs, **kwargs).graph
+        cf = self.get_concrete_function(*args_or_specs, **kwargs)
+        return cf.bound_graph() if bind_variables else cf.graph
 
     def export_onnx(self, path: str, *specs: Any, training: bool = False) -> Any:
         """Export the traced graph to an ONNX file (implemented by ``irflow.onnx.export``)."""
@@ -354,7 +403,8 @@ class Function:
         return _BoundFunction(self, obj)
 
     def __repr__(self) -> str:
-        return f"<irf.function {self.name} traced {self.trace_count}x>"
+        sig = str(self._signature) if self._signature is not None else "(...)"
+        return f"<irf.function {self.name}{sig}, executor={self.executor!r}, traced {self.trace_count}x>"
 
     # -- cache and tracing -----------------------------------------------------------------------
     def _concrete(self, args: tuple, kwargs: dict, leaves: list, tree: Any, key: tuple) -> ConcreteFunction:
@@ -510,8 +560,8 @@ class _BoundFunction:
     def get_concrete_function(self, *args: Any, **kwargs: Any) -> ConcreteFunction:
         return self._function.get_concrete_function(self._obj, *args, **kwargs)
 
-    def get_graph(self, *args: Any, **kwargs: Any) -> Graph:
-        return self._function.get_graph(self._obj, *args, **kwargs)
+    def get_graph(self, *args: Any, bind_variables: bool = False, **kwargs: Any) -> Graph:
+        return self._function.get_graph(self._obj, *args, bind_variables=bind_variables, **kwargs)
 
     def export_onnx(self, path: str, *specs: Any, training: bool = False) -> Any:
         from irflow import onnx as irf_onnx

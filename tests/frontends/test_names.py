@@ -129,3 +129,64 @@ def test_stateful_runner_loop_of_the_docs_fetches_the_loss_by_name():
         w1, b1 = w1 - 0.1 * h.T @ dz, b1 - 0.1 * dz.sum(0)
         w0, b0 = w0 - 0.1 * xb.T @ dh, b0 - 0.1 * dh.sum(0)
     np.testing.assert_allclose(ort_losses, ref, rtol=1e-5)
+
+
+def test_bound_graph_runs_with_only_the_users_inputs_and_keeps_variable_names():
+    w = irf.Variable(np.array([[1.0, -2.0], [0.5, 3.0]], "float32"), name="dense/kernel")
+
+    @irf.function
+    def f(x):
+        w.assign_add(irf.ones_like(w))  # an update: dropped from the bound graph
+        return {"y": irf.relu(x @ w)}
+
+    spec = irf.TensorSpec((None, 2), "float32")
+    free = f.get_graph(spec)
+    assert _names(free.inputs) == ["x", "dense/kernel"]
+    assert _names(free.outputs) == ["y", "dense/kernel_new"]
+    bound = f.get_graph(spec, bind_variables=True)
+    assert _names(bound.inputs) == ["x"] and _names(bound.outputs) == ["y"]
+    w_now = w.numpy().copy()
+    np.testing.assert_array_equal(bound.initializers["dense/kernel"], w_now)
+    x = np.array([[1.0, 2.0], [-1.0, 1.0]], "float32")
+    expected = np.maximum(x @ (w_now + 1.0), 0)  # the read after the assignment sees the new value
+    for executor in ("numpy", "ort"):
+        np.testing.assert_allclose(irf.run(bound, {"x": x}, executor=executor)["y"], expected, rtol=1e-6)
+    model = irf.onnx.to_model(bound)
+    assert "dense/kernel" in {t.name for t in model.graph.initializer}
+
+
+def test_reprs_of_functions_and_concrete_functions_are_readable():
+    @irf.function
+    def scale(x, factor):
+        return {"out": x * factor}
+
+    assert repr(scale).startswith("<irf.function scale(x, factor), executor='numpy', traced 0x")
+    cf = scale.get_concrete_function(irf.TensorSpec((3,), "float32"), irf.TensorSpec((), "float32"))
+    r = repr(cf)
+    assert "scale(x: " in r and "-> (out)" in r and "1 nodes" in r
+    assert "graph scale" in str(cf) and "mul(%x, %factor)" in str(cf)
+
+
+def test_cli_grad_takes_the_variable_name_of_an_exported_module(tmp_path):
+    from typer.testing import CliRunner
+
+    from irflow.cli.app import app
+
+    model = nn.MLP([4, 3, 2])
+    w_name = model.trainable_variables[0].name
+
+    @irf.function
+    def total(x):
+        return {"loss": irf.reduce_sum(model(x))}
+
+    irf.onnx.export(total, tmp_path / "m.onnx", irf.TensorSpec(("batch", 4), "float32"))
+    result = CliRunner().invoke(app, ["grad", str(tmp_path / "m.onnx"), "--loss", "loss", "--wrt", w_name,
+                                      "-o", str(tmp_path / "g.onnx")])
+    assert result.exit_code == 0, result.output
+    x = np.random.default_rng(0).standard_normal((5, 4)).astype("float32")
+    out = irf.onnx.run(str(tmp_path / "g.onnx"), {"x": x})
+    w0, b0, w1, _ = (v.numpy() for v in model.trainable_variables)
+    # d sum(relu(x w0 + b0) w1) / d w0 = x^T ((1 w1^T) * mask), by hand
+    mask = (x @ w0 + b0) > 0
+    expected = x.T @ (np.ones((5, 2), "float32") @ w1.T * mask)
+    np.testing.assert_allclose(out[f"grad_{w_name}"], expected, rtol=1e-5, atol=1e-6)
