@@ -38,6 +38,13 @@ class _BuilderEnv(dict):
 
 
 def _as_symbolic(x: Any, builder: GraphBuilder, what: str) -> SymbolicTensor | None:
+    captured_input = getattr(builder, "captured_input", None)
+    if captured_input is not None:  # a vmap trace: outer values it uses are its inputs
+        hit = captured_input(x)
+        if hit is not None:
+            return hit
+        if isinstance(x, SymbolicTensor) and x.builder is not builder and x.builder in BUILDER_STACK:
+            return None  # an outer value the traced function does not use: not connected
     if isinstance(x, SymbolicTensor):
         if x.builder is not builder:
             raise IrflowError(f"{what} %{x.name} belongs to graph {x.builder.name!r}, not to {builder.name!r}")

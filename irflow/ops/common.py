@@ -15,7 +15,7 @@ from irflow.errors import DTypeError, ShapeError, UnsupportedOpError
 from irflow.ir.dtypes import DType
 from irflow.ir.types import Dim, TensorType
 from irflow.ops.dispatch import bind
-from irflow.ops.registry import Attr, VJPRule, defop, defvjp
+from irflow.ops.registry import Attr, VJPRule, defbatch, defop, defvjp
 
 FLOAT_RANK = {DType.float16: 1, DType.bfloat16: 1, DType.float32: 2, DType.float64: 3}
 
@@ -147,6 +147,7 @@ def unary_op(
     defop(name, type_rule, inputs=1, differentiable=differentiable, family="elementwise", doc=doc)
     if vjp is not None:
         defvjp(name, vjp)
+    _default_batch_rule(name)
     return _make_fn(name, 1, doc or f"Elementwise {name}.\n\n>>> irf.{name}(x)  # doctest: +SKIP")
 
 
@@ -174,7 +175,15 @@ def binary_op(
     defop(name, type_rule, inputs=2, differentiable=differentiable, family="elementwise", doc=doc)
     if vjp is not None:
         defvjp(name, vjp)
+    _default_batch_rule(name)
     return _make_fn(name, 2, doc or f"Elementwise {name} with NumPy broadcasting.\n\n>>> irf.{name}(x, y)  # doctest: +SKIP")
+
+
+def _default_batch_rule(name: str) -> None:
+    """Elementwise ops made by the factories batch as one op on the whole batch."""
+    from irflow.ops.batching import elementwise_rule  # batching imports this module
+
+    defbatch(name, elementwise_rule(name))
 
 
 def _check_kind(op: str, dtype: DType, kinds: str) -> None:

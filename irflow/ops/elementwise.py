@@ -26,7 +26,8 @@ from irflow.errors import DTypeError, IRValidationError, ShapeError
 from irflow.ir.dtypes import DType, as_dtype
 from irflow.ir.types import TensorType
 from irflow.ops.common import _check_kind, binary_op, bind, broadcast_shape, promote_dtype, unary_op, unbroadcast
-from irflow.ops.registry import Attr, defop, defvjp
+from irflow.ops.batching import defbatch_elementwise, elementwise_rule, same_shape_rule
+from irflow.ops.registry import Attr, defbatch, defop, defvjp
 
 
 def _reduce_to(grad: Any, out: Any, x: Any) -> Any:
@@ -187,6 +188,7 @@ defop("relu_grad", _relu_grad_type, inputs=2, family="elementwise")
 # Linear in g, so its VJP is itself; x only picks which elements pass (piecewise constant): no
 # gradient for x, which is what makes grad-of-grad through relu work.
 defvjp("relu_grad", lambda gg, g, x, *, out: (_pass_where_positive(gg, x), None))
+defbatch("relu_grad", same_shape_rule("relu_grad"))  # its kernel takes equal shapes only
 
 
 def relu_grad(g, x):
@@ -224,6 +226,7 @@ def _float_unary_type(name: str) -> Callable[..., TensorType]:
 
 defop("leaky_relu", _float_unary_type("leaky_relu"), attrs={"alpha": Attr("float", default=0.01)}, family="elementwise")
 defvjp("leaky_relu", lambda g, x, *, out, alpha: where(x > 0, g, g * alpha))
+defbatch("leaky_relu", elementwise_rule("leaky_relu"))
 
 
 def leaky_relu(x, alpha: float = 0.01):
@@ -238,6 +241,7 @@ def leaky_relu(x, alpha: float = 0.01):
 defop("elu", _float_unary_type("elu"), attrs={"alpha": Attr("float", default=1.0)}, family="elementwise")
 # d/dx alpha * (exp(x) - 1) = alpha * exp(x) = out + alpha on the x <= 0 side.
 defvjp("elu", lambda g, x, *, out, alpha: where(x > 0, g, g * (out + alpha)))
+defbatch("elu", elementwise_rule("elu"))
 
 
 def elu(x, alpha: float = 1.0):
@@ -262,6 +266,7 @@ def _gelu_type(x: TensorType, approximate: str) -> TensorType:
 
 
 defop("gelu", _gelu_type, attrs={"approximate": Attr("str", default="none")}, family="elementwise")
+defbatch("gelu", elementwise_rule("gelu"))
 
 
 @defvjp("gelu")
@@ -296,6 +301,7 @@ def _cast_type(x: TensorType, dtype: Any) -> TensorType:
 
 
 defop("cast", _cast_type, attrs={"dtype": Attr("dtype")}, family="elementwise")
+defbatch("cast", elementwise_rule("cast"))
 
 
 @defvjp("cast")
@@ -328,6 +334,7 @@ def _clip_type(x: TensorType, min: Any, max: Any) -> TensorType:
 
 _CLIP_ATTRS = {"min": Attr("float", default=None, optional=True), "max": Attr("float", default=None, optional=True)}
 defop("clip", _clip_type, attrs=_CLIP_ATTRS, family="elementwise")
+defbatch("clip", elementwise_rule("clip"))
 
 
 @defvjp("clip")
@@ -476,6 +483,7 @@ def _where_type(cond: TensorType, x: TensorType, y: TensorType) -> TensorType:
 
 
 defop("where", _where_type, inputs=3, family="elementwise")
+defbatch("where", elementwise_rule("where"))
 
 
 @defvjp("where")
@@ -496,6 +504,7 @@ def where(cond, x, y):
 # -- zeros_like / ones_like -------------------------------------------------------------------------
 defop("zeros_like", lambda x: x, inputs=1, differentiable=False, family="elementwise")
 defop("ones_like", lambda x: x, inputs=1, differentiable=False, family="elementwise")
+defbatch_elementwise("zeros_like", "ones_like")
 
 
 def zeros_like(x):

@@ -32,7 +32,8 @@ from irflow.errors import DTypeError, ShapeError, UnsupportedOpError
 from irflow.ir.dtypes import DType
 from irflow.ir.types import Dim, TensorType
 from irflow.ops.common import bind, broadcast_shape, promote_dtype, unbroadcast
-from irflow.ops.registry import Attr, defop, defvjp
+from irflow.ops.batching import align_front, move_axis, rank_of, to_front
+from irflow.ops.registry import Attr, defbatch, defop, defvjp
 
 
 def _numeric_dtype(op: str, *types: TensorType) -> DType:
@@ -104,6 +105,43 @@ def _matmul_vjp(g, a, b, *, out):
     if rb == 1:
         gb = bind("squeeze", gb, axes=(gb.type.rank - 1,))
     return _as_input(unbroadcast(ga, ga.type, a), a), _as_input(unbroadcast(gb, gb.type, b), b)
+
+
+def _matmul_batch(inputs, dims, size):
+    a, b = inputs
+    da, db = dims
+    ra, rb = rank_of(a, da), rank_of(b, db)
+    # A batch of (m, k) matrices times one (k, n) matrix is ONE (B*m, k) @ (k, n) product, and
+    # one (m, k) matrix times a batch of (k, n) is (m, k) @ (k, B*n) with the batch at axis 1:
+    # a single large GEMM instead of B small ones (jacobians and per-example gradients).
+    if db is None and ra == 2 and rb == 2 and _static(a.type.shape) and _static(b.type.shape):
+        a0 = to_front(a, da)
+        m, k = a0.type.shape[1:]
+        flat = matmul(bind("reshape", a0, shape=(-1, k)), b)
+        return bind("reshape", flat, shape=(-1, m, b.type.shape[1])), 0
+    if da is None and ra == 2 and rb == 2 and _static(a.type.shape) and _static(b.type.shape):
+        b1 = move_axis(b, db, 1)  # (k, B, n)
+        k, n = b1.type.shape[0], b1.type.shape[2]
+        flat = matmul(a, bind("reshape", b1, shape=(k, -1)))
+        return bind("reshape", flat, shape=(a.type.shape[0], -1, n)), 1
+    # General case: batch axes to the front, 1-D operands made matrices (a row, a column),
+    # example ranks padded to agree so NumPy's batch broadcasting pairs the right dims.
+    a, b = to_front(a, da), to_front(b, db)
+    if ra == 1:
+        a = bind("expand_dims", a, axes=(a.type.rank - 1,))
+    if rb == 1:
+        b = bind("expand_dims", b, axes=(b.type.rank,))
+    a, b = align_front([a, b], [0 if da is not None else None, 0 if db is not None else None])
+    out = matmul(a, b)
+    drop = (() if ra > 1 else (out.type.rank - 2,)) + (() if rb > 1 else (out.type.rank - 1,))
+    return (bind("squeeze", out, axes=drop) if drop else out), 0
+
+
+def _static(shape) -> bool:
+    return all(isinstance(d, int) for d in shape)
+
+
+defbatch("matmul", _matmul_batch)
 
 
 def _as_input(grad, x):
@@ -182,6 +220,18 @@ def _einsum_type(*operands: TensorType, equation: str) -> TensorType:
 
 defop("einsum", _einsum_type, inputs=(1, None), attrs={"equation": Attr("str")}, family="linalg",
       doc="Einstein summation in NumPy's notation (explicit or implicit; no ellipsis).")
+
+
+def _einsum_batch(operands, dims, size, *, equation):
+    # A fresh letter names the batch axis: inserted at its place in each batched operand's
+    # subscripts and put first in the output. Unbatched operands keep theirs.
+    ins, out = parse_einsum(equation, len(operands))
+    b = next(c for c in string.ascii_letters if c not in equation)
+    subs = [s if d is None else s[:d] + b + s[d:] for s, d in zip(ins, dims)]
+    return bind("einsum", *operands, equation=canonical_einsum(subs, b + out)), 0
+
+
+defbatch("einsum", _einsum_batch)
 
 
 @defvjp("einsum")

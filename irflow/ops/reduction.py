@@ -34,7 +34,8 @@ from irflow.errors import DTypeError, ShapeError
 from irflow.ir.dtypes import DType
 from irflow.ir.types import TensorType
 from irflow.ops.common import bind, norm_axes
-from irflow.ops.registry import Attr, defop, defvjp
+from irflow.ops.batching import reduction_rule
+from irflow.ops.registry import Attr, defbatch, defop, defvjp
 
 _AXES = {"axes": Attr("ints", default=None, optional=True), "keepdims": Attr("bool", default=False)}
 
@@ -123,6 +124,7 @@ def _reciprocal_count(x, axes):
 defop("reduce_sum", _reduction_rule("reduce_sum", "numeric"), attrs=_AXES, family="reduction",
       doc="Sum over axes; over a size-0 axis the sum is 0.")
 defvjp("reduce_sum", lambda g, x, *, out, axes, keepdims: restore_reduced(g, x, axes, keepdims))
+defbatch("reduce_sum", reduction_rule("reduce_sum"))
 
 
 def reduce_sum(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Any:
@@ -138,6 +140,9 @@ def reduce_sum(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool =
 
 defop("reduce_mean", _reduction_rule("reduce_mean", "float"), attrs=_AXES, family="reduction",
       doc="Mean over axes (float tensors only); over a size-0 axis it is NaN.")
+
+
+defbatch("reduce_mean", reduction_rule("reduce_mean"))
 
 
 @defvjp("reduce_mean")
@@ -184,6 +189,8 @@ def _extremum_vjp(is_max: bool):
 
 defvjp("reduce_max", _extremum_vjp(True))
 defvjp("reduce_min", _extremum_vjp(False))
+defbatch("reduce_max", reduction_rule("reduce_max"))
+defbatch("reduce_min", reduction_rule("reduce_min"))
 
 
 def reduce_max(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Any:
@@ -208,6 +215,9 @@ def reduce_min(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool =
 
 defop("reduce_prod", _reduction_rule("reduce_prod", "numeric"), attrs=_AXES, family="reduction",
       doc="Product over axes; over a size-0 axis it is 1.")
+
+
+defbatch("reduce_prod", reduction_rule("reduce_prod"))
 
 
 @defvjp("reduce_prod")
@@ -240,6 +250,9 @@ def reduce_prod(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool 
 
 defop("logsumexp", _reduction_rule("logsumexp", "float", nonempty=True), attrs=_AXES, family="reduction",
       doc="log(sum(exp(x))) over axes, computed stably as m + log(sum(exp(x - m))), m the max.")
+
+
+defbatch("logsumexp", reduction_rule("logsumexp"))
 
 
 @defvjp("logsumexp")
@@ -279,6 +292,8 @@ defop("argmax", _arg_rule("argmax"), attrs=_ARG_ATTRS, differentiable=False, fam
       doc="Index (int64) of the first maximum along one axis.")
 defop("argmin", _arg_rule("argmin"), attrs=_ARG_ATTRS, differentiable=False, family="reduction",
       doc="Index (int64) of the first minimum along one axis.")
+defbatch("argmax", reduction_rule("argmax", key="axis"))
+defbatch("argmin", reduction_rule("argmin", key="axis"))
 
 
 def argmax(x: Any, axis: int, keepdims: bool = False) -> Any:
@@ -312,6 +327,7 @@ def _cumsum_type(x: TensorType, axis, exclusive, reverse) -> TensorType:
 
 defop("cumsum", _cumsum_type, attrs=_CUMSUM_ATTRS, family="reduction",
       doc="Running sum along one axis; exclusive and reverse as ONNX CumSum.")
+defbatch("cumsum", reduction_rule("cumsum", key="axis", keeps_rank=True))
 
 
 @defvjp("cumsum")

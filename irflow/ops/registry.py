@@ -45,6 +45,25 @@ TypeRule = Callable[..., "TensorType | tuple[TensorType, ...]"]
 # rule computes with ordinary irf ops, so gradients are IR too.
 VJPRule = Callable[..., Any]
 
+# A batching rule (vectorization, ``irf.vmap``): rule(inputs, dims, size, **attrs) ->
+# (outputs, out_dims). ``inputs`` are symbolic tensors (None for an omitted optional input),
+# ``dims`` one int (the batch axis of that input) or None (not batched) per input, ``size``
+# the batch size (an int, a symbol or None). The rule emits IR with ordinary ops / ``bind``
+# and returns the op's output(s) (a tensor, or a tuple for multi-output ops) and the batch
+# axis of each (int, or None for an output that does not depend on the batch). The helpers
+# are in ``irflow.ops.batching``; see docs/vectorization.md.
+BatchRule = Callable[..., Any]
+
+
+class _Loop:
+    """The batching rule of an op that cannot be vectorized: a ``scan`` over the batch."""
+
+    def __repr__(self) -> str:
+        return "LOOP"
+
+
+LOOP: Any = _Loop()
+
 
 @dataclass(slots=True)
 class OpDef:
@@ -59,6 +78,7 @@ class OpDef:
     differentiable: bool = True
     family: str = ""
     doc: str = ""
+    batch: BatchRule | None = None  # None: no rule yet (vmap loops with a scan); LOOP: declared so
 
     def infer_type(self, input_types: tuple, attrs: dict) -> tuple[TensorType, ...]:
         out = self.type_rule(*input_types, **attrs)
@@ -128,6 +148,19 @@ def defvjp(name: str, rule: VJPRule | None = None) -> Any:
     if rule is None:
         return lambda fn: defvjp(name, fn)
     get_op(name).vjp = rule
+    return rule
+
+
+def defbatch(name: str, rule: BatchRule | None = None) -> Any:
+    """Attach a batching rule to a declared op: ``defbatch("exp", rule)`` or ``@defbatch("exp")``.
+
+    ``defbatch(name, LOOP)`` declares that no vectorized rule exists: ``vmap`` then runs the op
+    in a ``scan`` over the batch (in the IR, not in Python), which is also what happens to an op
+    with no rule at all.
+    """
+    if rule is None:
+        return lambda fn: defbatch(name, fn)
+    get_op(name).batch = rule
     return rule
 
 
