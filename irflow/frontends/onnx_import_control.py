@@ -8,12 +8,13 @@ node stays closed, as every irflow control-flow node is).
 - ``If`` -> ``cond(pred, *captured)``.
 - ``Scan`` (opset 9+) -> ``scan``: inputs scanned along another axis are transposed first,
   reversed ones flipped; scan outputs likewise after.
-- ``Loop`` -> depends on what the body's ``cond_out`` is:
-  * ``cond_out`` passes ``cond_in`` through (or is a constant True): the trip count is
-    ``M`` (or 0 when the initial cond is false) and the loop is a ``scan`` over
-    ``range(0, trip count)`` -- scan outputs allowed, ``M`` may be known only at run time;
-  * otherwise, with no scan outputs: a ``while_loop`` over (iter, cond, carried...), with
-    ``max_iterations`` when ``M`` is a constant;
+- ``Loop`` -> no materialized ``range(M)`` for a known trip count:
+  * no scan outputs: a ``while_loop`` over (iter, cond, carried...), with
+    ``max_iterations = M`` when ``M`` is a constant, ``iter < M`` in the condition otherwise;
+  * ``cond_out`` passes ``cond_in`` through (or is a constant True) and there are scan outputs:
+    with a constant ``M`` (and a constant or absent initial cond) a ``scan`` of ``length=M`` whose
+    step counter is an extra carry; with a run-time ``M`` or cond a ``scan`` over
+    ``range(0, count)`` (as long as the stacked outputs themselves);
   * a data-dependent exit with scan outputs is not supported (UnsupportedOpError).
 Sequence- and optional-typed values (test_if_seq, test_loop13_seq, ...) are not irflow types.
 """
@@ -193,33 +194,76 @@ def _loop(n):
     carried = [n.input(i) for i in range(2, len(n.input_names))]
     n_carry = len(carried)
     n_scan_out = len(body_p.output) - 1 - n_carry
+    if n_scan_out < 0:
+        raise n.error(f"the body has {len(body_p.output)} outputs, fewer than 1 + {n_carry} loop-carried values")
     i64, b1 = TensorType(dtype=DType.int64, shape=()), TensorType(dtype=DType.bool, shape=())
     body = import_subgraph(n.ctx, body_p, n.opset, n.where(), [i64, b1] + [c.type for c in carried])
     cond_in_name = body.declared[1].name
-    m_const = n.const(0, "M") if (m_given and n.ctx.known_value(n.input_names[0]) is not None) else None
+    m_const = None
+    if m_given and n.ctx.known_value(n.input_names[0]) is not None:
+        m_arr = np.asarray(n.const(0, "M"))
+        if m_arr.size != 1:
+            raise n.error(f"the trip count M must be a scalar, it has shape {m_arr.shape}")
+        m_const = max(int(m_arr.reshape(())), 0)
+    c_const = None
+    if c_given and n.ctx.known_value(n.input_names[1]) is not None:
+        c_arr = np.asarray(n.const(1, "cond"))
+        if c_arr.size != 1:
+            raise n.error(f"the loop condition must be a scalar, it has shape {c_arr.shape}")
+        c_const = bool(c_arr.reshape(()))
     (g,), caps = _close([body], lead_declared=True)
-    if _passes_cond_through(g, cond_in_name):
-        # a fixed trip count: scan over range(0, count), count = M if cond else 0
-        if not m_given:
-            raise n.unsupported("a Loop with neither a trip count nor a loop condition never ends")
+    fixed_count = _passes_cond_through(g, cond_in_name)
+    if fixed_count and not m_given:
+        raise n.unsupported("a Loop with neither a trip count nor a loop condition never ends")
+    if fixed_count and n_scan_out and m_const is not None and (not c_given or c_const is not None):
+        # A known trip count with scan outputs: a scan of that length whose step counter is
+        # one more carry (nothing of the trip count's size is built before the loop runs).
+        scan_body = _loop_as_counted_scan_body(g, n_carry)
+        res = _as_tuple(bind("scan", *caps, *carried, np.asarray(0, np.int64), body=scan_body, num_consts=len(caps),
+                             num_carry=n_carry + 1, length=m_const if c_const is not False else 0,
+                             reverse=False))
+        return res[:n_carry] + res[n_carry + 1:]
+    if fixed_count and n_scan_out:
+        # A run-time trip count (or condition) with scan outputs: the number of stacked rows is
+        # known only when the model runs, so the scan runs over range(0, count); that index
+        # vector is as long as the stacked outputs, which the model asks for anyway.
         m = bind("reshape", bind("cast", n.input(0), dtype="int64"), shape=())
         if c_given:
             m = bind("where", _scalar_bool(n.input(1)), m, np.asarray(0, np.int64))
+        m = bind("maximum", m, np.asarray(0, np.int64))
         idx = bind("range", np.asarray(0, np.int64), m, np.asarray(1, np.int64))
         scan_body = _loop_as_scan_body(g, n_carry, len(caps))
-        res = _as_tuple(bind("scan", *caps, *carried, idx, body=scan_body, num_consts=len(caps), num_carry=n_carry,
-                             length=None, reverse=False))
-        return res
+        return _as_tuple(bind("scan", *caps, *carried, idx, body=scan_body, num_consts=len(caps), num_carry=n_carry,
+                              length=None, reverse=False))
     if n_scan_out:
         raise n.unsupported("a Loop whose body computes its exit condition AND has scan outputs (a run-time "
                             "number of stacked outputs) is not supported")
+    # No scan outputs: a while_loop over (iter, cond, carried...): the trip count is
+    # max_iterations when known, else `iter < M` in the condition; the counter is a carry.
     cond0 = _scalar_bool(n.input(1)) if c_given else bind("constant", value=np.asarray(True))
-    cg, bg = _loop_as_while(g, n_carry, len(caps), m_given and m_const is None)
-    extra = [bind("reshape", bind("cast", n.input(0), dtype="int64"), shape=())] if (m_given and m_const is None) else []
+    dynamic_m = m_given and m_const is None
+    cg, bg = _loop_as_while(g, n_carry, len(caps), dynamic_m)
+    extra = [bind("reshape", bind("cast", n.input(0), dtype="int64"), shape=())] if dynamic_m else []
     res = _as_tuple(bind("while_loop", *caps, *extra, np.asarray(0, np.int64), cond0, *carried, cond_graph=cg, body_graph=bg,
-                         num_consts=len(caps) + len(extra),
-                         max_iterations=int(np.asarray(m_const).reshape(())) if m_const is not None else None))
+                         num_consts=len(caps) + len(extra), max_iterations=m_const))
     return res[2:]
+
+
+def _loop_as_counted_scan_body(g, n_carry: int):
+    """Loop body (iter, cond, carried..., caps...) -> (cond, carried..., ys...) as a scan body
+    (caps..., carried..., iter) -> (carried..., iter + 1, ys...)."""
+    from irflow.ops.builder import GraphBuilder
+    from irflow.ops.special import call
+
+    b = GraphBuilder(f"{g.name}_counted")
+    ins = g.inputs
+    caps = [b.input(f"cap_{i}", v.type.dtype, v.type.shape) for i, v in enumerate(ins[2 + n_carry:])]
+    carry = [b.input(f"carry_{i}", v.type.dtype, v.type.shape) for i, v in enumerate(ins[2:2 + n_carry])]
+    it = b.input("iter", DType.int64, ())
+    with b:
+        res = _as_tuple(call(it, np.asarray(True), *carry, *caps, graph=g))
+        b.output(*res[1:1 + n_carry], it + 1, *res[1 + n_carry:])
+    return b.build()
 
 
 def _loop_as_scan_body(g, n_carry: int, n_caps: int):

@@ -279,18 +279,24 @@ def _lp_norm(n):
 def _lrn(n):
     x = n.input(0)
     size = int(n.attr("size"))
+    if size < 1:
+        raise n.error(f"size must be >= 1, got {size}")
     alpha, beta, bias = n.attr("alpha", 1e-4), n.attr("beta", 0.75), n.attr("bias", 1.0)
-    sq = bind("mul", x, x)
-    lo, hi = (size - 1) // 2, size - 1 - (size - 1) // 2
     r = rank_of(x)
-    pads = [0] * (2 * r)
-    pads[1], pads[r + 1] = lo, hi
-    padded = bind("pad", sq, pads=tuple(pads), mode="constant", value=0.0)
+    if r < 3:
+        raise n.error(f"the input must be (N, C, D1, ...), it has rank {r}")
     c = x.shape[1]
     if not isinstance(c, int):
         raise n.unsupported("LRN needs a static channel count")
+    # Window [ch - lo, ch + hi] of channels; channels beyond the edges add nothing, so a
+    # window wider than the channels is clipped to c - 1 either side (same sums, fewer nodes).
+    lo, hi = min((size - 1) // 2, max(c - 1, 0)), min(size - 1 - (size - 1) // 2, max(c - 1, 0))
+    sq = bind("mul", x, x)
+    pads = [0] * (2 * r)
+    pads[1], pads[r + 1] = lo, hi
+    padded = bind("pad", sq, pads=tuple(pads), mode="constant", value=0.0)
     total = None
-    for i in range(size):  # a sum of `size` shifted slices along the channels
+    for i in range(lo + hi + 1):  # a sum of shifted slices along the channels
         part = bind("slice", padded, starts=(i,), ends=(i + c,), axes=(1,), steps=None)
         total = part if total is None else bind("add", total, part)
     denom = bind("pow", bind("add", bind("mul", total, scalar(alpha / size, x)), scalar(bias, x)), scalar(beta, x))

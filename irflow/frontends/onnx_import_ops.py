@@ -224,6 +224,7 @@ def _empty_reduction(n, ir_op: str, x, axes, keepdims: bool):
         return None
     out = tuple(1 if i in ax else d for i, d in enumerate(shape)) if keepdims else tuple(d for i, d in enumerate(shape) if i not in ax)
     dtype = np_dtype(x)
+    n.check_fits(out, dtype, "the result of an empty reduction")
     inf, boolean = _EMPTY_IDENTITY[ir_op]
     if dtype.kind == "b":
         value = boolean

@@ -131,6 +131,9 @@ def _resize(n):
         in_size, out_size, scale = in_sizes[j], out_sizes[j], float(scales[j])
         if out_size == in_size and scale == 1.0 and not extrapolate:
             continue
+        if out_size < 0 or not np.isfinite(scale) or scale <= 0:
+            raise n.error(f"axis {a}: output size {out_size} from scale {scale} is not valid")
+        n.check_fits((4, out_size), np.float64, f"Resize's taps along axis {a}")  # up to 4 index + weight arrays
         coords = _source_coords(n, out_size, in_size, scale, roi[j] if roi else None)
         bshape = (out_size,) + (1,) * (r - a - 1)  # weights broadcast along axis a
         total = None

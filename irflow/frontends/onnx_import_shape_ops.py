@@ -95,9 +95,15 @@ def _constant(n):
 def _constant_of_shape(n):
     value = n.attr("value")
     value = np.zeros(1, np.float32) if value is None else np.asarray(value)
+    if value.size != 1:
+        raise n.error(f"value must hold one element, it has {value.size}")
     shape = n.shape_value(0)
-    if shape is not None and all(isinstance(d, int) for d in shape):
+    if shape is not None and any(isinstance(d, int) and d < 0 for d in shape):
+        raise n.error(f"negative dim in the shape {shape}")
+    if shape is not None and all(isinstance(d, int) for d in shape) and n.fits(shape, value.dtype):
         return np.full(shape, value.reshape(-1)[0], dtype=value.dtype)
+    # Symbolic, unknown or large: filled when the model runs (a large fill stays an op, not a
+    # constant the IR and every file written from it would carry).
     dims = shape if shape is not None else (None,) * _static_len(n, 0)
     return bind("full_dynamic", n.input(0), value=value.reshape(1), dims=tuple(d if isinstance(d, (int, str)) else None for d in dims))
 
@@ -106,24 +112,41 @@ def _constant_of_shape(n):
 def _eye_like(n):
     x = n.input(0)
     shape = x.shape
+    if len(shape) != 2:
+        raise n.error(f"the input must be 2-D, it has rank {len(shape)}")
     if not all(isinstance(d, int) for d in shape):
         raise n.unsupported("EyeLike needs a static shape")
     dtype = to_dtype(n.attr("dtype"), n.where()).numpy if n.attr("dtype") is not None else np_dtype(x)
-    return np.eye(shape[0], shape[1], k=n.attr("k", 0), dtype=dtype)
+    k = int(n.attr("k", 0))
+    if n.fits(shape, dtype):
+        return np.eye(shape[0], shape[1], k=k, dtype=dtype)
+    # Large: row index + k == column index, computed when the model runs.
+    rows = bind("range", np.asarray(0, np.int64), np.asarray(shape[0], np.int64), np.asarray(1, np.int64))
+    cols = bind("range", np.asarray(0, np.int64), np.asarray(shape[1], np.int64), np.asarray(1, np.int64))
+    rows = bind("reshape", bind("add", rows, np.asarray(k, np.int64)), shape=(shape[0], 1))
+    hit = bind("equal", rows, bind("reshape", cols, shape=(1, shape[1])))
+    return bind("cast", hit, dtype=to_dtype(n.attr("dtype"), n.where()) if n.attr("dtype") is not None else x.dtype)
 
 
 @importer("Range")
 def _range(n):
+    from irflow.ops.shape_create import RANGE_INPUT_DTYPES, range_length
+
     known = [n.ctx.known_value(name) for name in n.input_names[:3]]
     if all(k is not None for k in known):
-        start, limit, delta = (np.asarray(k).reshape(()) for k in known)
-        count = max(int(np.ceil((limit - start) / delta)), 0)
-        return (start + np.arange(count, dtype=start.dtype) * delta).astype(start.dtype)
-    from irflow.ops.shape_create import RANGE_INPUT_DTYPES
-
+        start, limit, delta = (np.asarray(k) for k in known)
+        for what, v in (("start", start), ("limit", limit), ("delta", delta)):
+            if v.size != 1:
+                raise n.error(f"{what} must be a scalar, it has shape {v.shape}")
+        start, limit, delta = (v.reshape(()) for v in (start, limit, delta))
+        if not all(np.isfinite(v) for v in (start, limit, delta)) or delta == 0:
+            raise n.error(f"start, limit and delta must be finite with delta != 0, got ({start}, {limit}, {delta})")
+        count = range_length(start.item(), limit.item(), delta.item())
+        if n.fits((count,), start.dtype):
+            return (start + np.arange(count, dtype=start.dtype) * delta).astype(start.dtype)
     if n.input(0).dtype not in RANGE_INPUT_DTYPES:
         n.const(0, "start"), n.const(1, "limit"), n.const(2, "delta")  # raises: known only at run time
-    return bind("range", n.input(0), n.input(1), n.input(2))  # bounds read at run time
+    return bind("range", n.input(0), n.input(1), n.input(2))  # bounds read at run time (or too many values)
 
 
 # -- reshaping ---------------------------------------------------------------------------------------
@@ -383,18 +406,27 @@ def _one_hot(n):
 @importer("Trilu")
 def _trilu(n):
     x = n.input(0)
+    if rank_of(x) < 2:
+        raise n.error(f"the input must have rank >= 2, it has rank {rank_of(x)}")
     rows, cols = x.shape[-2], x.shape[-1]
     if not (isinstance(rows, int) and isinstance(cols, int)):
         raise n.unsupported("Trilu needs static sizes of the last two axes")
-    diagonal = np.arange(cols)[None, :] - np.arange(rows)[:, None]  # j - i: which diagonal each entry is on
+    if not n.fits((rows, cols), np.int64):  # j - i as run-time ops: a large mask is not a constant
+        r_idx = bind("range", np.asarray(0, np.int64), np.asarray(rows, np.int64), np.asarray(1, np.int64))
+        c_idx = bind("range", np.asarray(0, np.int64), np.asarray(cols, np.int64), np.asarray(1, np.int64))
+        diagonal = bind("sub", bind("reshape", c_idx, shape=(1, cols)), bind("reshape", r_idx, shape=(rows, 1)))
+    else:
+        diagonal = np.arange(cols)[None, :] - np.arange(rows)[:, None]  # j - i: which diagonal each entry is on
     upper = bool(n.attr("upper", 1))
     k = n.ctx.known_value(n.input_names[1]) if n.has_input(1) else np.asarray(0)
     if k is not None:
+        if np.asarray(k).size != 1:
+            raise n.error(f"k must be a scalar, it has shape {np.asarray(k).shape}")
         k = int(np.asarray(k).reshape(()))
         mask = (diagonal >= k) if upper else (diagonal <= k)
     else:  # k read at run time: compare the (constant) diagonal numbers with it
         k = bind("cast", n.input(1), dtype="int64")
-        mask = bind("greater_equal" if upper else "less_equal", diagonal.astype(np.int64), k)
+        mask = bind("greater_equal" if upper else "less_equal", bind("cast", diagonal, dtype="int64"), k)
     return bind("where", mask, x, bind("zeros_like", x))
 
 
