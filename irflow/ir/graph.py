@@ -10,14 +10,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
-from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, PlainValidator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, PlainValidator, ValidationError
 
 from irflow.errors import IrflowError, IRValidationError
 from irflow.ir.dtypes import dtype_of_array
 from irflow.ir.serialize import decode_array, decode_attrs, encode_array, encode_attrs
 from irflow.ir.types import TensorType
 
-Array = Annotated[np.ndarray, PlainValidator(decode_array), PlainSerializer(encode_array)]
+Array = Annotated[np.ndarray, PlainValidator(lambda v: decode_array(v)), PlainSerializer(encode_array)]
 Attrs = Annotated[dict[str, Any], BeforeValidator(decode_attrs), PlainSerializer(encode_attrs)]
 
 
@@ -150,6 +150,21 @@ def load(path: str | Path) -> Graph:
         raise IrflowError(f"no such file: {p}")
     try:
         return Graph.model_validate_json(p.read_bytes())
-    except ValueError as e:  # pydantic's ValidationError is a ValueError
-        first = str(e).strip().splitlines()
-        raise IRValidationError(f"{p} is not a valid irflow graph: {' '.join(first[:3])}") from None
+    except ValidationError as e:
+        raise IRValidationError(f"{p} is not a valid irflow graph: {describe_validation_error(e)}") from None
+    except ValueError as e:  # defensive: any other ValueError from a validator
+        raise IRValidationError(f"{p} is not a valid irflow graph: {' '.join(str(e).split())[:300]}") from None
+    except RecursionError:
+        raise IRValidationError(f"{p} is not a valid irflow graph: nested too deeply") from None
+
+
+def describe_validation_error(e: ValidationError) -> str:
+    """The first problem pydantic found, as ``field a.b.0.c: message``, plus how many more."""
+    errors = e.errors(include_url=False, include_input=False)
+    if not errors:
+        return str(e)
+    first = errors[0]
+    loc = ".".join(str(part) for part in first.get("loc", ())) or "(top level)"
+    msg = str(first.get("msg", "")).removeprefix("Value error, ")
+    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+    return f"field {loc}: {msg}{more}"

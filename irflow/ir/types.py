@@ -26,6 +26,10 @@ class TensorType(BaseModel):
     @field_validator("shape", mode="before")
     @classmethod
     def _dims_are_valid(cls, shape):
+        # pydantic turns only ValueError into a ValidationError naming the field; a TypeError
+        # (an int where a list belongs, in a hand-edited file) would escape as a bare TypeError.
+        if isinstance(shape, (str, bytes, dict)) or not hasattr(shape, "__iter__"):
+            raise ValueError(f"a shape must be a list of dims, got {type(shape).__name__} {shape!r}")
         shape = tuple(shape)
         for d in shape:
             if isinstance(d, bool) or not (d is None or isinstance(d, (int, str))):

@@ -71,8 +71,10 @@ def verify_graph(g: Graph, outer: dict[str, TensorType] | None = None) -> None:
             raise IRValidationError(f"graph {g.name!r}: {label}: unknown op '{node.op}'")
         # order and definitions
         in_types = []
-        for name in node.inputs:
+        for position, name in enumerate(node.inputs):
             if name == "":
+                if position < opdef.min_inputs:
+                    raise IRValidationError(f"graph {g.name!r}: {label}: input #{position} is required but is empty (\"\")")
                 in_types.append(None)
                 continue
             if name not in defined:
@@ -115,6 +117,13 @@ def verify_graph(g: Graph, outer: dict[str, TensorType] | None = None) -> None:
             inferred = opdef.infer_type(tuple(in_types), dict(node.attrs))
         except (ShapeError, DTypeError, UnsupportedOpError) as e:
             raise IRValidationError(f"graph {g.name!r}: {label}: {e}") from None
+        except IRValidationError:
+            raise
+        except Exception as e:  # a type rule meeting inputs or attrs it does not expect (a hand-edited file)
+            raise IRValidationError(
+                f"graph {g.name!r}: {label}: its type rule rejects inputs "
+                f"({', '.join(str(t) if t is not None else '_' for t in in_types)}) and attrs: {type(e).__name__}: {e}"
+            ) from None
         if len(inferred) != len(node.outputs):
             raise IRValidationError(
                 f"graph {g.name!r}: {label}: produces {len(inferred)} outputs, node declares {len(node.outputs)}"
