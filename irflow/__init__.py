@@ -24,6 +24,7 @@ from irflow.autodiff import vjp_fn as vjp  # irf.vjp: the function transform; ir
 from irflow import onnx  # irf.onnx: to_model, save, export, run, load (the onnx package is untouched)
 from irflow import nn, optim  # irf.nn: Modules, layers, losses, metrics; irf.optim: optimizers
 from irflow import data  # irf.data: Dataset chains (tf.data) and DataLoader (PyTorch)
+from irflow import train  # irf.train: Checkpoint, CheckpointManager, latest_checkpoint
 
 __version__ = "0.1.0"
 

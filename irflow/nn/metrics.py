@@ -71,23 +71,36 @@ class Metric:
 
     def __init__(self, name: str):
         self.name = name
-        self._states: list[tuple[Variable, np.ndarray]] = []
+        self._states: list[tuple[str, Variable, np.ndarray]] = []
 
     def add_state(self, what: str, shape: Sequence[int] = (), init: float = 0.0) -> Variable:
         """A float64 state Variable named ``<metric>/<what>``, reset to ``init`` by ``reset_state``."""
         start = np.full(tuple(shape), init, np.float64)
         var = Variable(start.copy(), name=f"{self.name}/{what}", trainable=False)
-        self._states.append((var, start))
+        self._states.append((what, var, start))
         return var
 
     @property
     def variables(self) -> list[Variable]:
         """The state Variables (what a checkpoint saves)."""
-        return [v for v, _ in self._states]
+        return [v for _, v, _ in self._states]
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """State name -> a copy of its value (``{"total": ..., "count": ...}`` for Mean)."""
+        return {what: np.array(v.numpy(), copy=True) for what, v, _ in self._states}
+
+    def load_state_dict(self, state: Any) -> None:
+        """Restore ``state_dict()``; names and shapes must match (an ``IrflowError`` otherwise)."""
+        mine = {what: v for what, v, _ in self._states}
+        if set(state) != set(mine):
+            raise IrflowError(f"{type(self).__name__} {self.name!r}.load_state_dict: keys {sorted(state)}, "
+                              f"expected {sorted(mine)}")
+        for what, var in mine.items():
+            var.assign(np.asarray(state[what], np.float64))
 
     def reset_state(self) -> None:
         """Forget every update."""
-        for var, start in self._states:
+        for _, var, start in self._states:
             var.assign(start.copy())
 
     def update_state(self, *args: Any, **kwargs: Any) -> None:

@@ -18,7 +18,7 @@ The hook for a custom optimizer (docs/nn.md):
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
@@ -33,6 +33,28 @@ def _nonneg(value: Any, what: str, opt: str) -> float:
     if not isinstance(value, (int, float, np.floating)) or isinstance(value, bool) or value < 0:
         raise IrflowError(f"{opt}: {what} must be a number >= 0, got {value!r}")
     return float(value)
+
+
+def _slot_problems(specs: Mapping[str, tuple], values: Mapping[str, np.ndarray], key: str, var_name: str) -> list[str]:
+    """What is wrong with ``values`` as the slots ``specs`` describes (unexpected or mis-shaped)."""
+    problems = []
+    for name, arr in values.items():
+        if name not in specs:
+            problems.append(f"unexpected slot {key}.{name} (Variable {var_name!r} has {sorted(specs)})")
+        elif (tuple(np.shape(arr)), np.asarray(arr).dtype) != (specs[name][0], specs[name][1]):
+            problems.append(f"slot {key}.{name} of Variable {var_name!r} is {specs[name][1]}{list(specs[name][0])}, "
+                            f"the state holds {np.asarray(arr).dtype}{list(np.shape(arr))}")
+    return problems
+
+
+def _fill_slots(opt: "Optimizer", var: Variable, slots: Mapping[str, Variable], values: Mapping[str, np.ndarray]) -> None:
+    problems = _slot_problems({k: (tuple(s.shape), s.numpy().dtype) for k, s in slots.items()}, values, "slot", var.name)
+    if problems:
+        raise IrflowError(f"{type(opt).__name__}: " + "; ".join(problems))
+    for name, arr in values.items():
+        # _set, not assign: this may run while a step is being traced (slots are created on a
+        # variable's first update); the slot's value is then what the graph is fed.
+        slots[name]._set(np.array(arr, copy=True), "restoring an optimizer slot")
 
 
 class Optimizer:
@@ -53,6 +75,7 @@ class Optimizer:
         self.name = name or type(self).__name__.lower()
         self.iterations = Variable(np.zeros((), np.int64), name=f"{self.name}/iterations", trainable=False)
         self._slots: dict[int, tuple[Variable, dict[str, Variable]]] = {}
+        self._pending_slots: dict[int, dict[str, np.ndarray]] = {}  # loaded before the slots existed
         self.lr: Any = None
 
     # -- the hook ------------------------------------------------------------------------------
@@ -74,7 +97,74 @@ class Optimizer:
         entry = self._slots.get(id(var))
         if entry is None:
             entry = self._slots[id(var)] = (var, dict(self.create_slots(var)))  # var kept alive: ids stay unique
+            pending = self._pending_slots.pop(len(self._slots) - 1, None)
+            if pending is not None:  # load_state_dict came before this variable's first update
+                _fill_slots(self, var, entry[1], pending)
         return entry[1]
+
+    def slot_variables(self) -> list[tuple[Variable, dict[str, Variable]]]:
+        """(variable, its slots) for every variable updated so far, in first-update order."""
+        return [(var, slots) for var, slots in self._slots.values()]
+
+    def slot_specs(self, var: Variable) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+        """Slot name -> (shape, dtype) that ``var`` has or would get (without creating them)."""
+        entry = self._slots.get(id(var))
+        slots = entry[1] if entry is not None else self.create_slots(var)
+        return {k: (tuple(s.shape), s.numpy().dtype) for k, s in slots.items()}
+
+    def set_slots(self, var: Variable, values: Mapping[str, np.ndarray]) -> None:
+        """Give ``var``'s slots (created now if needed) these values; names and shapes must match
+        ``slot_specs(var)`` (checkpoint restore checks that first)."""
+        _fill_slots(self, var, self.slots_of(var), values)
+
+    # -- state (PyTorch's state_dict protocol) -----------------------------------------------------
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The step counter and every slot, as copies: ``{"iterations": ..., "<i>.<slot>": ...}``
+        where ``i`` numbers the variables in the order of their first update (PyTorch numbers
+        its parameters the same way, by position).
+
+        >>> opt2.load_state_dict(opt.state_dict())   # doctest: +SKIP
+        """
+        state = {"iterations": np.array(self.iterations.numpy(), copy=True)}
+        for i, (_, slots) in enumerate(self.slot_variables()):
+            for name, slot in slots.items():
+                state[f"{i}.{name}"] = np.array(slot.numpy(), copy=True)
+        return state
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore ``state_dict()``. Slots of variables this optimizer has not updated yet are
+        kept and filled when the i-th variable gets its slots (its first update, traced or not).
+        Unknown keys, missing slots and shape or dtype mismatches are one ``IrflowError``
+        naming them; nothing changes unless every entry checks out.
+
+        >>> opt.load_state_dict(state)   # doctest: +SKIP
+        """
+        where = f"{type(self).__name__}.load_state_dict"
+        per_var: dict[int, dict[str, np.ndarray]] = {}
+        problems = []
+        if "iterations" not in state:
+            problems.append("missing 'iterations'")
+        for key, value in state.items():
+            if key == "iterations":
+                continue
+            index, _, name = key.partition(".")
+            if not index.isdigit() or not name:
+                problems.append(f"unexpected key {key!r} (keys are 'iterations' and '<i>.<slot>')")
+                continue
+            per_var.setdefault(int(index), {})[name] = np.asarray(value.numpy() if hasattr(value, "numpy") else value)
+        existing = self.slot_variables()
+        for i, (var, slots) in enumerate(existing):
+            got = per_var.get(i, {})
+            for name in slots:
+                if name not in got:
+                    problems.append(f"missing slot {i}.{name} (Variable {var.name!r})")
+            problems += _slot_problems(self.slot_specs(var), got, f"{i}", var.name)
+        if problems:
+            raise IrflowError(f"{where}: " + "; ".join(problems))
+        self.iterations.assign(np.asarray(state["iterations"], np.int64).reshape(()))
+        for i, (var, slots) in enumerate(existing):
+            _fill_slots(self, var, slots, per_var.pop(i, {}))
+        self._pending_slots = per_var
 
     @property
     def variables(self) -> list[Variable]:
