@@ -14,7 +14,7 @@ from irflow.ops import OP_FUNCTIONS
 from irflow.frontends.eager import Tensor, tensor
 from irflow.frontends.variables import Variable, variable_creator_scope
 from irflow.frontends.spec import TensorSpec
-from irflow.frontends.trace import function
+from irflow.frontends.trace import function, host_callback
 from irflow.frontends.control_flow import cond, fori_loop, scan, while_loop
 from irflow.frontends import static
 from irflow.executors import run
@@ -24,7 +24,7 @@ from irflow.autodiff import vjp_fn as vjp  # irf.vjp: the function transform; ir
 from irflow import onnx  # irf.onnx: to_model, save, export, run, load (the onnx package is untouched)
 from irflow import nn, optim  # irf.nn: Modules, layers, losses, metrics; irf.optim: optimizers
 from irflow import data  # irf.data: Dataset chains (tf.data) and DataLoader (PyTorch)
-from irflow import train  # irf.train: Checkpoint, CheckpointManager, latest_checkpoint
+from irflow import summary, train  # irf.summary: TensorBoard summaries; irf.train: checkpoints
 
 __version__ = "0.1.0"
 

@@ -170,6 +170,9 @@ class ConcreteFunction:
     executor: str = "numpy"
     device: str = "cpu"
     ort_options: Any = None  # an irflow.executors.onnx.OrtOptions, for executor="ort"
+    # host_callback calls made while tracing: (fn, its arguments with ("o", output name) for
+    # a graph value and ("c", object) for a constant); run after each call, in trace order.
+    callbacks: list[tuple[Callable, list[tuple[str, Any]]]] = field(default_factory=list)
     _runner: Any = field(default=None, repr=False)
 
     def unflatten_outputs(self, values: Sequence[Any]) -> Any:
@@ -241,7 +244,9 @@ class ConcreteFunction:
             outs = bind("call", *ins, graph=self.graph)
             outs = outs if isinstance(outs, tuple) else (outs,)
             results = list(outs[:n_res])
-            new_values = [o._value for o in outs[n_res:]]
+            n_var = len(self.variable_outputs)
+            new_values = [o._value for o in outs[n_res:n_res + n_var]]
+            out = {name: o._value for name, o in zip(self.graph.output_names[n_res + n_var:], outs[n_res + n_var:])}
         else:
             feeds = {}
             for name, x in zip(self.arg_inputs, arg_leaves):
@@ -258,6 +263,8 @@ class ConcreteFunction:
             new_values = [np.asarray(out[n]) for n, _ in self.variable_outputs]
         for (name, var), arr in zip(self.variable_outputs, new_values):
             var._set(arr, f"assignment in irf.function {self.name!r}")
+        for fn, args in self.callbacks:
+            fn(*[np.asarray(out[v]) if kind == "o" else v for kind, v in args])
         return self.unflatten_outputs(results)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -283,6 +290,8 @@ class ConcreteFunction:
         replay(self.graph, builder, env)
         for name, var in self.variable_outputs:
             var.assign(env[name])
+        for fn, args in self.callbacks:  # the outer trace calls them after each of its calls
+            host_callback(fn, *[env[v] if kind == "o" else v for kind, v in args])
         return self.unflatten_outputs([env[n] for n in self.result_outputs])
 
 
@@ -290,6 +299,41 @@ class TraceBuilder(StateBuilder):
     """The builder a trace runs under: reads after an assignment see the assigned value."""
 
     reads_see_assignments = True
+
+    def __init__(self, name: str = "graph"):
+        super().__init__(name)
+        self.host_callbacks: list[tuple[Callable, list[tuple[str, Any]]]] = []  # ("s", sym) / ("c", object)
+
+
+def host_callback(fn: Callable[..., Any], *args: Any) -> None:
+    """Call ``fn`` on the NumPy values of ``args``: now, when not tracing; after every call of
+    the traced function, with the values the graph computed, when called inside
+    ``irf.function`` (as ``jax.debug.callback``). How ``irf.summary`` records traced values.
+
+    Tensors, Variables and arrays reach ``fn`` as NumPy arrays (inside a trace a Variable is
+    read at this point of the program, so an earlier assignment in the step is seen); any other
+    argument is passed through unchanged. Inside a static Program or a control-flow body it is
+    an ``IrflowError``.
+
+    >>> irf.host_callback(print, irf.tensor([1.0, 2.0]))   # doctest: +SKIP
+    [1. 2.]
+    """
+    if not BUILDER_STACK:
+        fn(*[a._eager_value() if isinstance(a, Variable) else a._value if type(a) is Tensor else a for a in args])
+        return
+    builder = BUILDER_STACK[-1]
+    if not isinstance(builder, TraceBuilder):
+        raise IrflowError(f"host_callback({getattr(fn, '__name__', fn)!r}) inside a {type(builder).__name__}: only "
+                          "eager code and irf.function (not a static Program or a control-flow body) support it")
+    slots: list[tuple[str, Any]] = []
+    for a in args:
+        if isinstance(a, (SymbolicTensor, Variable)):
+            slots.append(("s", builder.to_symbolic(a, None)))
+        elif type(a) is Tensor:
+            slots.append(("c", a._value))
+        else:
+            slots.append(("c", a))
+    builder.host_callbacks.append((fn, slots))
 
 
 # -- irf.function ---------------------------------------------------------------------------------
@@ -518,7 +562,10 @@ class Function:
         wanted = [name for name, leaf in zip(output_leaf_names(out), out_leaves) if not (leaf is None or isinstance(leaf, str))]
         finals = b.final_assignments()
         wanted += [f"{var.name}_new" for var, _ in finals]
-        for s in result_syms + [s for _, s in finals]:
+        # host_callback values are extra outputs after the Variables' (as assignments are).
+        callback_syms = [v for _, cb_args in b.host_callbacks for kind, v in cb_args if kind == "s"]
+        wanted += [f"callback_{i}" for i in range(len(callback_syms))]
+        for s in result_syms + [s for _, s in finals] + callback_syms:
             b.output(s)
         # Graph inputs: tensor arguments first, then variables in first-read order.
         by_name = {v.name: v for v in b.inputs}
@@ -529,7 +576,11 @@ class Function:
         # become initializers instead of nodes that would run on every call.
         graph = name_outputs(b.build(), wanted)
         out_names = [v.name for v in graph.outputs]
-        result_names, var_names = out_names[: len(result_syms)], out_names[len(result_syms):]
+        n_res, n_var = len(result_syms), len(finals)
+        result_names, var_names = out_names[:n_res], out_names[n_res:n_res + n_var]
+        callback_names = iter(out_names[n_res + n_var:])
+        callbacks = [(fn, [("o", next(callback_names)) if kind == "s" else (kind, v) for kind, v in cb_args])
+                     for fn, cb_args in b.host_callbacks]
         graph = prune(fold_constants(graph))
         return ConcreteFunction(
             graph=graph,
@@ -544,6 +595,7 @@ class Function:
             executor=self.executor,
             device=self.device,
             ort_options=self.ort_options,
+            callbacks=callbacks,
         )
 
 
