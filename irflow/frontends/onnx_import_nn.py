@@ -28,9 +28,28 @@ def _softmax(n):
 
 def _spatial(n, x, what: str) -> int:
     r = rank_of(x) - 2
-    if r not in (1, 2):
-        raise n.unsupported(f"{what} over {r} spatial dims (irflow has 1-D and 2-D)")
+    if r < 1:
+        raise n.unsupported(f"{what} needs at least one spatial dim, got input rank {rank_of(x)}")
     return r
+
+
+def _nd_pads(n, r: int, kernel, strides, dilations, sizes) -> tuple:
+    """ONNX pads / auto_pad as the N-D ops' 2r pads (begins, then ends); SAME needs static sizes."""
+    auto = n.attr("auto_pad", "NOTSET")
+    if auto == "VALID":
+        return (0,) * (2 * r)
+    if auto in ("SAME_UPPER", "SAME_LOWER"):
+        if not all(isinstance(d, int) for d in sizes):
+            raise n.unsupported(f"{auto} padding over {r} spatial dims needs static spatial sizes")
+        begins, ends = [], []
+        for i in range(r):
+            out = -(-sizes[i] // strides[i])
+            total = max((out - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1 - sizes[i], 0)
+            lo = total // 2 if auto == "SAME_UPPER" else total - total // 2
+            begins.append(lo)
+            ends.append(total - lo)
+        return tuple(begins + ends)
+    return tuple(int(p) for p in n.attr("pads", [0] * (2 * r)))
 
 
 def _pads(n, r: int, kernel, strides, dilations, in_hw) -> tuple | str:
@@ -79,6 +98,9 @@ def _conv(n):
     kernel = n.attr("kernel_shape") or list(w.shape[2:])
     strides = n.attr("strides") or [1] * r
     dil = n.attr("dilations") or [1] * r
+    if r > 2:  # the N-D op; 1-D and 2-D keep the tuned 2-D kernels
+        return bind("conv", x, w, b, strides=tuple(strides), pads=_nd_pads(n, r, kernel, strides, dil, x.shape[2:]),
+                    dilations=tuple(dil), groups=int(n.attr("group", 1)))
     pads = _pads(n, r, kernel, strides, dil, x.shape[2:])
     y = bind("conv2d", _to2d(x, r), _to2d(w, r), b, strides=_pair(strides, r), padding=pads,
              dilations=_pair(dil, r), groups=int(n.attr("group", 1)))
@@ -96,6 +118,9 @@ def _conv_transpose(n):
     out_pad = n.attr("output_padding") or [0] * r
     if n.attr("output_shape") is not None or auto in ("SAME_UPPER", "SAME_LOWER"):
         pads, out_pad = _conv_transpose_pads(n, r, x, w, strides, dil, auto)
+    if r > 2:
+        return bind("conv_transpose", x, w, b, strides=tuple(strides), pads=tuple(int(p) for p in pads),
+                    output_padding=tuple(int(p) for p in out_pad), dilations=tuple(dil), groups=int(n.attr("group", 1)))
     pads = (0, pads[0], 0, pads[1]) if r == 1 else tuple(pads)
     y = bind("conv_transpose2d", _to2d(x, r), _to2d(w, r), b, strides=_pair(strides, r), padding=pads,
              output_padding=_pair(out_pad, r, 0) if r == 2 else (0, int(out_pad[0])),
@@ -132,10 +157,11 @@ def _pool(n):
     r = _spatial(n, x, n.op_type)
     kernel = n.attr("kernel_shape")
     strides = n.attr("strides") or [1] * r
-    if any(d != 1 for d in (n.attr("dilations") or [1] * r)):
-        raise n.unsupported("pooling with dilations")
+    dil = n.attr("dilations") or [1] * r
     if n.op_type == "MaxPool" and len(n.output_names) > 1 and n.output_names[1]:
         raise n.unsupported("MaxPool's Indices output")
+    if r > 2 or any(d != 1 for d in dil):
+        return _pool_nd(n, x, r, kernel, strides, dil)
     pads = _pads(n, r, kernel, strides, [1] * r, x.shape[2:])
     op = "max_pool2d" if n.op_type == "MaxPool" else "avg_pool2d"
     if n.attr("ceil_mode", 0):
@@ -149,6 +175,29 @@ def _pool(n):
         pads = (0, 0, 0, 0)
     y = bind(op, x2, kernel_size=_pair(kernel, r), strides=_pair(strides, r), padding=pads)
     return _from2d(y, r)
+
+
+def _pool_nd(n, x, r: int, kernel, strides, dil):
+    """MaxPool / AveragePool over 3-D, or with dilations: the N-D ops."""
+    pads = list(_nd_pads(n, r, kernel, strides, dil, x.shape[2:]))
+    sizes = x.shape[2:]
+    if n.attr("ceil_mode", 0):
+        if not all(isinstance(d, int) for d in sizes):
+            raise n.unsupported("ceil_mode=1 needs static spatial sizes")
+        if n.op_type == "AveragePool" and n.attr("count_include_pad", 0):
+            raise n.unsupported("ceil_mode=1 with count_include_pad=1")
+        for i in range(r):  # extra end padding for the last, partial window (ONNX's rule)
+            span = dil[i] * (kernel[i] - 1) + 1
+            total = sizes[i] + pads[i] + pads[r + i]
+            out = -(-(total - span) // strides[i]) + 1
+            if (out - 1) * strides[i] >= sizes[i] + pads[i]:
+                out -= 1
+            pads[r + i] += max((out - 1) * strides[i] + span - total, 0)
+    if n.op_type == "AveragePool" and n.attr("count_include_pad", 0) and any(pads):
+        x = bind("pad", x, pads=(0, 0, *pads[:r], 0, 0, *pads[r:]), mode="constant", value=0.0)
+        pads = [0] * (2 * r)
+    op = "max_pool" if n.op_type == "MaxPool" else "avg_pool"
+    return bind(op, x, kernel_size=tuple(kernel), strides=tuple(strides), pads=tuple(pads), dilations=tuple(dil))
 
 
 def _ceil_mode_pads(n, r: int, pads, kernel, strides, sizes) -> tuple:
@@ -309,6 +358,8 @@ def _lp_pool(n):
     times the window size (padding adds zeros to the sum, as ONNX)."""
     x = n.input(0)
     r = _spatial(n, x, "LpPool")
+    if r > 2:
+        raise n.unsupported("LpPool over more than 2 spatial dims")
     kernel = n.attr("kernel_shape")
     strides = n.attr("strides") or [1] * r
     if n.attr("ceil_mode", 0) or any(d != 1 for d in (n.attr("dilations") or [1] * r)):

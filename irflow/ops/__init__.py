@@ -16,6 +16,8 @@ from irflow.ops.shape_create import *  # noqa: F401,F403
 from irflow.ops.nn import *  # noqa: F401,F403
 from irflow.ops import conv  # noqa: E402  (convolutions and pooling, the rest of the nn family)
 from irflow.ops.conv import *  # noqa: F401,F403
+from irflow.ops import conv_nd  # noqa: E402  (N-D convolutions and pooling)
+from irflow.ops.conv_nd import *  # noqa: F401,F403
 from irflow.ops.random import *  # noqa: F401,F403
 from irflow.ops.special import *  # noqa: F401,F403  (stop_gradient, call, custom_call)
 from irflow.ops import control  # noqa: E402,F401  (cond, scan, while_loop)
@@ -23,7 +25,7 @@ from irflow.ops import control  # noqa: E402,F401  (cond, scan, while_loop)
 OP_FUNCTIONS = sorted(
     set(elementwise.__all__) | set(reduction.__all__) | set(linalg.__all__) | set(shape.__all__)
     | set(shape_index.__all__) | set(shape_create.__all__)
-    | set(nn.__all__) | set(conv.__all__) | set(random.__all__)
+    | set(nn.__all__) | set(conv.__all__) | set(conv_nd.__all__) | set(random.__all__)
 )
 from irflow.ops.extra import *  # noqa: F401,F403  (ops ONNX import needs beyond the core set)
 from irflow.ops import special, extra  # noqa: E402

@@ -38,5 +38,6 @@ def usable_out(out, shape, dtype) -> bool:
 from irflow.executors.numpy.kernels import elementwise, reduction, linalg, shape, nn, random  # noqa: E402,F401
 from irflow.executors.numpy.kernels import special  # noqa: E402,F401
 from irflow.executors.numpy.kernels import conv  # noqa: E402,F401
+from irflow.executors.numpy.kernels import conv_nd  # noqa: E402,F401
 from irflow.executors.numpy.kernels import extra  # noqa: E402,F401
 from irflow.executors.numpy.kernels import control  # noqa: E402,F401

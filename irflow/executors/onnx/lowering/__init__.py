@@ -36,5 +36,6 @@ def simple(name: str, onnx_op: str, **fixed_attrs) -> None:
 from irflow.executors.onnx.lowering import elementwise, reduction, linalg, shape, nn, random  # noqa: E402,F401
 from irflow.executors.onnx.lowering import special  # noqa: E402,F401
 from irflow.executors.onnx.lowering import conv  # noqa: E402,F401
+from irflow.executors.onnx.lowering import conv_nd  # noqa: E402,F401
 from irflow.executors.onnx.lowering import extra  # noqa: E402,F401
 from irflow.executors.onnx.lowering import control  # noqa: E402,F401
