@@ -159,7 +159,17 @@ def _pool(n):
     strides = n.attr("strides") or [1] * r
     dil = n.attr("dilations") or [1] * r
     if n.op_type == "MaxPool" and len(n.output_names) > 1 and n.output_names[1]:
-        raise n.unsupported("MaxPool's Indices output")
+        # Indices (what gradient graphs of max pooling use): the pool plus the indices op
+        if n.attr("storage_order", 0):
+            raise n.unsupported("MaxPool's Indices with storage_order=1 (column-major)")
+        pads = _pool_nd_pads(n, x, r, kernel, strides, dil)
+        idx = bind("max_pool_indices", x, kernel_size=tuple(kernel), strides=tuple(strides), pads=tuple(pads),
+                   dilations=tuple(dil))
+        return _pool_values(n, x, r, kernel, strides, dil), idx
+    return _pool_values(n, x, r, kernel, strides, dil)
+
+
+def _pool_values(n, x, r: int, kernel, strides, dil):
     if r > 2 or any(d != 1 for d in dil):
         return _pool_nd(n, x, r, kernel, strides, dil)
     pads = _pads(n, r, kernel, strides, [1] * r, x.shape[2:])
@@ -179,6 +189,16 @@ def _pool(n):
 
 def _pool_nd(n, x, r: int, kernel, strides, dil):
     """MaxPool / AveragePool over 3-D, or with dilations: the N-D ops."""
+    pads = _pool_nd_pads(n, x, r, kernel, strides, dil)
+    if n.op_type == "AveragePool" and n.attr("count_include_pad", 0) and any(pads):
+        x = bind("pad", x, pads=(0, 0, *pads[:r], 0, 0, *pads[r:]), mode="constant", value=0.0)
+        pads = [0] * (2 * r)
+    op = "max_pool" if n.op_type == "MaxPool" else "avg_pool"
+    return bind(op, x, kernel_size=tuple(kernel), strides=tuple(strides), pads=tuple(pads), dilations=tuple(dil))
+
+
+def _pool_nd_pads(n, x, r: int, kernel, strides, dil) -> list[int]:
+    """The N-D pool's 2r pads: ONNX pads / auto_pad, plus ceil_mode's extra end padding."""
     pads = list(_nd_pads(n, r, kernel, strides, dil, x.shape[2:]))
     sizes = x.shape[2:]
     if n.attr("ceil_mode", 0):
@@ -193,11 +213,7 @@ def _pool_nd(n, x, r: int, kernel, strides, dil):
             if (out - 1) * strides[i] >= sizes[i] + pads[i]:
                 out -= 1
             pads[r + i] += max((out - 1) * strides[i] + span - total, 0)
-    if n.op_type == "AveragePool" and n.attr("count_include_pad", 0) and any(pads):
-        x = bind("pad", x, pads=(0, 0, *pads[:r], 0, 0, *pads[r:]), mode="constant", value=0.0)
-        pads = [0] * (2 * r)
-    op = "max_pool" if n.op_type == "MaxPool" else "avg_pool"
-    return bind(op, x, kernel_size=tuple(kernel), strides=tuple(strides), pads=tuple(pads), dilations=tuple(dil))
+    return pads
 
 
 def _ceil_mode_pads(n, r: int, pads, kernel, strides, sizes) -> tuple:

@@ -9,7 +9,8 @@ importer and the public functions resolve it to explicit pads.
 
 Public: ``convolution`` (op ``conv``; TensorFlow's name, ``irf.conv`` is not free), ``conv_transpose``, ``max_pool``, ``avg_pool``. Internal (gradients):
 ``conv_weight_grad(x, g)``, ``max_pool_grad(x, g)`` / ``max_pool_pick(x, y)`` (route to / read
-at each window's first maximum, each other's transpose), ``avg_pool_grad(g, x)``. Each has a
+at each window's first maximum, each other's transpose), ``avg_pool_grad(g, x)``; ``max_pool_indices`` is ONNX MaxPool's second output (flat positions,
+not differentiable), for imported models that use it. Each gradient op has a
 VJP, so gradients of gradients work, as for the 2-D family. ``avg_pool`` averages over the
 real (not padding) elements of each window.
 
@@ -22,6 +23,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from irflow.errors import DTypeError, IrflowError, IRValidationError, ShapeError
+from irflow.ir.dtypes import DType
 from irflow.ir.types import Dim, TensorType
 from irflow.ops.common import bind
 from irflow.ops.registry import Attr, defop, defvjp
@@ -317,6 +319,15 @@ defop("avg_pool_grad", lambda g, x, **a: (_pool_like_type("avg_pool_grad", x, g,
       attrs=_POOL_ATTRS, family="nn", doc="Internal: the transpose of avg_pool (x gives the shape).")
 defvjp("avg_pool", lambda g, x, *, out, **a: bind("avg_pool_grad", g, x, **a))
 defvjp("avg_pool_grad", lambda gx, g, x, *, out, **a: (bind("avg_pool", gx, **a), None))
+
+
+def _max_pool_indices_type(x: TensorType, **attrs) -> TensorType:
+    y = pool_type("max_pool_indices", x, **attrs)
+    return TensorType(dtype=DType.int64, shape=y.shape)
+
+
+defop("max_pool_indices", _max_pool_indices_type, attrs=_POOL_ATTRS, family="nn", differentiable=False,
+      doc="ONNX MaxPool's Indices: each window's first maximum as a flat (row-major) position in x.")
 
 
 def _pool_attrs(x: Any, op: str, kernel_size, strides, pads, dilations) -> dict:

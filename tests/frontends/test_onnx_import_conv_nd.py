@@ -43,3 +43,47 @@ def test_matches_onnxruntime(op, attrs, xshape, inits):
     assert not {"conv2d", "max_pool2d", "avg_pool2d", "conv_transpose2d"} & {n.op for n in g.nodes}
     for executor in ("numpy", "ort"):
         np.testing.assert_allclose(irf.run(g, {"x": x}, executor=executor)["y"], want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("attrs,xshape", [
+    (dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]), (2, 3, 7, 6)),
+    (dict(kernel_shape=[2, 2, 2], strides=[1, 2, 2], dilations=[2, 1, 1]), (1, 2, 5, 4, 6)),
+    (dict(kernel_shape=[3], strides=[2], ceil_mode=1), (2, 2, 8)),
+])
+def test_max_pool_indices_output_matches_onnxruntime(attrs, xshape):
+    node = helper.make_node("MaxPool", ["x"], ["y", "i"], **attrs)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, xshape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None] * len(xshape)),
+                               helper.make_tensor_value_info("i", TensorProto.INT64, [None] * len(xshape))])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)], ir_version=9)
+    x = RNG.standard_normal(xshape).astype(np.float32)
+    y, i = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    np.testing.assert_array_equal(x.reshape(-1)[i], y)  # what Indices means, independently of irflow
+    g = irf.onnx.load(model)
+    for executor in ("numpy", "ort"):
+        out = irf.run(g, {"x": x}, executor=executor)
+        np.testing.assert_array_equal(out["y"], y)
+        np.testing.assert_array_equal(out["i"], i)
+
+
+def test_max_pool_gradient_model_reimports(tmp_path):
+    # The gradient of a max pool lowers to MaxPool's Indices + ScatterElements; irflow must
+    # import what it exports (`irflow grad` then `irflow run`).
+    from irflow.autodiff.vjp import vjp
+
+    b = irf.GraphBuilder("cnn")
+    x = b.input("x", "float32", (2, 3, 8, 8))
+    w = b.constant(RNG.standard_normal((4, 3, 3, 3)).astype(np.float32), name="w")
+    with b:
+        h = irf.max_pool2d(irf.relu(irf.conv2d(x, w, padding=1)), 2)
+        h3 = irf.max_pool(irf.expand_dims(h, 2), (1, 2, 2))
+        b.output(irf.reduce_sum(h3 * h3))
+    gg = vjp(b.build(), ["x", "w"], seed="ones")
+    path = tmp_path / "grad.onnx"
+    irf.onnx.save(gg, str(path))
+    back = irf.onnx.load(str(path))
+    feeds = {"x": RNG.standard_normal((2, 3, 8, 8)).astype(np.float32)}
+    want = irf.run(gg, feeds)
+    got = irf.run(back, feeds)
+    for name in gg.output_names:
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-5)

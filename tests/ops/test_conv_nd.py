@@ -171,3 +171,25 @@ def test_public_functions_and_errors():
         irf.convolution(x, np.ones((3, 2, 3, 3, 3), np.float32), strides=(1, 1))
     with pytest.raises(irf.ShapeError, match="pad"):
         irf.max_pool(x, 2, pads=2)
+
+
+@pytest.mark.parametrize("xs,attrs", POOL_CASES)
+def test_max_pool_indices(xs, attrs):
+    x = f32(*xs)
+    r = x.ndim - 2
+    k, s, p, d = attrs["kernel_size"], attrs["strides"], attrs["pads"], attrs["dilations"]
+
+    def ref(x):  # flat row-major position of each window's first maximum, by loops
+        out = ref_pool(x, kind="max", **attrs).shape[2:]
+        res = np.zeros(x.shape[:2] + out, np.int64)
+        for n, c in np.ndindex(*x.shape[:2]):
+            for q in itertools.product(*map(range, out)):
+                best, where = -np.inf, None
+                for kk in itertools.product(*map(range, k)):
+                    pos = tuple(q[i] * s[i] - p[i] + kk[i] * d[i] for i in range(r))
+                    if all(0 <= pos[i] < x.shape[2 + i] for i in range(r)) and x[(n, c) + pos] > best:
+                        best, where = x[(n, c) + pos], pos
+                res[(n, c) + q] = np.ravel_multi_index((n, c) + where, x.shape)
+        return res
+
+    check_op("max_pool_indices", [x], ref, attrs)

@@ -189,6 +189,20 @@ def max_pool_grad(x, g, kernel_size=(), strides=(), pads=(), dilations=()):
     return _crop(dxp, pads, x.shape[2:])
 
 
+@kernel("max_pool_indices")
+def max_pool_indices(x, kernel_size=(), strides=(), pads=(), dilations=()):
+    """Flat row-major positions in x of each window's first maximum (ONNX MaxPool's Indices)."""
+    idx, out_sizes, taps = _window_argmax("max_pool_indices", x, kernel_size, strides, pads, dilations)
+    r = len(out_sizes)
+    tap_table = np.asarray(taps, dtype=np.int64).reshape(-1, r)[idx]  # (N, C, *out, r)
+    flat = np.arange(x.shape[0], dtype=np.int64).reshape((-1,) + (1,) * (r + 1)) * x.shape[1]
+    flat = flat + np.arange(x.shape[1], dtype=np.int64).reshape((1, -1) + (1,) * r)
+    for i in range(r):
+        start = (np.arange(out_sizes[i], dtype=np.int64) * strides[i] - pads[i]).reshape((-1,) + (1,) * (r - 1 - i))
+        flat = flat * x.shape[2 + i] + start + tap_table[..., i] * dilations[i]
+    return flat
+
+
 @kernel("max_pool_pick")
 def max_pool_pick(x, y, kernel_size=(), strides=(), pads=(), dilations=()):
     _require(x.shape == y.shape, "shape mismatch")

@@ -42,7 +42,6 @@ KERNELS.update(
     add=np.add,
     sub=np.subtract,
     mul=np.multiply,
-    pow=np.power,
     mod=np.mod,  # floor mod: the sign of the divisor, for ints and floats
     maximum=np.maximum,
     minimum=np.minimum,
@@ -58,6 +57,26 @@ KERNELS.update(
     zeros_like=np.zeros_like,
     ones_like=np.ones_like,
 )
+
+@kernel("pow", out=True)
+def pow_(x, y, out=None):
+    """``x ** y``; a constant integral exponent 2, 3 or 4 (``x ** 3.0``, GELU's tanh form) runs as
+    repeated multiplication: np.power takes the general pow() path per element, 200x slower
+    (1.98 ms against 0.009 ms for ``x * x * x`` on one GPT-2 activation). The result may differ
+    from pow() in the last bit, as onnxruntime's own Pow does for these exponents."""
+    if y.size == 1 and y.ndim <= x.ndim and x.dtype.kind == "f" and y.dtype == x.dtype:
+        p = y.reshape(())[()]
+        if p == 2.0 or p == 3.0 or p == 4.0:
+            if not usable_out(out, x.shape, x.dtype) or np.may_share_memory(out, x):
+                out = np.empty(x.shape, x.dtype)
+            np.multiply(x, x, out=out)
+            if p == 3.0:
+                np.multiply(out, x, out=out)
+            elif p == 4.0:
+                np.multiply(out, out, out=out)
+            return out
+    return np.power(x, y) if out is None else np.power(x, y, out=out)
+
 
 _LOW_PRECISION = frozenset({np.dtype(np.float16), DType.bfloat16.numpy})
 

@@ -79,6 +79,12 @@ def _max_pool(ctx, node, ins, outs):
     ctx.emit("MaxPool", ins, outs, **_pool_attrs(node))
 
 
+@lowering("max_pool_indices")
+def _max_pool_indices(ctx, node, ins, outs):
+    _, idx = ctx.emit("MaxPool", ins, 2, **_pool_attrs(node))
+    ctx.emit("Identity", [idx], outs)
+
+
 @lowering("avg_pool")
 def _avg_pool(ctx, node, ins, outs):
     ctx.emit("AveragePool", ins, outs, count_include_pad=0, **_pool_attrs(node))
