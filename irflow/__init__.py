@@ -19,7 +19,7 @@ from irflow.frontends.control_flow import cond, fori_loop, scan, while_loop
 from irflow.frontends import static
 from irflow.executors import run
 from irflow import autodiff
-from irflow.autodiff import GradientTape, custom_gradient, grad, hessian, jacobian, jvp, stop_gradient, value_and_grad, vmap
+from irflow.autodiff import GradientTape, custom_gradient, grad, hessian, jacobian, jvp, stop_gradient, value_and_grad, vectorized_map, vmap
 from irflow.autodiff import vjp_fn as vjp  # irf.vjp: the function transform; irflow.autodiff.vjp is the graph pass
 from irflow import onnx  # irf.onnx: to_model, save, export, run, load (the onnx package is untouched)
 from irflow import nn, optim  # irf.nn: Modules, layers, losses, metrics; irf.optim: optimizers

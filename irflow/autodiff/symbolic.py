@@ -77,6 +77,10 @@ def symbolic_gradients(
         grad_ys = list(grad_ys) if isinstance(grad_ys, (list, tuple)) else [grad_ys]
         if len(grad_ys) != len(ys):
             raise IrflowError(f"gradients: {len(grad_ys)} grad_ys for {len(ys)} ys")
+    from irflow.autodiff.nested import in_vmap, nested_gradients
+
+    if in_vmap():  # the values may belong to enclosing graphs: gradients across vmap levels
+        return nested_gradients(ys, xs, grad_ys, unconnected_gradients=unconnected_gradients)
     builder = next((y.builder for y in ys if isinstance(y, SymbolicTensor)), None)
     if builder is None:
         builder = BUILDER_STACK[-1] if BUILDER_STACK else None
@@ -110,49 +114,32 @@ def symbolic_gradients(
             builder.__exit__(None, None, None)
 
 
-def symbolic_jacobian(y: Any, xs: Sequence[Any], *, unconnected_gradients: str = "zero") -> list:
+def symbolic_jacobian(y: Any, xs: Sequence[Any], *, unconnected_gradients: str = "zero", tape: Any = None) -> list:
     """Jacobians of symbolic ``y`` with respect to each x: shape ``y.shape + x.shape``.
 
-    Inside a graph there is no batched execution: the gradient is emitted once per element of
-    y (a one-hot constant seed each) and the rows are stacked, so the graph grows with y.size.
-    Needs static shapes for y and the xs.
+    ``vmap`` of the gradient over the one-hot cotangents of y: one batched gradient
+    computation in the graph (its size does not grow with y.size). Needs a static shape for y.
+    ``tape``: the GradientTape asked (when y or the xs are eager values seen from inside vmap).
 
     >>> with b:                                              # doctest: +SKIP
     ...     (j,) = symbolic_jacobian(irf.exp(x), [x])
     """
     import numpy as np
 
+    from irflow.autodiff.nested import nested_gradients
+    from irflow.autodiff.vectorize import vmap
+
     yshape = tuple(y.shape)
     if not all(isinstance(d, int) for d in yshape):
-        raise IrflowError(f"jacobian inside a graph needs a static target shape, got {yshape} (%{y.name})")
+        raise IrflowError(f"jacobian inside a graph needs a static target shape, got {yshape}")
     n = int(np.prod(yshape, dtype=np.int64))
-    builder = y.builder
-    entered = not BUILDER_STACK or BUILDER_STACK[-1] is not builder
-    if entered:
-        builder.__enter__()
-    try:
-        sym_xs = [_as_symbolic(x, builder, "source") for x in xs]
-        for x, s in zip(xs, sym_xs):
-            shape = tuple(s.shape) if s is not None else ()
-            if not all(isinstance(d, int) for d in shape):
-                raise IrflowError(f"jacobian inside a graph needs static source shapes, got {shape}")
-        rows: list[list] = [[] for _ in xs]
-        eye = np.eye(n, dtype=y.type.dtype.numpy)
-        for i in range(n):
-            seed = builder.constant(eye[i].reshape(yshape))
-            grads = symbolic_gradients([y], xs, [seed], unconnected_gradients="none")
-            for k, g in enumerate(grads):
-                rows[k].append(g)
-        out = []
-        for x, s, r in zip(xs, sym_xs, rows):
-            if any(g is None for g in r):
-                if unconnected_gradients == "none" and all(g is None for g in r):
-                    out.append(None)
-                    continue
-                r = [bind("zeros_like", s) if g is None else g for g in r]
-            stacked = bind("stack", *r, axis=0)
-            out.append(bind("reshape", stacked, shape=yshape + tuple(s.shape)))
-        return out
-    finally:
-        if entered:
-            builder.__exit__(None, None, None)
+    if n == 0:
+        raise IrflowError("jacobian of an empty target")
+    dtype = y.dtype.numpy if isinstance(y, SymbolicTensor) else y.numpy().dtype
+    seeds = np.eye(n, dtype=dtype).reshape((n,) + yshape)
+    rows = vmap(lambda s: nested_gradients([y], xs, [s], tape=tape, unconnected_gradients="zero"))(seeds)
+    out = []
+    for x, r in zip(xs, rows):
+        xshape = tuple(r.shape)[1:]
+        out.append(bind("reshape", r, shape=yshape + xshape))
+    return out

@@ -21,6 +21,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from irflow.autodiff.structure import flatten, is_symbolic, unflatten
+from irflow.autodiff.nested import in_vmap, nested_gradients
 from irflow.autodiff.symbolic import symbolic_gradients, symbolic_jacobian
 from irflow.autodiff.vjp import backward
 from irflow.errors import IrflowError
@@ -201,6 +202,10 @@ class GradientTape:
         ogs = None if output_gradients is None else flatten(output_gradients)[0]
         if ogs is not None and len(ogs) != len(targets):
             raise IrflowError(f"gradient: {len(ogs)} output_gradients for {len(targets)} targets")
+        if in_vmap() and (any(is_symbolic(t) for t in targets) or any(is_symbolic(o) for o in ogs or ())):
+            # inside vmap: the gradient may cross vmap levels down to this tape's records
+            grads = nested_gradients(targets, srcs, ogs, tape=self, unconnected_gradients=unconnected_gradients)
+            return unflatten(tree, grads)
         if any(is_symbolic(t) for t in targets):
             grads = symbolic_gradients(targets, srcs, ogs, unconnected_gradients=unconnected_gradients)
             return unflatten(tree, grads)
@@ -218,26 +223,29 @@ class GradientTape:
         self._after_use()
         return unflatten(tree, grads)
 
-    def jacobian(self, target: Any, sources: Any, unconnected_gradients: str = "zero") -> Any:
+    def jacobian(self, target: Any, sources: Any, unconnected_gradients: str = "zero",
+                 parallel_iterations: Any = None, experimental_use_pfor: bool = True) -> Any:
         """d target / d source for each source: shape ``target.shape + source.shape``.
 
-        Vectorized: the gradient graph is built once with the target's cotangent as an input
-        and run on all one-hot seeds at once by ``batching.run_batched`` (a leading seed axis);
-        when the graph has an op without a batching rule, or when an outer tape records (the
-        jacobian must then stay differentiable), it falls back to one pass per seed.
+        Vectorized (``experimental_use_pfor=True``, the default, as TF): the gradient graph is
+        built once with the target's cotangent as an input and ``vmap``ped over all one-hot
+        cotangents: ONE batched graph (``autodiff.vmap_transform``), run on the interpreter, or through
+        ``bind`` when an outer tape records (so the jacobian is differentiable: hessians).
+        ``experimental_use_pfor=False`` runs the gradient graph once per target element.
+        ``parallel_iterations`` is accepted for TF compatibility and ignored.
         """
-        from irflow.autodiff.batching import jacobian_from_graph
-
         if unconnected_gradients not in UNCONNECTED:
             raise IrflowError(f"unconnected_gradients must be 'zero' or 'none', got {unconnected_gradients!r}")
         srcs, tree = flatten(sources)
-        if is_symbolic(target):
-            return unflatten(tree, symbolic_jacobian(target, srcs, unconnected_gradients=unconnected_gradients))
+        if is_symbolic(target) or in_vmap():
+            return unflatten(tree, symbolic_jacobian(target, srcs, unconnected_gradients=unconnected_gradients,
+                                                     tape=self))
         self._check_usable()
         seed = Tensor(np.zeros(target.shape, dtype=target.numpy().dtype))
         graph, feeds, outs = self._gradient_graph([target], srcs, [seed])
         seed_name = graph_seed_name(feeds, seed)
-        results = jacobian_from_graph(graph, feeds, outs, seed_name, target, srcs)
+        results = jacobian_from_gradient_graph(graph, feeds, outs, seed_name, tuple(target.shape),
+                                               target.numpy().dtype, experimental_use_pfor)
         jac = []
         for s, j in zip(srcs, results):
             if j is None and unconnected_gradients == "zero":
@@ -245,6 +253,74 @@ class GradientTape:
             jac.append(j)
         self._after_use()
         return unflatten(tree, jac)
+
+    def batch_jacobian(self, target: Any, source: Any, unconnected_gradients: str = "zero",
+                       parallel_iterations: Any = None, experimental_use_pfor: bool = True) -> Any:
+        """Per-example jacobians, as ``tf.GradientTape.batch_jacobian``: ``target[b]`` depends on
+        ``source[b]`` only; the result has shape ``(B, *target.shape[1:], *source.shape[1:])``.
+
+        One vectorized graph: the gradient graph with a cotangent of shape ``target.shape`` is
+        vmapped over the one-hot cotangents of ONE example (all examples at once, since examples
+        do not interact), then each example's block is read off the gradient.
+
+        >>> with irf.GradientTape() as t:           # doctest: +SKIP
+        ...     t.watch(x); y = irf.tanh(x @ w)
+        >>> t.batch_jacobian(y, x).shape           # (B, n_out, n_in)   # doctest: +SKIP
+        """
+        if unconnected_gradients not in UNCONNECTED:
+            raise IrflowError(f"unconnected_gradients must be 'zero' or 'none', got {unconnected_gradients!r}")
+        tshape, sshape = tuple(_shape(target)), tuple(_shape(source))
+        if not tshape or not sshape or tshape[0] != sshape[0]:
+            raise IrflowError(f"batch_jacobian: target {tshape} and source {sshape} must share their first (batch) dim")
+        if not all(isinstance(d, int) for d in tshape):
+            raise IrflowError(f"batch_jacobian needs a static target shape, got {tshape}")
+        n = int(np.prod(tshape[1:], dtype=np.int64))
+        dtype = target.dtype.numpy if is_symbolic(target) else target.numpy().dtype
+        # seed k is one-hot at element k of EVERY example (examples do not interact)
+        seeds = np.ascontiguousarray(np.broadcast_to(np.eye(n, dtype=dtype).reshape((n, 1) + tshape[1:]), (n,) + tshape))
+        if is_symbolic(target) or in_vmap():
+            from irflow.autodiff.vectorize import vmap
+
+            j = vmap(lambda s: self.gradient(target, source, output_gradients=s,
+                                             unconnected_gradients=unconnected_gradients))(seeds)
+        else:
+            self._check_usable()
+            seed = Tensor(np.zeros(tshape, dtype=dtype))
+            graph, feeds, outs = self._gradient_graph([target], [source], [seed])
+            if outs[0] is None:
+                self._after_use()
+                if unconnected_gradients == "none":
+                    return None
+                return Tensor(np.zeros(tshape + sshape[1:], dtype=dtype))
+            j = run_over_seeds(graph, feeds, graph_seed_name(feeds, seed), seeds, experimental_use_pfor)[outs[0]]
+            self._after_use()
+        if j is None:
+            return None
+        # (n, B, *source[1:]) -> (B, n, *source[1:]) -> (B, *target[1:], *source[1:])
+        j = bind("transpose", j, perm=(1, 0) + tuple(range(2, len(sshape) + 1)))
+        return bind("reshape", j, shape=tshape + sshape[1:])
+
+    def inline_gradient(self, targets: Sequence[Any], srcs: Sequence[Any], cotangents: Sequence[Any]) -> list:
+        """The gradient of recorded ``targets`` (eager) with SYMBOLIC ``cotangents`` (values of
+        the graph being built, e.g. inside ``vmap``): the tape's gradient graph is added to the
+        active builder, reading the forward values it needs as captured inputs. One gradient
+        (or None) per source."""
+        from irflow.autodiff.vjp import replay
+        from irflow.ops.dispatch import BUILDER_STACK
+
+        self._check_usable()
+        b = BUILDER_STACK[-1]
+        graph, feeds, outs = self._gradient_graph(list(targets), list(srcs), list(cotangents))
+        env: dict[str, Any] = {}
+        for k, v in feeds.items():
+            if type(v) is _VarRead:
+                v = v.var if v.var._eager_value() is v.value else Tensor(v.value)
+            env[k] = b.to_symbolic(v, None)
+        for k, arr in graph.initializers.items():
+            env[k] = b.constant(arr, name=k)
+        replay(graph, b, env)
+        self._after_use()
+        return [env[o] if o is not None else None for o in outs]
 
     def _check_usable(self) -> None:
         if self._used:
@@ -359,7 +435,13 @@ class GradientTape:
             og_name = None
             if ogs is not None and ogs[k] is not None:
                 og_name = f"og{k}"
-                types[og_name] = _type_of(np.asarray(_array(ogs[k])))
+                og = ogs[k]
+                if is_symbolic(og):  # a cotangent of the graph being built (inline_gradient)
+                    if not og.type.is_static:
+                        raise IrflowError(f"gradient: a symbolic output gradient needs a static shape, got {og.type}")
+                    types[og_name] = _type_of(np.broadcast_to(np.zeros((), og.type.dtype.numpy), og.type.shape))
+                else:
+                    types[og_name] = _type_of(np.asarray(_array(og)))
                 feeds[og_name] = ogs[k]
             seed_specs.append((nm, og_name))
         # 5. the gradient graph: from the cache when the same structure was differentiated
@@ -432,6 +514,61 @@ def _build_gradient_graph(graph: _TapeGraph, types: dict, wrt: list, seed_specs:
     return prune(b.build(), keep_inputs=False), out_names
 
 
+_BATCHED: dict[tuple, tuple] = {}  # (id(gradient graph), seed name, n) -> (graph, its vmapped graph)
+
+
+def run_over_seeds(graph: Any, feeds: dict, seed_name: str | None, seeds: np.ndarray, pfor: bool = True) -> dict:
+    """Run a gradient graph on every cotangent in ``seeds`` (stacked on axis 0): outputs gain a
+    leading axis. ``pfor``: one vmapped graph (cached per gradient graph); else a loop.
+    Executed through ``bind`` when a tape records (so the result is differentiable)."""
+    n = seeds.shape[0]
+    if seed_name is None:
+        return {v.name: None for v in graph.outputs}
+    if pfor:
+        from irflow.autodiff.vmap_transform import vmap_graph
+
+        key = (id(graph), seed_name, n)
+        hit = _BATCHED.get(key)
+        if hit is None or hit[0] is not graph:
+            if len(_BATCHED) >= _CACHE_SIZE:
+                _BATCHED.pop(next(iter(_BATCHED)))
+            bg = vmap_graph(graph, [0 if v.name == seed_name else None for v in graph.inputs], n)
+            _BATCHED[key] = hit = (graph, bg)
+        f = dict(feeds)
+        f[seed_name] = Tensor(seeds)
+        bg = hit[1]
+        values = execute(bg, f) if RECORDERS else run_unrecorded(bg, f)
+        return {v.name: values[bv.name] for v, bv in zip(graph.outputs, bg.outputs)}  # outputs in order
+    rows: dict[str, list] = {v.name: [] for v in graph.outputs}
+    for i in range(n):
+        f = dict(feeds)
+        f[seed_name] = Tensor(seeds[i])
+        values = execute(graph, f) if RECORDERS else run_unrecorded(graph, f)
+        for k in rows:
+            rows[k].append(values[k])
+    return {k: bind("stack", *r, axis=0) for k, r in rows.items()}
+
+
+def jacobian_from_gradient_graph(graph: Any, feeds: dict, outs: list, seed_name: str | None, tshape: tuple,
+                                 dtype: Any, pfor: bool = True) -> list:
+    """Jacobians (shape ``tshape + source shape``) from a gradient graph whose target cotangent
+    is the input ``seed_name``: the graph run on all one-hot cotangents (None: unconnected)."""
+    if seed_name is None or all(o is None for o in outs):
+        return [None] * len(outs)
+    n = int(np.prod(tshape, dtype=np.int64))
+    if n == 0:
+        raise IrflowError("jacobian of an empty target")
+    values = run_over_seeds(graph, feeds, seed_name, np.eye(n, dtype=dtype).reshape((n,) + tshape), pfor)
+    out = []
+    for o in outs:
+        if o is None:
+            out.append(None)
+            continue
+        v = values[o]
+        out.append(bind("reshape", v, shape=tshape + tuple(_shape(v))[1:]))
+    return out
+
+
 def graph_seed_name(feeds: dict, seed: Any) -> str | None:
     for k, v in feeds.items():
         if v is seed:
@@ -448,7 +585,7 @@ def _array(x: Any) -> Any:
 
 
 def _shape(x: Any) -> tuple:
-    return tuple(np.shape(_array(x)))
+    return tuple(x.shape) if is_symbolic(x) else tuple(np.shape(_array(x)))
 
 
 def _feed_array(v: Any) -> np.ndarray:
@@ -462,11 +599,11 @@ def _feed_array(v: Any) -> np.ndarray:
 
 
 def run_unrecorded(graph, feeds: dict[str, Any]) -> dict[str, Any]:
-    """Run ``graph`` on the NumPy interpreter (no tape sees it); outputs as Tensors."""
-    from irflow.executors.numpy.kernels.special import interpreter_for
-
-    outs = interpreter_for(graph).run({k: _feed_array(v) for k, v in feeds.items()}, check=False)
-    return {k: Tensor(np.asarray(v)) for k, v in outs.items()}
+    """Run ``graph`` as ONE eager ``call`` op (the NumPy interpreter behind the eager handler;
+    autodiff imports no executor) while no tape records; outputs as Tensors by name."""
+    out = bind("call", *[_feed_array(feeds[n]) for n in graph.input_names], graph=graph)
+    out = out if isinstance(out, tuple) else (out,)
+    return dict(zip(graph.output_names, out))
 
 
 def execute(graph, feeds: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """``irf.vmap`` and ``irf.vectorized_map``: vectorizing Python functions through the IR.
 
 ``vmap(fn)(*args)`` traces ``fn`` once on ONE example (symbolic inputs without the batch
-axis) into a graph, then emits the batched graph (``autodiff.vmap.batch_nodes``: each op's
+axis) into a graph, then emits the batched graph (``autodiff.vmap_transform.batch_nodes``: each op's
 batching rule, or a scan for ops without one):
 
 - inside a trace or a Program (a builder is active) into that builder, so the vmapped
@@ -20,7 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from irflow.autodiff.structure import flatten, unflatten
-from irflow.autodiff.vmap import batch_nodes, move_out, vmap_graph
+from irflow.autodiff.vmap_transform import batch_nodes, move_out, vmap_graph
 from irflow.errors import IrflowError
 from irflow.ir.dtypes import dtype_of_array
 from irflow.ir.types import TensorType
@@ -40,6 +40,14 @@ class VmapBuilder(GraphBuilder):
         self.origins: list = []
         self.in_dims: list = []
         self._captured: dict[tuple, SymbolicTensor] = {}
+        self._index: SymbolicTensor | None = None
+
+    def batch_index(self) -> SymbolicTensor:
+        """This example's index in the batch (int64 scalar; ``arange(size)`` once batched)."""
+        if self._index is None:
+            self._index = self.add_arg(np.arange(self.size, dtype=np.int64), TensorType(dtype="int64", shape=()), 0,
+                                       "batch_index")
+        return self._index
 
     def add_arg(self, origin: Any, example_type: TensorType, dim: int | None, name: str) -> SymbolicTensor:
         sym = self.input(self.free_name(name), example_type.dtype, example_type.shape)
@@ -212,6 +220,22 @@ def vmap(fn: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_size: int | Non
     return wrapped
 
 
+def vectorized_map(fn: Callable, elems: Any, fallback_to_while_loop: bool = True, warn: bool = True) -> Any:
+    """``fn`` applied to every slice of ``elems`` along axis 0, as ``tf.vectorized_map``.
+
+    ``elems`` is a tensor or a (nested) list/tuple/dict of tensors with equal first dims; ``fn``
+    gets one slice of the same structure. The computation is vectorized (``irf.vmap``); ops
+    with no batching rule run in a scan inside the graph, so ``fallback_to_while_loop`` and
+    ``warn`` are accepted for TF compatibility and change nothing. ``tape.gradient`` inside
+    ``fn`` differentiates through the slicing (the seed's nested jacobian works).
+
+    >>> import irflow as irf, numpy as np
+    >>> irf.vectorized_map(lambda r: irf.reduce_sum(r * r), np.arange(6.0).reshape(3, 2)).numpy()
+    array([ 1., 13., 41.])
+    """
+    return vmap(fn, in_axes=0, out_axes=0)(elems)
+
+
 def apply_batched(graph: Any, origins: list, in_dims: list, size: Any, out_axes: list) -> list:
     """Run ``graph`` batched: input i is ``origins[i]`` with batch axis ``in_dims[i]``.
 
@@ -241,4 +265,4 @@ def _first(env: dict) -> Any:
         return None
 
 
-__all__ = ["vmap", "VmapBuilder", "apply_batched"]
+__all__ = ["vmap", "vectorized_map", "VmapBuilder", "apply_batched"]

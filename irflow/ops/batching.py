@@ -10,7 +10,7 @@ A batching rule is ``rule(inputs, dims, size, **attrs) -> (outputs, out_dims)``:
   whole batch with ordinary ops (``bind``), and the batch axis of each output (an int, or None
   for an output that does not depend on the batch), as JAX's ``primitive_batchers``.
 
-The vmap transform (``irflow.autodiff.vmap``) calls a rule only when at least one input is
+The vmap transform (``irflow.autodiff.vmap_transform``) calls a rule only when at least one input is
 batched, and checks what the rule returns against the op's unbatched output type.
 
 >>> defbatch("exp", elementwise_rule("exp"))                 # doctest: +SKIP

@@ -22,7 +22,7 @@ import pytest
 
 import irflow as irf
 from irflow.autodiff import vjp
-from irflow.autodiff.vmap import vmap_graph
+from irflow.autodiff.vmap_transform import vmap_graph
 from irflow.errors import IrflowError
 from irflow.executors.numpy import Interpreter
 from irflow.ir.dtypes import as_dtype
