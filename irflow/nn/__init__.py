@@ -8,9 +8,10 @@ from irflow.nn.layers import (GELU, MLP, Dense, Dropout, Embedding, Flatten, Lay
                               Tanh, activation)
 from irflow.nn.module import Module
 from irflow.nn.recurrent import GRU, LSTM, SimpleRNN
+from irflow.nn.trainer import Callback, History, Trainer
 
 BatchNorm2d = BatchNorm  # PyTorch's name for the NCHW case
 
 __all__ = ["Module", "Linear", "Dense", "Conv2d", "MaxPool2d", "AvgPool2d", "LayerNorm", "BatchNorm", "BatchNorm2d",
            "Embedding", "Dropout", "LSTM", "GRU", "SimpleRNN", "Flatten", "Sequential", "MLP", "ReLU", "Tanh", "Sigmoid", "GELU", "activation",
-           "init", "losses", "metrics"]
+           "init", "losses", "metrics", "Trainer", "Callback", "History"]

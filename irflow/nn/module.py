@@ -324,6 +324,42 @@ class Module(metaclass=_ModuleMeta):
             raise IrflowError(f"Module.load: {path} is not an .npz file written by Module.save: {e}") from None
         self.load_state_dict(state, strict=strict)
 
+    # -- Keras-style training (the loop lives in irflow.nn.trainer.Trainer) ---------------------------
+    def compile(self, optimizer: Any, loss: Any, metrics: Any = None, executor: str = "numpy",
+                device: str = "cpu") -> None:
+        """Choose the optimizer, loss (``loss(predictions, targets)`` or a name) and metrics for
+        ``fit`` / ``evaluate``, as Keras' ``compile`` (docs/training.md).
+
+        >>> model.compile(irf.optim.Adam(1e-2), "sparse_categorical_crossentropy", ["accuracy"])   # doctest: +SKIP
+        """
+        from irflow.nn.trainer import Trainer
+
+        object.__setattr__(self, "_module_trainer", Trainer(self, optimizer, loss, metrics, executor, device))
+
+    def _trainer(self, what: str) -> Any:
+        trainer = self.__dict__.get("_module_trainer")
+        if trainer is None:
+            raise IrflowError(f"{type(self).__name__}.{what}: call compile(optimizer, loss, metrics) first")
+        return trainer
+
+    def fit(self, data: Any, epochs: int = 1, validation_data: Any = None, callbacks: Any = None,
+            writer: Any = None, checkpoint_manager: Any = None, verbose: int = 1,
+            initial_epoch: int | None = None) -> Any:
+        """Train on ``data`` (an iterable of ``(x, y)`` batches) for ``epochs``; returns a
+        History. See ``irflow.nn.trainer.Trainer.fit`` and docs/training.md.
+
+        >>> history = model.fit(train_ds, epochs=3, validation_data=val_ds)   # doctest: +SKIP
+        """
+        return self._trainer("fit").fit(data, epochs, validation_data, callbacks, writer, checkpoint_manager,
+                                        verbose, initial_epoch)
+
+    def evaluate(self, data: Any, verbose: int = 0) -> dict[str, float]:
+        """Loss and metrics of the compiled model over ``data``, in inference mode.
+
+        >>> model.evaluate(test_ds)   # doctest: +SKIP
+        """
+        return self._trainer("evaluate").evaluate(data, verbose)
+
     def __repr__(self) -> str:
         n = sum(int(np.prod(v.shape)) for v in self.variables)
         return f"<{type(self).__name__} {self.path!r}: {len(self.variables)} variables, {n} values>"

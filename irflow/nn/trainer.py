@@ -1,0 +1,365 @@
+"""``fit``: the training loop, as Keras' ``compile``/``fit`` and as a Lightning-style ``Trainer``.
+
+One engine, two spellings (docs/training.md explains the choice):
+
+- Keras: ``model.compile(optimizer, loss, metrics)`` then ``model.fit(data, epochs,
+  validation_data, callbacks)`` and ``model.evaluate(data)``; these delegate to
+- ``Trainer(model, optimizer, loss, metrics).fit(data, epochs, ...)`` (``irf.train.Trainer``),
+  for code that keeps the loop apart from the model, as PyTorch Lightning's ``Trainer`` does.
+
+The train step (forward, loss, gradient, optimizer update, metric updates) is one
+``irf.function``: traced once per batch shape (a shorter last batch adds one trace) and then
+run as a graph on the chosen executor. ``data`` is any iterable of ``(x, y)`` or
+``(x, y, sample_weight)`` batches of NumPy arrays, iterated once per epoch: a list, a
+generator function's result wrapped in a list, an ``irf.data.Dataset`` or ``DataLoader``
+(their ``set_epoch(e)`` is called before epoch ``e``, so a resumed run sees the same order).
+
+>>> model.compile(irf.optim.Adam(1e-2), "sparse_categorical_crossentropy", ["accuracy"])   # doctest: +SKIP
+>>> history = model.fit(batches, epochs=3)                                                   # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from irflow import summary
+from irflow.autodiff import GradientTape
+from irflow.errors import IrflowError
+from irflow.frontends.trace import function
+from irflow.frontends.variables import Variable
+from irflow.nn import losses, metrics as metrics_mod
+from irflow.nn.module import Module
+
+__all__ = ["Trainer", "Callback", "History"]
+
+_LOSSES: dict[str, Callable[[Any, Any], Any]] = {
+    "sparse_categorical_crossentropy": losses.softmax_cross_entropy,
+    "softmax_cross_entropy": losses.softmax_cross_entropy,
+    "cross_entropy": losses.softmax_cross_entropy,
+    "mse": losses.mse,
+    "mean_squared_error": losses.mse,
+    "binary_crossentropy": losses.binary_cross_entropy,
+    "binary_cross_entropy": losses.binary_cross_entropy,
+}
+_METRICS: dict[str, Callable[[], Any]] = {
+    "accuracy": metrics_mod.SparseCategoricalAccuracy,
+    "acc": metrics_mod.SparseCategoricalAccuracy,
+    "sparse_categorical_accuracy": metrics_mod.SparseCategoricalAccuracy,
+    "categorical_accuracy": metrics_mod.CategoricalAccuracy,
+    "auc": metrics_mod.AUC,
+    "precision": metrics_mod.Precision,
+    "recall": metrics_mod.Recall,
+}
+
+
+class Callback:
+    """Hooks called by ``fit`` (Keras' names): ``on_train_begin/end(logs)``,
+    ``on_epoch_begin/end(epoch, logs)``, ``on_train_batch_begin/end(batch, logs)``.
+    ``self.trainer`` (and ``self.model``) are set before training; setting
+    ``self.trainer.stop_training = True`` ends training after the current epoch.
+
+    >>> class Print(irf.train.Callback):                                    # doctest: +SKIP
+    ...     def on_epoch_end(self, epoch, logs): print(epoch, logs["loss"])
+    """
+
+    trainer: "Trainer"
+    model: Module
+
+    def on_train_begin(self, logs: dict) -> None: ...
+    def on_train_end(self, logs: dict) -> None: ...
+    def on_epoch_begin(self, epoch: int, logs: dict) -> None: ...
+    def on_epoch_end(self, epoch: int, logs: dict) -> None: ...
+    def on_train_batch_begin(self, batch: int, logs: dict) -> None: ...
+    def on_train_batch_end(self, batch: int, logs: dict) -> None: ...
+
+
+class History(Callback):
+    """What ``fit`` returns: ``history.history["loss"]`` is the list of per-epoch values
+    (also each metric and ``val_*``), ``history.epoch`` the epoch numbers.
+
+    >>> history.history["val_accuracy"][-1]   # doctest: +SKIP
+    """
+
+    def __init__(self) -> None:
+        self.history: dict[str, list[float]] = {}
+        self.epoch: list[int] = []
+
+    def on_epoch_end(self, epoch: int, logs: dict) -> None:
+        self.epoch.append(epoch)
+        for k, v in logs.items():
+            self.history.setdefault(k, []).append(v)
+
+
+def _resolve_loss(loss: Any) -> Callable[[Any, Any], Any]:
+    if isinstance(loss, str):
+        if loss not in _LOSSES:
+            raise IrflowError(f"fit: unknown loss {loss!r}; known: {sorted(_LOSSES)} (or pass a function (pred, y) -> loss)")
+        return _LOSSES[loss]
+    if not callable(loss):
+        raise IrflowError(f"fit: loss must be a name or a function (predictions, targets) -> scalar, got {loss!r}")
+    return loss
+
+
+def _resolve_metrics(items: Sequence[Any] | None) -> list[Any]:
+    out = []
+    for m in items or []:
+        if isinstance(m, str):
+            if m not in _METRICS:
+                raise IrflowError(f"fit: unknown metric {m!r}; known: {sorted(_METRICS)} (or pass a metric object)")
+            m = _METRICS[m]()
+            if m.name == "sparse_categorical_accuracy":
+                m.name = "accuracy"  # Keras reports "accuracy" for the string "accuracy"
+        if not (hasattr(m, "update_state") and hasattr(m, "result") and hasattr(m, "reset_state")):
+            raise IrflowError(f"fit: metric {m!r} has no update_state/result/reset_state")
+        out.append(m)
+    names = [m.name for m in out]
+    if len(set(names)) != len(names) or "loss" in names:
+        raise IrflowError(f"fit: metric names must be distinct and not 'loss', got {names}")
+    return out
+
+
+def _unpack(batch: Any, where: str) -> tuple[Any, Any, Any]:
+    if isinstance(batch, (tuple, list)) and len(batch) in (2, 3):
+        return batch[0], batch[1], (batch[2] if len(batch) == 3 else None)
+    raise IrflowError(f"{where}: each batch must be (x, y) or (x, y, sample_weight), got {type(batch).__name__}"
+                      + (f" of length {len(batch)}" if isinstance(batch, (tuple, list)) else ""))
+
+
+def _length(data: Any) -> int | None:
+    try:
+        n = len(data)
+    except Exception:  # unknown length (a generator, a dataset of unknown cardinality)
+        return None
+    return n if isinstance(n, int) and n >= 0 else None
+
+
+class Trainer:
+    """Trains ``model`` with ``optimizer`` on ``loss(predictions, targets)`` (irflow's argument
+    order, as PyTorch; a name such as ``"sparse_categorical_crossentropy"`` or ``"mse"`` also
+    works), updating ``metrics`` (objects or names such as ``"accuracy"``).
+
+    >>> trainer = irf.train.Trainer(model, irf.optim.Adam(1e-2), "sparse_categorical_crossentropy",
+    ...                             metrics=["accuracy"])                            # doctest: +SKIP
+    >>> trainer.fit(train_ds, epochs=3, validation_data=val_ds)                       # doctest: +SKIP
+    """
+
+    def __init__(self, model: Module, optimizer: Any, loss: Any, metrics: Sequence[Any] | None = None,
+                 executor: str = "numpy", device: str = "cpu"):
+        if not isinstance(model, Module):
+            raise IrflowError(f"Trainer: model must be an irf.nn.Module, got {type(model).__name__}")
+        if not hasattr(optimizer, "apply_gradients"):
+            raise IrflowError(f"Trainer: optimizer must be an irf.optim optimizer, got {type(optimizer).__name__}")
+        self.model = model
+        self.optimizer = optimizer
+        self.loss_fn = _resolve_loss(loss)
+        self.metrics = _resolve_metrics(metrics)
+        self.loss_tracker = metrics_mod.Mean("loss")
+        self.stop_training = False
+        self.train_step = function(self._train_step, executor=executor, device=device)
+        self.test_step = function(self._test_step, executor=executor, device=device)
+
+    # -- the traced steps ------------------------------------------------------------------------
+    def _train_step(self, x: Any, y: Any, sample_weight: Any, log_batches: bool) -> Any:
+        with GradientTape() as tape:
+            pred = self.model(x, training=True)
+            loss = self.loss_fn(pred, y)
+        variables = self.model.trainable_variables
+        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        self._update_metrics(loss, y, pred, sample_weight)
+        if log_batches:  # one value per update, at the update's number (1, 2, ...)
+            summary.scalar("batch/loss", loss, step=self.optimizer.iterations)
+        return loss
+
+    def _test_step(self, x: Any, y: Any, sample_weight: Any) -> Any:
+        pred = self.model(x, training=False)
+        loss = self.loss_fn(pred, y)
+        self._update_metrics(loss, y, pred, sample_weight)
+        return loss
+
+    def _update_metrics(self, loss: Any, y: Any, pred: Any, sample_weight: Any) -> None:
+        self.loss_tracker.update_state(loss)
+        for m in self.metrics:
+            if sample_weight is None:
+                m.update_state(y, pred)
+            else:
+                m.update_state(y, pred, sample_weight)
+
+    def _reset(self) -> None:
+        self.loss_tracker.reset_state()
+        for m in self.metrics:
+            m.reset_state()
+
+    def _results(self, prefix: str = "") -> dict[str, float]:
+        logs = {prefix + "loss": float(self.loss_tracker.result())}
+        for m in self.metrics:
+            r = np.asarray(m.result().numpy() if hasattr(m.result(), "numpy") else m.result())
+            logs[prefix + m.name] = float(r) if r.size == 1 else r.tolist()
+        return logs
+
+    # -- evaluate --------------------------------------------------------------------------------
+    def evaluate(self, data: Iterable[Any], verbose: int = 0) -> dict[str, float]:
+        """Loss and metrics over ``data`` (inference mode), as a dict.
+
+        >>> trainer.evaluate(test_batches)   # doctest: +SKIP
+        {'loss': 0.12, 'accuracy': 0.97}
+        """
+        self._reset()
+        for batch in data:
+            x, y, w = _unpack(batch, "evaluate")
+            self.test_step(x, y, w)
+        logs = self._results()
+        if verbose:
+            print("evaluate: " + _format(logs))
+        return logs
+
+    # -- fit -------------------------------------------------------------------------------------
+    def fit(self, data: Iterable[Any], epochs: int = 1, validation_data: Iterable[Any] | None = None,
+            callbacks: Sequence[Callback] | None = None, writer: Any = None, checkpoint_manager: Any = None,
+            verbose: int = 1, initial_epoch: int | None = None) -> History:
+        """Train for epochs ``initial_epoch .. epochs - 1``; returns a ``History``.
+
+        - ``validation_data``: batches evaluated after each epoch (``val_loss``, ``val_<metric>``).
+        - ``writer`` (an ``irf.summary`` writer): ``batch/loss`` at every update (recorded in
+          the traced step) and ``epoch/<name>`` for every log value at step = epoch.
+        - ``checkpoint_manager`` (an ``irf.train.CheckpointManager``): saved after every epoch.
+          If its Checkpoint holds a Variable named ``epoch``, fit sets it to the number of
+          finished epochs before saving, and ``initial_epoch=None`` starts from its value,
+          so restoring the latest checkpoint and calling ``fit`` again resumes the run.
+        - ``verbose``: 1 shows a rich progress bar per epoch with the loss and metrics when
+          stdout is a terminal; 2 prints one line per epoch; 0 prints nothing.
+
+        >>> model.fit(train_ds, epochs=5, validation_data=val_ds, writer=writer)   # doctest: +SKIP
+        """
+        if not isinstance(epochs, int) or epochs < 0:
+            raise IrflowError(f"fit: epochs must be an int >= 0, got {epochs!r}")
+        epoch_var = self._epoch_variable(checkpoint_manager)
+        if initial_epoch is None:
+            initial_epoch = int(epoch_var.numpy()) if epoch_var is not None else 0
+        history = History()
+        callbacks = [history, *(callbacks or [])]
+        for cb in callbacks:
+            cb.trainer, cb.model = self, self.model
+        self.stop_training = False
+        bar = _ProgressBar(verbose, _length(data))
+        for cb in callbacks:
+            cb.on_train_begin({})
+        logs: dict[str, Any] = {}
+        for epoch in range(initial_epoch, epochs):
+            if hasattr(data, "set_epoch"):
+                data.set_epoch(epoch)  # irf.data's (and DistributedSampler's) hook: epoch e's order
+            self._reset()
+            for cb in callbacks:
+                cb.on_epoch_begin(epoch, {})
+            bar.start(epoch, epochs)
+            n = 0
+            with (writer.as_default() if writer is not None else _nullcontext()):
+                for n, batch in enumerate(data, 1):
+                    x, y, w = _unpack(batch, "fit")
+                    for cb in callbacks:
+                        cb.on_train_batch_begin(n - 1, {})
+                    loss = self.train_step(x, y, w, writer is not None)
+                    batch_logs = {"loss": float(loss.numpy())}
+                    for cb in callbacks:
+                        cb.on_train_batch_end(n - 1, batch_logs)
+                    bar.advance(self)
+            if n == 0:
+                raise IrflowError(f"fit: epoch {epoch} got no batches (an exhausted iterator? pass a list, "
+                                  "an irf.data.Dataset or a DataLoader, which can be iterated again)")
+            logs = self._results()
+            if validation_data is not None:
+                self._reset()
+                for batch in validation_data:
+                    x, y, w = _unpack(batch, "fit(validation_data)")
+                    self.test_step(x, y, w)
+                logs.update(self._results("val_"))
+            bar.finish(logs)
+            if writer is not None:
+                with writer.as_default():
+                    for k, v in logs.items():
+                        if isinstance(v, float):
+                            summary.scalar(f"epoch/{k}", v, step=epoch)
+            if checkpoint_manager is not None:
+                if epoch_var is not None:
+                    epoch_var.assign(np.asarray(epoch + 1, dtype=epoch_var.numpy().dtype))
+                checkpoint_manager.save()
+            for cb in callbacks:
+                cb.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        for cb in callbacks:
+            cb.on_train_end(logs)
+        if writer is not None:
+            writer.flush()
+        return history
+
+    @staticmethod
+    def _epoch_variable(manager: Any) -> Variable | None:
+        if manager is None:
+            return None
+        if not hasattr(manager, "save"):
+            raise IrflowError(f"fit: checkpoint_manager must be an irf.train.CheckpointManager, got {type(manager).__name__}")
+        objects = getattr(getattr(manager, "checkpoint", None), "_objects", {})
+        var = objects.get("epoch")
+        return var if isinstance(var, Variable) else None
+
+
+class _nullcontext:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+def _format(logs: dict[str, Any]) -> str:
+    return "  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in logs.items())
+
+
+class _ProgressBar:
+    """A rich progress bar per epoch (verbose=1 on a terminal), or one line per epoch (verbose=2)."""
+
+    REFRESH_SECONDS = 0.1  # reading the metrics costs a few eager ops: not after every batch
+
+    def __init__(self, verbose: int, total: int | None):
+        self.verbose = verbose
+        self.total = total
+        self.bar = verbose == 1 and sys.stdout.isatty()
+        self._progress: Any = None
+        self._last = 0.0
+        self._started = 0.0
+
+    def start(self, epoch: int, epochs: int) -> None:
+        self._started = time.perf_counter()
+        self.epoch_text = f"epoch {epoch + 1}/{epochs}"
+        if not self.bar:
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        columns = [TextColumn(self.epoch_text), BarColumn(), MofNCompleteColumn() if self.total else TextColumn("{task.completed}"),
+                   TimeElapsedColumn(), TextColumn("{task.fields[logs]}")]
+        self._progress = Progress(*columns, transient=False)
+        self._progress.start()
+        self._task = self._progress.add_task("train", total=self.total, logs="")
+
+    def advance(self, trainer: Trainer) -> None:
+        if self._progress is None:
+            return
+        now = time.perf_counter()
+        fields = {}
+        if now - self._last >= self.REFRESH_SECONDS:
+            self._last = now
+            fields["logs"] = _format(trainer._results())
+        self._progress.update(self._task, advance=1, **fields)
+
+    def finish(self, logs: dict[str, Any]) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, logs=_format(logs))
+            self._progress.stop()
+            self._progress = None
+        elif self.verbose == 2:
+            seconds = time.perf_counter() - self._started
+            print(f"{self.epoch_text}  {_format(logs)}  ({seconds:.1f} s)", flush=True)
+
