@@ -549,6 +549,24 @@ def run_over_seeds(graph: Any, feeds: dict, seed_name: str | None, seeds: np.nda
     return {k: bind("stack", *r, axis=0) for k, r in rows.items()}
 
 
+_SEEDS: dict[tuple, np.ndarray] = {}
+
+
+def one_hot_seeds(shape: tuple, dtype: Any) -> np.ndarray:
+    """``eye(size)`` shaped ``(size, *shape)``: the one-hot cotangents of a jacobian, cached
+    read-only (a fresh multi-megabyte eye costs more than the batched gradient at n = 32)."""
+    key = (tuple(shape), np.dtype(dtype).str)
+    hit = _SEEDS.get(key)
+    if hit is None:
+        n = int(np.prod(shape, dtype=np.int64))
+        hit = np.eye(n, dtype=dtype).reshape((n,) + tuple(shape))
+        hit.flags.writeable = False
+        if len(_SEEDS) > 8:
+            _SEEDS.pop(next(iter(_SEEDS)))
+        _SEEDS[key] = hit
+    return hit
+
+
 def jacobian_from_gradient_graph(graph: Any, feeds: dict, outs: list, seed_name: str | None, tshape: tuple,
                                  dtype: Any, pfor: bool = True) -> list:
     """Jacobians (shape ``tshape + source shape``) from a gradient graph whose target cotangent
@@ -558,7 +576,7 @@ def jacobian_from_gradient_graph(graph: Any, feeds: dict, outs: list, seed_name:
     n = int(np.prod(tshape, dtype=np.int64))
     if n == 0:
         raise IrflowError("jacobian of an empty target")
-    values = run_over_seeds(graph, feeds, seed_name, np.eye(n, dtype=dtype).reshape((n,) + tshape), pfor)
+    values = run_over_seeds(graph, feeds, seed_name, one_hot_seeds(tshape, dtype), pfor)
     out = []
     for o in outs:
         if o is None:

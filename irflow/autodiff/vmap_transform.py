@@ -159,6 +159,31 @@ def vmap_graph(graph: Graph, in_axes: Sequence[Any], size: Any, out_axes: Any = 
     return b.build()
 
 
+def batch_graph(graph: Graph, in_dims: Sequence[Any], size: Any, front: Sequence[int] | str = (),
+                name: str | None = None) -> tuple[Graph, list]:
+    """Like ``vmap_graph``, but outputs keep the batch axis their rules gave them (None when an
+    output does not depend on the batch), except outputs listed in ``front`` (or every output,
+    ``front="all"``), which are moved (or broadcast) to axis 0. Returns the graph and each
+    output's batch axis: what control-flow rules need to batch a branch or a loop body."""
+    b = GraphBuilder(name or f"{graph.name}_batched")
+    env: dict[str, Batched] = {}
+    for v, d in zip(graph.inputs, in_dims):
+        env[v.name] = (b.input(v.name, v.type.dtype, batched_type(v.type, d, size).shape), d)
+    for nm, arr in graph.initializers.items():
+        env[nm] = (b.constant(arr, name=nm), None)
+    dims = []
+    with b:
+        batch_nodes(graph, env, size)
+        like = _like(env)
+        for k, v in enumerate(graph.outputs):
+            x, d = env[v.name]
+            if front == "all" or k in front:
+                x, d = move_out(x, d, 0, size, like, f"output {v.name!r}"), 0
+            b.output(x)
+            dims.append(d)
+    return b.build(), dims
+
+
 def _like(env: dict[str, Batched]) -> Any:
     """A batched value (a reference for the batch size at run time), or None."""
     try:
@@ -167,4 +192,4 @@ def _like(env: dict[str, Batched]) -> Any:
         return None
 
 
-__all__ = ["batch_nodes", "vmap_graph", "loop_rule", "batched_type", "move_out"]
+__all__ = ["batch_nodes", "vmap_graph", "batch_graph", "loop_rule", "batched_type", "move_out"]

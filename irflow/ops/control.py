@@ -32,7 +32,7 @@ from irflow.ir.dtypes import DType
 from irflow.ir.graph import Graph
 from irflow.ir.types import TensorType
 from irflow.ops.dispatch import bind
-from irflow.ops.registry import Attr, defop, defvjp
+from irflow.ops.registry import Attr, defbatch, defop, defvjp
 from irflow.ops.special import graph_call_type
 
 
@@ -397,6 +397,139 @@ def _while_vjp(g, *inputs, out, cond_graph, body_graph, num_consts, max_iteratio
     res = _scan_vjp((None, *gs), *consts, active, *carry,
                     out=None, body=body, num_consts=num_consts, num_carry=1 + len(carry), length=max_iterations, reverse=False)
     return tuple(res[:num_consts]) + tuple(res[num_consts + 1:])
+
+
+# -- batching rules (vmap) -----------------------------------------------------------------------
+# Branches and bodies are batched as graphs (``autodiff.vmap_transform.batch_graph``, imported
+# lazily: ops sit below autodiff) with the same per-input batch axes as the node's inputs.
+
+def _bt():
+    from irflow.autodiff import vmap_transform
+
+    return vmap_transform
+
+
+def _front_all(inputs, dims, size):
+    from irflow.ops.batching import first_batched, materialize
+
+    like = first_batched(inputs, dims)
+    return [materialize(x, d, size, like) for x, d in zip(inputs, dims)]
+
+
+def _pred_mask(pred, d, size, rank):
+    """A batched bool[] predicate as a (size, 1, ..., 1) mask for rank-``rank`` batched values."""
+    from irflow.ops.batching import to_front
+
+    p = bind("reshape", to_front(pred, d), shape=(-1,) + (1,) * rank)
+    return p
+
+
+@defbatch("cond")
+def _cond_batch(inputs, dims, size, *, then_branch, else_branch):
+    pred, ops = inputs[0], list(inputs[1:])
+    pd, od = dims[0], list(dims[1:])
+    bt = _bt()
+    if pd is None:  # one branch for the whole batch: both branch graphs batched alike
+        tg, _ = bt.batch_graph(then_branch, od, size, front="all")
+        eg, _ = bt.batch_graph(else_branch, od, size, front="all")
+        res = bind("cond", pred, *ops, then_branch=tg, else_branch=eg)
+        res = res if isinstance(res, tuple) else (res,)
+        return res, (0,) * len(res)
+    # a predicate per example: run both branches on the whole batch and select per example
+    outs = []
+    branch_outs = []
+    for g in (then_branch, else_branch):
+        env = {v.name: (x, d) for v, x, d in zip(g.inputs, ops, od)}
+        for nm, arr in g.initializers.items():
+            env[nm] = (bind("constant", value=arr), None)
+        bt.batch_nodes(g, env, size)
+        branch_outs.append([env[v.name] for v in g.outputs])
+    for (t, td), (e, ed) in zip(*branch_outs):
+        t, e = _front_all([t, e, pred], [td, ed, pd], size)[:2]
+        outs.append(bind("where", _pred_mask(pred, pd, size, t.type.rank - 1), t, e))
+    return tuple(outs), (0,) * len(outs)
+
+
+def _carry_fixed_point(body: Graph, lead_dims: list, carry_dims: list, tail_dims: list, size, n_carry: int,
+                       front_extra: Sequence[int] = ()) -> tuple[list, Graph, list]:
+    """Which carries must be batched: those batched on entry, plus those the batched body makes
+    batched, until nothing changes. Returns the carry flags, the batched body and its output dims."""
+    batched = [d is not None for d in carry_dims]
+    while True:
+        in_dims = lead_dims + [0 if f else None for f in batched] + tail_dims
+        front = [i for i in range(n_carry) if batched[i]] + list(front_extra)
+        g, odims = _bt().batch_graph(body, in_dims, size, front=front)
+        grown = [batched[i] or odims[i] is not None for i in range(n_carry)]
+        if grown == batched:
+            return batched, g, odims
+        batched = grown
+
+
+def _carry_inits(carry, carry_dims, batched, size, like):
+    from irflow.ops.batching import materialize
+
+    return [materialize(c, d, size, like) if f else c for c, d, f in zip(carry, carry_dims, batched)]
+
+
+@defbatch("scan")
+def _scan_batch(inputs, dims, size, *, body, num_consts, num_carry, length, reverse):
+    from irflow.ops.batching import first_batched, move_axis
+
+    consts, carry, xs = _scan_parts(inputs, num_consts, num_carry)
+    cd, kd, xd = _scan_parts(dims, num_consts, num_carry)
+    like = first_batched(inputs, dims)
+    # scanned inputs are sliced along axis 0: the batch axis must be elsewhere (1 if it was 0);
+    # a step's slice then carries it one axis lower
+    xs = [move_axis(x, 0, 1) if d == 0 else x for x, d in zip(xs, xd)]
+    slice_dims = [None if d is None else (0 if d == 0 else d - 1) for d in xd]
+    batched, g, odims = _carry_fixed_point(body, list(cd), list(kd), slice_dims, size, num_carry)
+    init = _carry_inits(carry, kd, batched, size, like)
+    res = bind("scan", *consts, *init, *xs, body=g, num_consts=num_consts, num_carry=num_carry, length=length,
+               reverse=reverse)
+    res = res if isinstance(res, tuple) else (res,)
+    out_dims = [0 if f else None for f in batched] + [None if d is None else d + 1 for d in odims[num_carry:]]
+    return res, tuple(out_dims)
+
+
+@defbatch("while_loop")
+def _while_batch(inputs, dims, size, *, cond_graph, body_graph, num_consts, max_iterations):
+    from irflow.ops.batching import first_batched
+    from irflow.ops.builder import GraphBuilder
+
+    consts, carry = list(inputs[:num_consts]), list(inputs[num_consts:])
+    cd, kd = list(dims[:num_consts]), list(dims[num_consts:])
+    like = first_batched(inputs, dims)
+    n = len(carry)
+    batched, body_b, _ = _carry_fixed_point(body_graph, cd, kd, [], size, n)
+    in_dims = cd + [0 if f else None for f in batched]
+    cond_b, (pdim,) = _bt().batch_graph(cond_graph, in_dims, size)
+    if pdim is None:  # every example stops at the same step
+        res = bind("while_loop", *consts, *_carry_inits(carry, kd, batched, size, like), cond_graph=cond_b,
+                   body_graph=body_b, num_consts=num_consts, max_iterations=max_iterations)
+        res = res if isinstance(res, tuple) else (res,)
+        return res, tuple(0 if f else None for f in batched)
+    # examples stop at different steps: loop while ANY continues; a finished example keeps its carry
+    batched = [True] * n
+    in_dims = cd + [0] * n
+    body_b, _ = _bt().batch_graph(body_graph, in_dims, size, front="all")
+    cond_b, _ = _bt().batch_graph(cond_graph, in_dims, size, front="all")
+    cb = GraphBuilder(f"{cond_graph.name}_any")
+    bb = GraphBuilder(f"{body_graph.name}_masked")
+    for g in (cb, bb):
+        g_in = [g.input(v.name, v.type.dtype, v.type.shape) for v in body_b.inputs]
+        with g:
+            p = inline(g, cond_b, g_in)[0]
+            if g is cb:
+                alive = bind("reduce_sum", bind("cast", p, dtype=DType.int64), axes=None, keepdims=False)
+                g.output(bind("reshape", bind("greater", alive, 0), shape=()))  # any example continues
+            else:
+                new = inline(g, body_b, g_in)
+                olds = g_in[num_consts:]
+                g.output(*[bind("where", _pred_mask(p, 0, size, o.type.rank - 1), nw, o) for nw, o in zip(new, olds)])
+    res = bind("while_loop", *consts, *_carry_inits(carry, kd, batched, size, like), cond_graph=cb.build(),
+               body_graph=bb.build(), num_consts=num_consts, max_iterations=max_iterations)
+    res = res if isinstance(res, tuple) else (res,)
+    return res, (0,) * n
 
 
 __all__: list[str] = []

@@ -114,6 +114,10 @@ def _matmul_batch(inputs, dims, size):
     # A batch of (m, k) matrices times one (k, n) matrix is ONE (B*m, k) @ (k, n) product, and
     # one (m, k) matrix times a batch of (k, n) is (m, k) @ (k, B*n) with the batch at axis 1:
     # a single large GEMM instead of B small ones (jacobians and per-example gradients).
+    if db is None and ra == 1 and rb == 2:  # a batch of vectors times one matrix: (B, k) @ (k, n)
+        return matmul(to_front(a, da), b), 0
+    if da is None and ra == 2 and rb == 1:  # one matrix times a batch of vectors: (m, k) @ (k, B)
+        return matmul(a, move_axis(b, db, 1)), 1
     if db is None and ra == 2 and rb == 2 and _static(a.type.shape) and _static(b.type.shape):
         a0 = to_front(a, da)
         m, k = a0.type.shape[1:]

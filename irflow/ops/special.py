@@ -19,11 +19,15 @@ from irflow.errors import DTypeError, IRValidationError, ShapeError
 from irflow.ir.graph import Graph
 from irflow.ir.types import TensorType
 from irflow.ops.common import bind
-from irflow.ops.registry import Attr, defop, defvjp
+from irflow.ops.batching import elementwise_rule
+from irflow.ops.registry import Attr, defbatch, defop, defvjp
 
 # -- stop_gradient ----------------------------------------------------------------------------
 defop("stop_gradient", lambda x: x, inputs=1, differentiable=False, family="special",
       doc="The identity whose gradient is zero (no gradient flows through it).")
+
+
+defbatch("stop_gradient", elementwise_rule("stop_gradient"))
 
 
 def stop_gradient(x):
@@ -120,6 +124,17 @@ def _call_vjp(g, *inputs, out, graph):
     return tuple(by_name.get(v.name) for v in graph.inputs)
 
 
+@defbatch("call")
+def _call_batch(inputs, dims, size, *, graph):
+    # the called graph batched as a graph (outputs keep the axes their rules gave them)
+    from irflow.autodiff.vmap_transform import batch_graph  # ops sit below autodiff
+
+    bg, odims = batch_graph(graph, dims, size)
+    res = bind("call", *inputs, graph=bg)
+    res = res if isinstance(res, tuple) else (res,)
+    return res, tuple(odims)
+
+
 def call(*inputs, graph: Graph):
     """Apply ``graph`` to ``inputs`` as one op; one output, or a tuple of them.
 
@@ -151,6 +166,22 @@ def _custom_call_vjp(g, *inputs, out, fwd, bwd):
     res = bind("call", *inputs, *cts, graph=bwd)
     res = res if isinstance(res, tuple) else (res,)
     return tuple(r if v.type.dtype.is_float else None for r, v in zip(res, fwd.inputs))
+
+
+@defbatch("custom_call")
+def _custom_call_batch(inputs, dims, size, *, fwd, bwd):
+    # Every input batched at 0 (unbatched ones broadcast), so the batched backward graph returns
+    # each gradient batched at 0 too; the broadcast's own VJP sums it for unbatched inputs.
+    from irflow.autodiff.vmap_transform import batch_graph
+    from irflow.ops.batching import first_batched, materialize
+
+    like = first_batched(inputs, dims)
+    full = [materialize(x, d, size, like) for x, d in zip(inputs, dims)]
+    fwd_b, _ = batch_graph(fwd, [0] * len(fwd.inputs), size, front="all")
+    bwd_b, _ = batch_graph(bwd, [0] * len(bwd.inputs), size, front="all")
+    res = bind("custom_call", *full, fwd=fwd_b, bwd=bwd_b)
+    res = res if isinstance(res, tuple) else (res,)
+    return res, (0,) * len(res)
 
 
 __all__ = ["stop_gradient"]

@@ -90,6 +90,42 @@ CASES: dict[str, list[Case]] = {
                case(ins(f64(2, 3), f64(3), f64(2)), equation="ij,j,i->"), case(ins(f64(3, 4)), equation="ij->ji")],
 }
 
+
+
+def _graph(name: str, in_types: list, fn: Callable) -> irf.Graph:
+    """A small closed graph for control-flow attrs: fn(*symbolic inputs) -> outputs."""
+    b = irf.GraphBuilder(name)
+    xs = [b.input(f"{name}_in{i}", dt, shape) for i, (dt, shape) in enumerate(in_types)]
+    with b:
+        outs = fn(*xs)
+        b.output(*(outs if isinstance(outs, tuple) else (outs,)))
+    return b.build(verify=True)
+
+
+_F3 = ("float64", (3,))
+_F2 = ("float64", (2,))
+_then = _graph("then", [_F3, _F3], lambda a, b: (a * b, irf.reduce_sum(a) + 1.0))
+_else = _graph("else", [_F3, _F3], lambda a, b: (a - b, irf.reduce_sum(b) * 2.0))
+_body = _graph("body", [_F2, _F2, _F2], lambda c, h, x: (irf.tanh(h * c + x), h * x))
+_wcond = _graph("wcond", [("float64", ()), _F2], lambda lim, v: irf.reduce_sum(v) < lim)
+_wbody = _graph("wbody", [("float64", ()), _F2], lambda lim, v: v * 1.5 + 0.1)
+_called = _graph("called", [_F3, _F3], lambda x, y: (irf.tanh(x) * y, irf.exp(x)))
+_fwd = _graph("fwd", [_F3], lambda x: x * x)
+_bwd = _graph("bwd", [_F3, _F3], lambda x, ct: ct * 2.0 * x)
+
+CASES.update({
+    "cond": [case(lambda rng: [np.array(rng.random() > 0.5), rng.standard_normal(3), rng.standard_normal(3)],
+                  then_branch=_then, else_branch=_else)],
+    "scan": [case(ins(f64(2), f64(2), f64(4, 2)), body=_body, num_consts=1, num_carry=1, length=None, reverse=False),
+             case(ins(f64(2), f64(2), f64(3, 2)), body=_body, num_consts=1, num_carry=1, length=None, reverse=True)],
+    "while_loop": [case(lambda rng: [np.array(rng.uniform(2, 6)), np.abs(rng.standard_normal(2)) + 0.1],
+                        cond_graph=_wcond, body_graph=_wbody, num_consts=1, max_iterations=None, grad=False),
+                   case(lambda rng: [np.array(rng.uniform(2, 6)), np.abs(rng.standard_normal(2)) + 0.1],
+                        cond_graph=_wcond, body_graph=_wbody, num_consts=1, max_iterations=8)],
+    "call": [case(ins(f64(3), f64(3)), graph=_called)],
+    "custom_call": [case(ins(f64(3)), fwd=_fwd, bwd=_bwd)],
+})
+
 SCAN_OK = {"scan", "while_loop", "cond"}
 
 
@@ -222,7 +258,7 @@ def test_a_wrong_rule_is_reported_naming_the_op():
         opdef.batch = saved
 
 
-MY_FAMILIES = {"elementwise", "reduction", "linalg"}
+MY_FAMILIES = {"elementwise", "reduction", "linalg", "special", "control"}
 
 
 def test_every_op_of_the_vectorized_families_has_a_rule():
