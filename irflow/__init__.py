@@ -4,29 +4,40 @@ IR-level autodiff, a NumPy interpreter and ONNX export.
 >>> import irflow as irf, numpy as np
 >>> float(irf.reduce_sum(irf.relu(irf.tensor([-1.0, 2.0]))))
 2.0
+
+``import irflow`` itself imports almost nothing: the public names live in ``irflow._api``
+and are loaded on the first access of any ``irf.<name>`` (a module ``__getattr__``, PEP 562),
+so the ``irflow`` command starts without pydantic, onnx, onnxruntime or ml_dtypes until a
+command needs them. ``irf.onnx`` (which imports the onnx package) loads only when used.
 """
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from irflow.errors import DTypeError, ExecutorError, IrflowError, IRValidationError, ShapeError, UnsupportedOpError
-from irflow.ir import DType, Graph, TensorType
-from irflow import ir
-from irflow.ops import GraphBuilder, SymbolicTensor, bind
-from irflow.ops import *  # noqa: F401,F403  (every op function: irf.add, irf.matmul, ...)
-from irflow.ops import OP_FUNCTIONS
-from irflow.frontends.eager import Tensor, tensor
-from irflow.frontends.variables import Variable, variable_creator_scope
-from irflow.frontends.spec import TensorSpec
-from irflow.frontends.trace import function, host_callback
-from irflow.frontends.control_flow import cond, fori_loop, scan, while_loop
-from irflow.frontends import static
-from irflow.executors import run
-from irflow import autodiff
-from irflow.autodiff import GradientTape, custom_gradient, grad, hessian, jacobian, jvp, stop_gradient, value_and_grad, vectorized_map, vmap
-from irflow.autodiff import vjp_fn as vjp  # irf.vjp: the function transform; irflow.autodiff.vjp is the graph pass
-from irflow import onnx  # irf.onnx: to_model, save, export, run, load (the onnx package is untouched)
-from irflow import nn, optim  # irf.nn: Modules, layers, losses, metrics; irf.optim: optimizers
-from irflow import data  # irf.data: Dataset chains (tf.data) and DataLoader (PyTorch)
-from irflow import summary, train  # irf.summary: TensorBoard summaries; irf.train: checkpoints
 
 __version__ = "0.1.0"
 
-float16, bfloat16, float32, float64 = DType.float16, DType.bfloat16, DType.float32, DType.float64
-int8, int16, int32, int64, uint8, bool_ = DType.int8, DType.int16, DType.int32, DType.int64, DType.uint8, DType.bool
+# Submodules reachable as attributes that _api does not import (they pull in onnx).
+_LAZY_SUBMODULES = frozenset({"onnx"})
+
+
+def __getattr__(name: str) -> Any:
+    if name.startswith("__"):
+        raise AttributeError(name)  # copy/pickle/doctest probe dunders: never load the API for them
+    api = importlib.import_module("irflow._api")
+    if name in _LAZY_SUBMODULES:
+        value = importlib.import_module(f"irflow.{name}")
+    else:
+        try:
+            value = getattr(api, name)
+        except AttributeError:
+            raise AttributeError(f"module 'irflow' has no attribute {name!r}") from None
+    globals()[name] = value  # the next access is a plain module attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    api = importlib.import_module("irflow._api")
+    return sorted(set(globals()) | {n for n in vars(api) if not n.startswith("_")} | _LAZY_SUBMODULES)

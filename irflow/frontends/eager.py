@@ -12,7 +12,7 @@ import numpy as np
 
 from irflow.errors import DTypeError, IrflowError, ShapeError, UnsupportedOpError
 from irflow.executors.numpy.kernels import KERNELS
-from irflow.ir.dtypes import DType, as_dtype, dtype_of_array
+from irflow.ir.dtypes import DType, as_dtype, dtype_of_array, is_float_numpy
 from irflow.ir.types import TensorType
 from irflow.ops.dispatch import set_eager_handler
 from irflow.ops.operators import TensorOperators
@@ -126,7 +126,7 @@ def tensor(value: Any, dtype: Any = None) -> Tensor:
 def _scalar_array(x: Any, like: np.dtype | None) -> np.ndarray:
     if like is None:
         return np.asarray(x, dtype=np.float32 if isinstance(x, float) else (np.bool_ if isinstance(x, bool) else np.int64))
-    if isinstance(x, float) and like.kind not in "fV" and like != DType.bfloat16.numpy:
+    if isinstance(x, float) and not is_float_numpy(like):
         raise DTypeError(f"Python float {x!r} cannot take the dtype {like} of the other operand; cast explicitly")
     return np.asarray(x, dtype=like)
 

@@ -1,12 +1,14 @@
 """Element types of the IR and their NumPy counterparts.
 
-bfloat16 has no NumPy builtin; ml_dtypes provides one (it is also what onnx uses).
+bfloat16 has no NumPy builtin; ml_dtypes provides one (it is also what onnx uses). ml_dtypes
+costs 0.6-1 s to import, so it is imported on the first use of bfloat16 (``DType.bfloat16.numpy``,
+or an array whose dtype is ml_dtypes' bfloat16, which means ml_dtypes is already loaded).
 """
 from __future__ import annotations
 
 import enum
+import sys
 
-import ml_dtypes
 import numpy as np
 
 from irflow.errors import DTypeError
@@ -35,7 +37,11 @@ class DType(str, enum.Enum):
 
     @property
     def numpy(self) -> np.dtype:
-        return _TO_NUMPY[self]
+        try:
+            return _TO_NUMPY[self]
+        except KeyError:  # bfloat16 before ml_dtypes was loaded
+            _load_bfloat16()
+            return _TO_NUMPY[self]
 
     @property
     def is_float(self) -> bool:
@@ -49,10 +55,42 @@ class DType(str, enum.Enum):
 FLOAT_DTYPES = frozenset({DType.float16, DType.bfloat16, DType.float32, DType.float64})
 INT_DTYPES = frozenset({DType.int8, DType.int16, DType.int32, DType.int64, DType.uint8})
 
-_TO_NUMPY: dict[DType, np.dtype] = {
-    d: np.dtype(ml_dtypes.bfloat16) if d is DType.bfloat16 else np.dtype(d.value) for d in DType
-}
+_TO_NUMPY: dict[DType, np.dtype] = {d: np.dtype(d.value) for d in DType if d is not DType.bfloat16}
 _FROM_NUMPY: dict[np.dtype, DType] = {v: k for k, v in _TO_NUMPY.items()}
+
+
+def _load_bfloat16() -> None:
+    import ml_dtypes
+
+    bf16 = np.dtype(ml_dtypes.bfloat16)
+    _TO_NUMPY[DType.bfloat16] = bf16
+    _FROM_NUMPY[bf16] = DType.bfloat16
+
+
+def is_bfloat16(dt: np.dtype) -> bool:
+    """True for ml_dtypes' bfloat16, without importing ml_dtypes (an array of it means it is loaded)."""
+    return dt.kind == "V" and dt.itemsize == 2 and dt.name == "bfloat16"
+
+
+def is_float16_or_bfloat16(dt: np.dtype) -> bool:
+    """The 16-bit floats, which kernels widen to float32 for accuracy (and speed)."""
+    return dt.itemsize == 2 and (dt.kind == "f" or is_bfloat16(dt))
+
+
+def is_float_numpy(dt: np.dtype) -> bool:
+    """A NumPy float dtype, bfloat16 included."""
+    return dt.kind == "f" or is_bfloat16(dt)
+
+
+def _from_numpy(dt: np.dtype) -> DType:
+    """_FROM_NUMPY[dt]; an unknown dtype while ml_dtypes is loaded may be its bfloat16."""
+    try:
+        return _FROM_NUMPY[dt]
+    except KeyError:
+        if DType.bfloat16 in _TO_NUMPY or "ml_dtypes" not in sys.modules:
+            raise
+        _load_bfloat16()
+        return _FROM_NUMPY[dt]
 
 
 def as_dtype(x: object) -> DType:
@@ -69,7 +107,7 @@ def as_dtype(x: object) -> DType:
         except ValueError:
             raise DTypeError(f"unknown dtype {x!r}; known: {', '.join(d.value for d in DType)}") from None
     try:
-        return _FROM_NUMPY[np.dtype(x)]
+        return _from_numpy(np.dtype(x))
     except (KeyError, TypeError):
         raise DTypeError(f"dtype {x!r} is not an irflow dtype; known: {', '.join(d.value for d in DType)}") from None
 
@@ -77,6 +115,6 @@ def as_dtype(x: object) -> DType:
 def dtype_of_array(a: np.ndarray) -> DType:
     """The DType of a NumPy array, with a clear error for dtypes irflow does not have."""
     try:
-        return _FROM_NUMPY[a.dtype]
+        return _from_numpy(a.dtype)
     except KeyError:
         raise DTypeError(f"arrays of dtype {a.dtype} are not supported by irflow") from None

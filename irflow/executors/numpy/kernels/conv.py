@@ -17,10 +17,9 @@ from __future__ import annotations
 import numpy as np
 
 from irflow.executors.numpy.kernels import kernel, usable_out
-from irflow.ir.dtypes import DType
+from irflow.ir.dtypes import is_float_numpy
 from irflow.ops.conv import check_conv_attrs, check_output_padding, check_pool_pads, pool_window_counts, resolve_pads
 
-BFLOAT16 = DType.bfloat16.numpy
 
 
 def _require(ok: bool, what: str) -> None:
@@ -31,7 +30,7 @@ def _require(ok: bool, what: str) -> None:
 
 def _compute_dtype(*arrays: np.ndarray) -> np.dtype:
     dtype = arrays[0].dtype
-    _require(dtype.kind == "f" or dtype == BFLOAT16, "float input expected")
+    _require(is_float_numpy(dtype), "float input expected")
     return np.dtype(np.float32) if dtype.itemsize == 2 else dtype
 
 

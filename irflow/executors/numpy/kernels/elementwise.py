@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 
 from irflow.executors.numpy.kernels import KERNELS, kernel, usable_out
-from irflow.ir.dtypes import DType, as_dtype
+from irflow.ir.dtypes import DType, as_dtype, is_float16_or_bfloat16
 
 KERNELS.update(
     neg=np.negative,
@@ -78,7 +78,9 @@ def pow_(x, y, out=None):
     return np.power(x, y) if out is None else np.power(x, y, out=out)
 
 
-_LOW_PRECISION = frozenset({np.dtype(np.float16), DType.bfloat16.numpy})
+# bfloat16 is recognised by name (is_bfloat16), not by DType.bfloat16.numpy, which would
+# import ml_dtypes (0.6-1 s) with this module.
+_is_low_precision = is_float16_or_bfloat16
 
 
 def _widened(fn: Callable) -> Callable:
@@ -86,7 +88,7 @@ def _widened(fn: Callable) -> Callable:
 
     @functools.wraps(fn)
     def run(x, **attrs):
-        if x.dtype in _LOW_PRECISION:
+        if _is_low_precision(x.dtype):
             return np.asarray(fn(x.astype(np.float32), **attrs)).astype(x.dtype)
         return fn(x, **attrs)
 
@@ -308,7 +310,7 @@ def div(x, y):
 
 @kernel("where")
 def where(cond, x, y):
-    if x.dtype != y.dtype and {x.dtype, y.dtype} == _LOW_PRECISION:
+    if x.dtype != y.dtype and _is_low_precision(x.dtype) and _is_low_precision(y.dtype):
         # float16 with bfloat16: NumPy has no common type; irflow's promotion says float32.
         x, y = x.astype(np.float32), y.astype(np.float32)
     if x.dtype == y.dtype and x.dtype.itemsize in _UINT_OF_SIZE and max(cond.size, x.size, y.size) >= 1024:
@@ -336,7 +338,8 @@ def _select_bits(cond, x, y):
 
 _INT_OF_SIZE = {2: np.int16, 4: np.int32, 8: np.int64}
 # The bits of +inf of the 16-bit floats (float16, bfloat16), whose comparisons NumPy runs slowly.
-_INF_BITS_16 = {np.dtype(np.float16): 0x7C00, DType.bfloat16.numpy: 0x7F80}
+# The bits of +inf by dtype kind: float16 ('f'), bfloat16 ('V', ml_dtypes' custom dtype).
+_INF_BITS_16 = {"f": 0x7C00, "V": 0x7F80}
 
 
 def _keep_where_positive(g, x, out=None):
@@ -344,7 +347,7 @@ def _keep_where_positive(g, x, out=None):
     np.where(x > 0, g, 0), NaN payloads included. On a float32 (8, 16, 32, 32): 35 us, against
     146 us for the greater, zeros_like and where kernels it replaces and 520 us for np.where,
     which branches on every element of a mask as unpredictable as a ReLU's."""
-    inf_bits = _INF_BITS_16.get(x.dtype)
+    inf_bits = _INF_BITS_16.get(x.dtype.kind) if is_float16_or_bfloat16(x.dtype) else None
     if inf_bits is None:
         positive = np.greater(x, 0)
     else:

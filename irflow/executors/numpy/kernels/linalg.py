@@ -9,8 +9,8 @@ import numpy as np
 
 from irflow.errors import UnsupportedOpError
 from irflow.executors.numpy.kernels import kernel
+from irflow.ir.dtypes import is_float16_or_bfloat16
 
-_LOW_PRECISION = (np.dtype(np.float16), np.dtype("bfloat16"))
 
 
 def _result_dtype(arrays) -> np.dtype:
@@ -21,7 +21,7 @@ def _result_dtype(arrays) -> np.dtype:
 
 
 def _compute(a: np.ndarray) -> np.ndarray:
-    return a.astype(np.float32) if a.dtype in _LOW_PRECISION else a
+    return a.astype(np.float32) if is_float16_or_bfloat16(a.dtype) else a
 
 
 @kernel("matmul", out=True)
@@ -35,7 +35,7 @@ def matmul(a, b, out=None):
     if a.dtype == np.bool_ or b.dtype == np.bool_:
         raise TypeError("matmul does not take bool")
     dtype = _result_dtype((a, b))
-    if dtype in _LOW_PRECISION:
+    if is_float16_or_bfloat16(dtype):
         return np.matmul(_compute(a), _compute(b)).astype(dtype)
     return np.asarray(np.matmul(a, b))
 

@@ -9,16 +9,15 @@ from __future__ import annotations
 import numpy as np
 
 from irflow.executors.numpy.kernels import kernel
-from irflow.ir.dtypes import DType
+from irflow.ir.dtypes import is_float_numpy
 from irflow.ops.nn import check_dropout_attrs
 
-BFLOAT16 = DType.bfloat16.numpy
 
 
 def _upcast(x: np.ndarray) -> np.ndarray:
     """float32 for 16-bit floats; a ValueError (so eager calls report the type rule's error)
     for anything not float, which NumPy would otherwise happily compute on."""
-    if x.dtype.kind != "f" and x.dtype != BFLOAT16:
+    if not is_float_numpy(x.dtype):
         raise ValueError(f"float input expected, got {x.dtype}")
     return x.astype(np.float32) if x.dtype.itemsize == 2 else x
 
@@ -67,7 +66,7 @@ def sparse_softmax_cross_entropy(logits, labels):
     # range, which only the values can tell: PyTorch and TensorFlow raise too.
     if labels.dtype.kind not in "iu" or labels.shape != logits.shape[:-1]:
         raise ValueError(f"int labels of shape {logits.shape[:-1]} expected, got {labels.dtype}{list(labels.shape)}")
-    if logits.dtype.kind != "f" and logits.dtype != BFLOAT16:
+    if not is_float_numpy(logits.dtype):
         raise ValueError(f"float input expected, got {logits.dtype}")
     classes = logits.shape[-1]
     # Seen as unsigned, a negative label is huge: one max() checks both ends of [0, classes).

@@ -13,8 +13,8 @@ import warnings
 import numpy as np
 
 from irflow.executors.numpy.kernels import kernel
+from irflow.ir.dtypes import is_float16_or_bfloat16, is_float_numpy
 
-_LOW_PRECISION = (np.dtype(np.float16), np.dtype("bfloat16"))
 
 
 def _axes(axes):
@@ -23,11 +23,11 @@ def _axes(axes):
 
 def _acc(x: np.ndarray) -> np.dtype:
     """The dtype to accumulate ``x`` in."""
-    return np.dtype(np.float32) if x.dtype in _LOW_PRECISION else x.dtype
+    return np.dtype(np.float32) if is_float16_or_bfloat16(x.dtype) else x.dtype
 
 
 def _is_float(x: np.ndarray) -> bool:
-    return x.dtype.kind == "f" or x.dtype in _LOW_PRECISION
+    return is_float_numpy(x.dtype)
 
 
 def _no_bool(op: str, x: np.ndarray) -> None:
