@@ -8,12 +8,14 @@ agreed, since every earlier node agreed).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 
 from irflow.cli.common import Diff, compare_arrays
-from irflow.ir.graph import Graph, Node, Value
+
+if TYPE_CHECKING:
+    from irflow.ir.graph import Graph, Node
 
 
 @dataclass
@@ -31,6 +33,8 @@ class Divergence:
 
 def expose_all(graph: Graph) -> Graph:
     """The same graph with every node output also a graph output (original outputs first)."""
+    from irflow.ir.graph import Value
+
     seen = set(graph.output_names)
     outputs = list(graph.outputs)
     for node in graph.nodes:

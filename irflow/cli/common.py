@@ -11,15 +11,17 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
 import typer
 from rich.console import Console
 
 from irflow.errors import IrflowError
-from irflow.ir.dtypes import DType
-from irflow.ir.graph import Graph
+
+if TYPE_CHECKING:  # the IR (pydantic) is imported by the commands that load a model, not by --help
+    from irflow.ir.dtypes import DType
+    from irflow.ir.graph import Graph
 
 console = Console(highlight=False, soft_wrap=True, markup=False)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from irflow.cli.common import CliError, check_output, console, handle_errors, load_model, model_kind, save_model
-from irflow.ir.graph import Graph, Node, Value
+
+if TYPE_CHECKING:  # the IR is imported when the command runs, not by `irflow --help`
+    from irflow.ir.graph import Graph
 
 EPILOG = """Examples:
 
@@ -31,6 +33,8 @@ class Mode(str, Enum):
 
 def _keep_output_names(graph: Graph, names: tuple[str, ...]) -> Graph:
     """The gradient pass renames the primal outputs; give them their original names back."""
+    from irflow.ir.graph import Node, Value
+
     taken = set(graph.value_types()) | {n.name for n in graph.nodes}
     nodes, outputs = list(graph.nodes), list(graph.outputs)
     for i, want in enumerate(names):

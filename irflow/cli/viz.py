@@ -4,12 +4,14 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from irflow.cli.common import CliError, check_output, console, handle_errors, load_model
-from irflow.ir.graph import Graph
+
+if TYPE_CHECKING:
+    from irflow.ir.graph import Graph
 
 EPILOG = """Examples:
 
