@@ -12,10 +12,9 @@ import itertools
 import numpy as np
 
 from irflow.executors.numpy.kernels import kernel
-from irflow.ir.dtypes import DType
+from irflow.ir.dtypes import is_float_numpy
 from irflow.ops.conv_nd import check_nd_attrs, window_counts
 
-BFLOAT16 = DType.bfloat16.numpy
 
 
 def _require(ok: bool, what: str) -> None:
@@ -24,7 +23,7 @@ def _require(ok: bool, what: str) -> None:
 
 
 def _compute_dtype(x: np.ndarray) -> np.dtype:
-    _require(x.dtype.kind == "f" or x.dtype == BFLOAT16, "float input expected")
+    _require(is_float_numpy(x.dtype), "float input expected")
     return np.dtype(np.float32) if x.dtype.itemsize == 2 else x.dtype
 
 
