@@ -1,5 +1,7 @@
 """End to end: the digits MLP trained with a traced step reaches >= 95% test accuracy and its
 ONNX export predicts the same classes on onnxruntime; transfer learning freezes a trunk."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -109,8 +111,7 @@ def test_transfer_learning_fine_tuning_head2_leaves_trunk_unchanged():
     assert len(graph.variable_outputs) == 2 + 2 * 2 + 1  # head2's weight and bias, their Adam slots, the counter
 
 
-@pytest.mark.parametrize("model,executor", [("mlp", "numpy"), ("cnn", "ort")])
-def test_train_digits_example_runs_and_onnx_agrees(model, executor, tmp_path):
+def _load_example():
     import importlib.util
     from pathlib import Path
 
@@ -118,8 +119,31 @@ def test_train_digits_example_runs_and_onnx_agrees(model, executor, tmp_path):
     spec = importlib.util.spec_from_file_location("train_digits", path)
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
+    return example
+
+
+def test_train_digits_example_reaches_95_percent_logs_checkpoints_and_resumes(tmp_path):
+    event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    example = _load_example()
+    common = ["--model", "mlp", "--logdir", str(tmp_path / "logs"), "--ckpt-dir", str(tmp_path / "ckpt"),
+              "--out", str(tmp_path / "m.onnx")]
+    first = example.run([*common, "--epochs", "3"])
+    resumed = example.run([*common, "--epochs", "5", "--resume"])  # epochs 4 and 5 only
+    assert len(first["history"]["loss"]) == 3 and len(resumed["history"]["loss"]) == 2
+    assert resumed["test_accuracy"] >= 0.95 and resumed["onnx_agrees"]
+    assert [Path(p).name for p in resumed["checkpoints"]] == ["ckpt-4", "ckpt-5"]
+    acc = event_accumulator.EventAccumulator(str(tmp_path / "logs"), size_guidance={"scalars": 0})
+    acc.Reload()
+    assert [e.step for e in acc.Scalars("epoch/val_accuracy")] == [0, 1, 2, 3, 4]
+    assert acc.Scalars("epoch/val_accuracy")[-1].value == pytest.approx(resumed["test_accuracy"])
+    assert "train_examples/image/0" in acc.Tags()["images"]
+
+
+def test_train_digits_example_cnn_on_onnxruntime_runs_and_onnx_agrees(tmp_path):
+    example = _load_example()
     # exit status 0 means every test prediction of the ONNX export equals irflow's
-    assert example.main(["--model", model, "--executor", executor, "--epochs", "1", "--out", str(tmp_path / "m.onnx")]) == 0
+    assert example.main(["--model", "cnn", "--executor", "ort", "--epochs", "1", "--out", str(tmp_path / "m.onnx"),
+                         "--logdir", str(tmp_path / "logs"), "--ckpt-dir", str(tmp_path / "ckpt")]) == 0
     assert (tmp_path / "m.onnx").is_file()
 
 
