@@ -30,7 +30,7 @@ How a model becomes IR:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import onnx
@@ -68,9 +68,39 @@ def read_model(source: str | Path | onnx.ModelProto) -> onnx.ModelProto:
         onnx.checker.check_model(model)
     except Exception as e:
         raise IRValidationError(f"{where} fails the ONNX checker: {_first_line(e)}") from None
+    _check_text(model.graph, where)
+    for f in model.functions:
+        _check_names(f.name, list(f.input) + list(f.output), f.node, f"{where}: function")
     if model.functions:
-        model = onnx.inliner.inline_local_functions(model)
+        try:
+            model = onnx.inliner.inline_local_functions(model)
+        except Exception as e:
+            raise IRValidationError(f"{where}: its local functions cannot be inlined: {_first_line(e)}") from None
     return model
+
+
+def _check_text(g: onnx.GraphProto, where: str) -> None:
+    """Names that are not valid UTF-8 (protobuf hands them to Python as bytes) are an error
+    naming the graph or node, before anything uses them as strings."""
+    values = [v.name for v in list(g.input) + list(g.output) + list(g.value_info)] + [t.name for t in g.initializer]
+    _check_names(g.name, values, g.node, f"{where}: graph")
+
+
+def _check_names(owner: Any, values: list, nodes, where: str) -> None:
+    if isinstance(owner, bytes):
+        raise IRValidationError(f"{where} name {owner!r} is not valid UTF-8")
+    for v in values:
+        if isinstance(v, bytes):
+            raise IRValidationError(f"{where} '{owner}': value name {v!r} is not valid UTF-8")
+    for i, node in enumerate(nodes):
+        fields = [node.name, node.op_type, node.domain, *node.input, *node.output, *(a.name for a in node.attribute)]
+        bad = [f for f in fields if isinstance(f, bytes)]
+        if bad:
+            label = node.name if isinstance(node.name, str) and node.name else f"#{i} ({node.op_type!r})"
+            raise IRValidationError(f"{where} '{owner}': node {label}: {bad[0]!r} is not valid UTF-8")
+        for a in node.attribute:
+            for sub in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)):
+                _check_text(sub, f"{where} '{owner}', node {node.name}")
 
 
 def _first_line(e: Exception) -> str:

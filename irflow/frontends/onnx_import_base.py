@@ -76,7 +76,10 @@ class NodeView:
         self.input_names = list(node.input)
         self.output_names = list(node.output)
         self.opset = opset
-        self.attrs = {a.name: _attr_value(a) for a in node.attribute}
+        try:
+            self.attrs = {a.name: _attr_value(a) for a in node.attribute}
+        except IRValidationError as e:
+            raise IRValidationError(f"{self.where()}: {e}") from None
 
     def attr(self, name: str, default: Any = None) -> Any:
         return self.attrs.get(name, default)
@@ -145,6 +148,37 @@ class NodeView:
                 f"built at import time, above the limit of {self.ctx.fold_limit:,} bytes "
                 "(pass fold_limit_bytes=... to irf.onnx.load to raise it)")
 
+    def const_scalar(self, i: int, what: str, integer: bool = True) -> Any:
+        """Input ``i`` (known at import time) as one Python int (or float): an error naming the
+        node when it has several elements, is not finite, or is not an integer."""
+        arr = np.asarray(self.const(i, what))
+        if arr.size != 1:
+            raise self.error(f"{what} must hold one value, it has shape {arr.shape}")
+        v = arr.reshape(-1)[0]
+        if arr.dtype.kind == "f" and not np.isfinite(v):
+            raise self.error(f"{what} must be finite, got {v}")
+        if integer:
+            if arr.dtype.kind not in "iub" and float(v) != int(v):
+                raise self.error(f"{what} must be an integer, got {v}")
+            return int(v)
+        return v.item()
+
+    def const_ints(self, i: int, what: str) -> tuple[int, ...]:
+        """Input ``i`` (known at import time) as a 1-D list of ints, or an error naming the node."""
+        arr = np.asarray(self.const(i, what))
+        if arr.ndim != 1 or arr.dtype.kind not in "iu":
+            raise self.error(f"{what} must be a 1-D integer tensor, got {arr.dtype} of shape {arr.shape}")
+        return tuple(int(v) for v in arr.reshape(-1))
+
+    def attr_ints(self, name: str, length: int, default: Any = None) -> list[int] | None:
+        """An ints attribute that must have ``length`` entries (None/default when absent)."""
+        v = self.attrs.get(name)
+        if v is None or (isinstance(v, list) and not v and default is not None):
+            return default
+        if not isinstance(v, (list, tuple)) or len(v) != length:
+            raise self.error(f"attribute {name}={v!r} must have {length} entries")
+        return [int(x) for x in v]
+
     def axis(self, axis: Any, rank: int, what: str = "axis") -> int:
         """``axis`` normalized into [0, rank), or an IRValidationError naming the node."""
         if rank == 0 or not -rank <= int(axis) < rank:
@@ -152,12 +186,22 @@ class NodeView:
         return int(axis) % rank
 
 
+def tensor_array(t: onnx.TensorProto, where: str) -> np.ndarray:
+    """A TensorProto's values; a tensor whose data does not fit its dims or dtype is an
+    IRValidationError naming ``where``."""
+    try:
+        return numpy_helper.to_array(t)
+    except Exception as e:  # ValueError (size vs dims), TypeError/KeyError (data type), ...
+        raise IRValidationError(f"{where}: tensor data does not match its dims {list(t.dims)} and type "
+                                f"{t.data_type}: {type(e).__name__}: {' '.join(str(e).split())[:200]}") from None
+
+
 def _attr_value(a: onnx.AttributeProto) -> Any:
     v = onnx.helper.get_attribute_value(a)
     if isinstance(v, bytes):
         return v.decode("utf-8", "replace")
     if isinstance(v, onnx.TensorProto):
-        return numpy_helper.to_array(v)
+        return tensor_array(v, f"attribute '{a.name}'")
     if isinstance(v, list) and v and isinstance(v[0], bytes):
         return [x.decode("utf-8", "replace") for x in v]
     return v
@@ -226,9 +270,10 @@ def _ir_name(onnx_name: str) -> str:
     return onnx_name if onnx_name else "value"
 
 
-def initializer_array(init: onnx.TensorProto) -> np.ndarray:
-    to_dtype(init.data_type, f"initializer '{init.name}'")
-    arr = numpy_helper.to_array(init)
+def initializer_array(init: onnx.TensorProto, where: str = "") -> np.ndarray:
+    label = where or f"initializer '{init.name}'"
+    to_dtype(init.data_type, label)
+    arr = tensor_array(init, label)
     return np.ascontiguousarray(arr).reshape(arr.shape)  # ascontiguousarray would make 0-d arrays 1-d
 
 

@@ -17,7 +17,7 @@ from irflow.ops.dispatch import bind
 @importer("Softmax", "LogSoftmax")
 def _softmax(n):
     x = n.input(0)
-    axis = n.attr("axis", -1)
+    axis = n.axis(n.attr("axis", -1), rank_of(x))
     # Written out rather than an IR softmax op: max-shifted, stable, and one VJP for both.
     shifted = bind("sub", x, bind("reduce_max", x, axes=(axis,), keepdims=True))
     if n.op_type == "LogSoftmax":
@@ -29,8 +29,23 @@ def _softmax(n):
 def _spatial(n, x, what: str) -> int:
     r = rank_of(x) - 2
     if r < 1:
-        raise n.unsupported(f"{what} needs at least one spatial dim, got input rank {rank_of(x)}")
+        raise n.error(f"{what} needs at least one spatial dim: the input must be (N, C, D1, ...), it has rank {rank_of(x)}")
+    _check_window_attrs(n, r)
     return r
+
+
+def _check_window_attrs(n, r: int) -> None:
+    """kernel_shape, strides, dilations, output_padding: r positive ints; pads: 2r non-negative
+    ints (else an error naming the node, not an IndexError deep in the importer)."""
+    for name, minimum in (("kernel_shape", 1), ("strides", 1), ("dilations", 1), ("output_padding", 0)):
+        v = n.attr(name)
+        if v is not None and v != [] and (len(v) != r or any(int(d) < minimum for d in v)):
+            raise n.error(f"{name}={list(v)} must be {r} integers >= {minimum}")
+    pads = n.attr("pads")
+    if pads is not None and pads != [] and (len(pads) != 2 * r or any(int(p) < 0 for p in pads)):
+        raise n.error(f"pads={list(pads)} must be {2 * r} non-negative integers")
+    if n.op_type in ("MaxPool", "AveragePool", "LpPool") and n.attr("kernel_shape") is None:
+        raise n.error("kernel_shape is required")
 
 
 def _nd_pads(n, r: int, kernel, strides, dilations, sizes) -> tuple:
@@ -298,7 +313,7 @@ def _layer_norm(n):
     x, scale, bias = n.input(0), n.input(1), n.input(2)
     if len([o for o in n.output_names if o]) > 1:
         return _layer_norm_full(n)
-    axis = n.attr("axis", -1) % rank_of(x)
+    axis = n.axis(n.attr("axis", -1), rank_of(x))
     axes = tuple(range(axis, rank_of(x)))
     mean = bind("reduce_mean", x, axes=axes, keepdims=True)
     d = bind("sub", x, mean)
@@ -311,7 +326,7 @@ def _layer_norm(n):
 def _layer_norm_full(n):
     """LayerNormalization with its Mean and InvStdDev outputs (stash_type float32)."""
     x, scale, bias = n.input(0), n.input(1), n.input(2)
-    axis = n.attr("axis", -1) % rank_of(x)
+    axis = n.axis(n.attr("axis", -1), rank_of(x))
     axes = tuple(range(axis, rank_of(x)))
     xf = bind("cast", x, dtype="float32") if n.attr("stash_type", 1) == 1 and np_dtype(x) != np.float32 else x
     mean = bind("reduce_mean", xf, axes=axes, keepdims=True)
@@ -330,7 +345,7 @@ def _layer_norm_full(n):
 @importer("LpNormalization")
 def _lp_norm(n):
     x = n.input(0)
-    axis = n.attr("axis", -1)
+    axis = n.axis(n.attr("axis", -1), rank_of(x))
     p = n.attr("p", 2)
     if p == 1:
         norm = bind("reduce_sum", bind("abs", x), axes=(axis,), keepdims=True)
@@ -401,8 +416,12 @@ def _per_axis(n, v, x, axis: int):
         return v
     if n.attr("block_size", 0):
         raise n.unsupported("blocked quantization (block_size)")
+    if len(v.shape) != 1:
+        raise n.error(f"a per-axis scale or zero point must be 1-D, it has shape {tuple(v.shape)}")
     r = rank_of(x)
-    a = axis % r
+    a = n.axis(axis, r)
+    if isinstance(x.shape[a], int) and isinstance(v.shape[0], int) and v.shape[0] != x.shape[a]:
+        raise n.error(f"{v.shape[0]} per-axis values for axis {a} of size {x.shape[a]}")
     return bind("reshape", v, shape=(-1,) + (1,) * (r - a - 1))
 
 

@@ -206,10 +206,14 @@ def reduction_axes(n) -> tuple[int, ...] | None | str:
     """
     axes = n.attr("axes")
     if axes is None and n.has_input(1):
-        axes = [int(a) for a in n.const(1, "axes")]
+        axes = n.const_ints(1, "axes")
     if axes is None or len(axes) == 0:
         return "noop" if n.attr("noop_with_empty_axes", 0) else None
-    return tuple(int(a) for a in axes)
+    rank = rank_of(n.input(0))
+    axes = tuple(n.axis(a, rank, "axes") for a in axes)
+    if len(set(axes)) != len(axes):
+        raise n.error(f"axes {axes} repeat an axis")
+    return axes
 
 
 # What ONNX's Reduce* give over an empty set, for the IR reductions that refuse one.
@@ -219,7 +223,7 @@ _EMPTY_IDENTITY = {"reduce_max": ("-inf", False), "reduce_min": ("inf", True), "
 def _empty_reduction(n, ir_op: str, x, axes, keepdims: bool):
     """A constant when a reduced axis has static size 0 (the result depends on the shape only)."""
     shape = tuple(x.shape)
-    ax = range(len(shape)) if axes is None else [a % len(shape) for a in axes]
+    ax = range(len(shape)) if axes is None else list(axes)  # already normalized by reduction_axes
     if ir_op not in _EMPTY_IDENTITY or not any(shape[a] == 0 for a in ax) or not all(isinstance(d, int) for d in shape):
         return None
     out = tuple(1 if i in ax else d for i, d in enumerate(shape)) if keepdims else tuple(d for i, d in enumerate(shape) if i not in ax)
@@ -270,7 +274,7 @@ IMPORTERS.update(
 def _arg(n):
     x = n.input(0)
     op = "argmax" if n.op_type == "ArgMax" else "argmin"
-    axis = n.attr("axis", 0)
+    axis = n.axis(n.attr("axis", 0), rank_of(x))
     keep = bool(n.attr("keepdims", 1))
     if not n.attr("select_last_index", 0):
         return bind(op, x, axis=axis, keepdims=keep)
@@ -278,13 +282,13 @@ def _arg(n):
     size = x.shape[axis]
     if not isinstance(size, int):
         raise n.unsupported("select_last_index needs a static size on the reduced axis")
-    first = bind(op, bind("flip", x, axes=(axis % rank_of(x),)), axis=axis, keepdims=keep)
+    first = bind(op, bind("flip", x, axes=(axis,)), axis=axis, keepdims=keep)
     return bind("sub", np.asarray(size - 1, dtype=np.int64), first)
 
 
 @importer("CumSum")
 def _cumsum(n):
-    axis = int(np.asarray(n.const(1, "axis")).reshape(()))
+    axis = n.axis(n.const_scalar(1, "axis"), rank_of(n.input(0)))
     return bind("cumsum", n.input(0), axis=axis, exclusive=bool(n.attr("exclusive", 0)), reverse=bool(n.attr("reverse", 0)))
 
 
@@ -325,7 +329,7 @@ def _cumprod(n):
     """Cumulative product by doubling (Hillis-Steele): log2(n) multiplications of the running
     product with itself shifted by 1, 2, 4, ... places (the vacated places filled with ones)."""
     x = n.input(0)
-    a = int(np.asarray(n.const(1, "axis")).reshape(())) % rank_of(x)
+    a = n.axis(n.const_scalar(1, "axis"), rank_of(x))
     size = x.shape[a]
     if not isinstance(size, int):
         raise n.unsupported("CumProd needs a static size along its axis")

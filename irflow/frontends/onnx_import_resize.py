@@ -97,14 +97,18 @@ def _resize(n):
         roi_in = n.const(1, "roi") if n.has_input(1) else None
         scales_in = n.const(2, "scales") if n.has_input(2) else None
         sizes_in = n.const(3, "sizes") if n.has_input(3) else None
-    axes = [a % r for a in (n.attr("axes") or range(r))]
+    axes = [n.axis(a, r, "axes") for a in (n.attr("axes") or range(r))]
     in_sizes = [x.shape[a] for a in axes]
     scales = np.ones(len(axes))
     if sizes_in is not None and np.asarray(sizes_in).size:
-        sizes = [int(s) for s in np.asarray(sizes_in).reshape(-1)]
+        sizes = [int(s) for s in n.const_ints(3, "sizes")]
+        if len(sizes) != len(axes) or any(v < 0 for v in sizes):
+            raise n.error(f"sizes {sizes} must be {len(axes)} non-negative numbers (one per resized axis)")
         if not all(isinstance(d, int) for d in in_sizes):
             raise n.unsupported("Resize needs static sizes on the resized axes")
         policy = n.attr("keep_aspect_ratio_policy", "stretch")
+        if 0 in in_sizes:
+            raise n.unsupported("Resize by sizes of an empty axis")
         ratios = [s / d for s, d in zip(sizes, in_sizes)]
         if policy != "stretch":
             one = min(ratios) if policy == "not_larger" else max(ratios)
@@ -113,7 +117,11 @@ def _resize(n):
         scales = np.asarray(ratios, dtype=np.float64)
         out_sizes = sizes
     else:
+        if scales_in is None:
+            raise n.error("neither scales nor sizes is given")
         s = np.asarray(scales_in, dtype=np.float64).reshape(-1)
+        if len(s) not in (len(axes), r) or not np.all(np.isfinite(s)) or np.any(s <= 0):
+            raise n.error(f"scales {s.tolist()} must be {len(axes)} finite positive numbers")
         scales = s if len(s) == len(axes) else s[axes]
         if not all(isinstance(d, int) for d in in_sizes):
             raise n.unsupported("Resize needs static sizes on the resized axes")
@@ -122,6 +130,8 @@ def _resize(n):
     if roi_in is not None and np.asarray(roi_in).size:
         roi_arr = np.asarray(roi_in, dtype=np.float64).reshape(-1)
         k = len(roi_arr) // 2
+        if len(roi_arr) not in (2 * len(axes), 2 * r):
+            raise n.error(f"roi has {len(roi_arr)} values; it needs 2 x {len(axes)} (start and end per resized axis)")
         roi = [(roi_arr[i], roi_arr[k + i]) for i in (range(k) if k == len(axes) else axes)]
     extrapolate = n.attr("coordinate_transformation_mode", "half_pixel") == "tf_crop_and_resize"
     fill = n.attr("extrapolation_value", 0.0)

@@ -34,6 +34,10 @@ def _recurrent(n):
     b, seq_lens, h_init = n.input(3), n.input(4), n.input(5)
     c_init = n.input(6) if kind == "lstm" else None
     peep = n.input(7) if kind == "lstm" else None
+    for what, t, rank in (("X", x, 3), ("W", w, 3), ("R", r, 3), ("B", b, 2), ("sequence_lens", seq_lens, 1),
+                          ("initial_h", h_init, 3), ("initial_c", c_init, 3), ("P", peep, 2)):
+        if t is not None and len(t.shape) != rank:
+            raise n.error(f"{what} must have rank {rank}, it has shape {tuple(t.shape)}")
     hidden = n.attr("hidden_size") or (w.shape[1] // GATES[kind] if isinstance(w.shape[1], int) else None)
     if not isinstance(hidden, int):
         raise n.unsupported("hidden_size must be given or the weight's shape static")

@@ -20,7 +20,7 @@ def _axes(n, attr_input: int) -> tuple[int, ...] | None:
     """Axes given as an attribute (old opsets) or as input ``attr_input`` (opset 13+)."""
     axes = n.attr("axes")
     if axes is None and n.has_input(attr_input):
-        axes = _ints(n.const(attr_input, "axes"))
+        axes = n.const_ints(attr_input, "axes")
     return None if axes is None else tuple(int(a) for a in axes)
 
 
@@ -157,6 +157,8 @@ def resolve_shape(n, in_shape: tuple, target: tuple, allowzero: bool = False) ->
     out: list[Any] = []
     for i, d in enumerate(target):
         if isinstance(d, (int, np.integer)) and d == 0 and not allowzero:
+            if i >= len(in_shape):
+                raise n.error(f"shape {tuple(target)} copies dim {i} (a 0) of an input of rank {len(in_shape)}")
             out.append(in_shape[i])
         else:
             out.append(d if not isinstance(d, np.integer) else int(d))
@@ -206,6 +208,8 @@ def _reshape(n):
 def _flatten(n):
     x = n.input(0)
     axis = n.attr("axis", 1)
+    if not -rank_of(x) <= axis <= rank_of(x):
+        raise n.error(f"axis={axis} is out of range for an input of rank {rank_of(x)}")
     axis = axis + rank_of(x) if axis < 0 else axis
     left, right = x.shape[:axis], x.shape[axis:]
 
@@ -234,8 +238,13 @@ def _squeeze(n):
 def _unsqueeze(n):
     x = n.input(0)
     axes = _axes(n, 1)
+    if axes is None:
+        raise n.error("no axes given")
     rank = rank_of(x) + len(axes)
-    return bind("expand_dims", x, axes=tuple(sorted(a % rank for a in axes)))
+    axes = tuple(sorted(n.axis(a, rank, "axes") for a in axes))
+    if len(set(axes)) != len(axes):
+        raise n.error(f"axes {axes} repeat an axis")
+    return bind("expand_dims", x, axes=axes)
 
 
 @importer("Concat")
@@ -247,14 +256,18 @@ def _concat(n):
 @importer("Split")
 def _split(n):
     x = n.input(0)
-    axis = n.attr("axis", 0)
+    axis = n.axis(n.attr("axis", 0), rank_of(x))
     sizes = n.attr("split")
     if sizes is None and n.has_input(1):
-        sizes = _ints(n.const(1, "split"))
+        sizes = n.const_ints(1, "split")
     count = len(n.output_names)
+    if sizes is not None and (len(sizes) != count or any(int(v) < 0 for v in sizes)):
+        raise n.error(f"split sizes {list(sizes)} must be {count} non-negative numbers (one per output)")
     if sizes is None:
         d = x.shape[axis]
-        num = n.attr("num_outputs", count)
+        num = int(n.attr("num_outputs", count))
+        if num < 1 or num != count:
+            raise n.error(f"num_outputs={num} does not match the node's {count} outputs")
         if isinstance(d, int) and d % num:  # opset 18: the last chunk is smaller
             chunk = -(-d // num)
             sizes = [chunk] * (num - 1) + [d - chunk * (num - 1)]
@@ -267,24 +280,37 @@ def _split(n):
 
 @importer("Slice")
 def _slice(n):
-    axes = _ints(n.const(3, "axes")) if n.has_input(3) else None
-    steps = _ints(n.const(4, "steps")) if n.has_input(4) else None
+    r = rank_of(n.input(0))
+    axes = tuple(n.axis(a, r, "axes") for a in n.const_ints(3, "axes")) if n.has_input(3) else None
+    steps = n.const_ints(4, "steps") if n.has_input(4) else None
+    if steps is not None and 0 in steps:
+        raise n.error(f"steps {steps} contain 0")
     starts, ends = (n.ctx.known_value(n.input_names[i]) for i in (1, 2))
     if starts is None or ends is None:
         return _slice_at_run_time(n, axes, steps)
-    return bind("slice", n.input(0), starts=_ints(starts), ends=_ints(ends), axes=axes, steps=steps)
+    starts, ends = n.const_ints(1, "starts"), n.const_ints(2, "ends")
+    count = len(starts)
+    if len(ends) != count or (axes is not None and len(axes) != count) or (steps is not None and len(steps) != count):
+        raise n.error(f"starts {starts}, ends {ends}, axes {axes} and steps {steps} must have the same length")
+    if axes is None and count > r:
+        raise n.error(f"{count} starts for an input of rank {r}")
+    return bind("slice", n.input(0), starts=starts, ends=ends, axes=axes, steps=steps)
 
 
 def _slice_at_run_time(n, axes, steps):
     """Slice with starts/ends known only at run time: per axis, ONNX's clamping written with
     scalar IR ops, then a gather of range(start, end, step). Differentiable (through gather)."""
     x = n.input(0)
+    if rank_of(n.input(1)) != 1 or rank_of(n.input(2)) != 1:
+        raise n.error("starts and ends must be 1-D")
     count = n.input(1).shape[0]
     if not isinstance(count, int):
         n.shape_arg(1, "starts")  # raises: not even the number of sliced axes is known
     r = rank_of(x)
     axes = tuple(range(count)) if axes is None else axes
     steps = (1,) * count if steps is None else steps
+    if len(axes) != count or len(steps) != count or count > r:
+        raise n.error(f"{count} starts, axes {axes} and steps {steps} do not fit an input of rank {r}")
     y = x
     for j, (a, step) in enumerate(zip(axes, steps)):
         a = a % r
@@ -350,7 +376,10 @@ def _broadcast_dims(xs: tuple, shape: tuple) -> tuple:
 
 @importer("Tile")
 def _tile(n):
-    return bind("tile", n.input(0), reps=_ints(n.const(1, "repeats")))
+    reps = n.const_ints(1, "repeats")
+    if len(reps) != rank_of(n.input(0)) or any(r < 0 for r in reps):
+        raise n.error(f"repeats {reps} must be {rank_of(n.input(0))} non-negative numbers (one per axis)")
+    return bind("tile", n.input(0), reps=reps)
 
 
 @importer("Pad")
@@ -359,19 +388,25 @@ def _pad(n):
     mode = n.attr("mode", "constant")
     if mode not in ("constant", "reflect", "edge"):
         raise n.unsupported(f"pad mode {mode!r} (irflow has constant, reflect and edge)")
-    pads = _ints(n.const(1, "pads"))
+    pads = n.const_ints(1, "pads")
     value = 0.0
     if n.has_input(2):
         value = np.asarray(n.const(2, "constant_value")).reshape(-1)
+        if value.size > 1:
+            raise n.error(f"constant_value must be a scalar, it has {value.size} values")
         value = value[0].item() if value.size else 0.0
     r = rank_of(x)
-    axes = _ints(n.const(3, "axes")) if n.has_input(3) else tuple(range(r))
-    full = [0] * (2 * r)
+    axes = tuple(n.axis(a, r, "axes") for a in n.const_ints(3, "axes")) if n.has_input(3) else tuple(range(r))
     k = len(axes)
+    if len(pads) != 2 * k:
+        raise n.error(f"pads {pads} must have 2 x {k} entries (begin and end for each padded axis)")
+    full = [0] * (2 * r)
     for i, a in enumerate(axes):
-        full[a % r] = pads[i]
-        full[a % r + r] = pads[i + k]
+        full[a] = pads[i]
+        full[a + r] = pads[i + k]
     if np_dtype(x).kind in "iub":
+        if not np.isfinite(value):
+            raise n.error(f"constant_value {value} does not fit the integer input")
         value = int(value)
     return bind("pad", x, pads=tuple(full), mode=mode, value=value)
 
@@ -391,13 +426,18 @@ def _gather_nd(n):
 @importer("OneHot")
 def _one_hot(n):
     indices = n.input(0)
-    depth = int(np.asarray(n.const(1, "depth")).reshape(-1)[0])
+    depth = n.const_scalar(1, "depth")
+    if depth < 1:
+        raise n.error(f"depth must be positive, got {depth}")
     values = n.input(2)
+    if values.shape != (2,):
+        raise n.error(f"values must be [off_value, on_value] (shape (2,)), got shape {values.shape}")
+    axis = n.axis(n.attr("axis", -1), rank_of(indices) + 1)
     if np_dtype(indices).kind == "f":
         indices = bind("cast", indices, dtype="int64")
     elif np_dtype(indices) != np.int64 and np_dtype(indices) != np.int32:
         indices = bind("cast", indices, dtype="int64")
-    hot = bind("one_hot", indices, depth=depth, axis=int(n.attr("axis", -1)), dtype=values.dtype)
+    hot = bind("one_hot", indices, depth=depth, axis=axis, dtype=values.dtype)
     off = bind("gather", values, np.asarray(0, np.int64), axis=0)
     on = bind("gather", values, np.asarray(1, np.int64), axis=0)
     return bind("add", off, bind("mul", hot, bind("sub", on, off)))
@@ -433,8 +473,7 @@ def _trilu(n):
 @importer("Dropout")
 def _dropout(n):
     if n.has_input(2):
-        training = n.const(2, "training_mode")
-        if bool(np.asarray(training).reshape(-1)[0]):
+        if n.const_scalar(2, "training_mode"):
             raise n.unsupported("Dropout in training mode (random) is not imported")
     x = n.input(0)
     y = bind("identity", x)
@@ -447,10 +486,17 @@ def _dropout(n):
 def _depth_space(n):
     x = n.input(0)
     b = int(n.attr("blocksize"))
+    if rank_of(x) != 4:
+        raise n.error(f"the input must be 4-D (N, C, H, W), it has rank {rank_of(x)}")
+    if b < 1:
+        raise n.error(f"blocksize must be positive, got {b}")
     N, C, H, W = x.shape
     if not all(isinstance(d, int) for d in (C, H, W)):
         raise n.unsupported(f"{n.op_type} needs static C, H, W")
     N = -1 if not isinstance(N, int) else N
+    if n.op_type == "DepthToSpace" and C % (b * b) or n.op_type == "SpaceToDepth" and (H % b or W % b):
+        raise n.error(f"blocksize {b} does not divide the input's {'channels' if n.op_type == 'DepthToSpace' else 'H and W'} "
+                      f"(shape {tuple(x.shape)})")
     if n.op_type == "DepthToSpace":
         if n.attr("mode", "DCR") == "DCR":
             t = bind("reshape", x, shape=(N, b, b, C // (b * b), H, W))
@@ -468,7 +514,7 @@ def _depth_space(n):
 @importer("Hardmax")
 def _hardmax(n):
     x = n.input(0)
-    axis = n.attr("axis", -1) % rank_of(x)
+    axis = n.axis(n.attr("axis", -1), rank_of(x))
     depth = x.shape[axis]
     if not isinstance(depth, int):
         raise n.unsupported("Hardmax needs a static size on its axis")
@@ -497,7 +543,9 @@ def _scatter_nd(n):
 
 @importer("TopK")
 def _topk(n):
-    k = int(np.asarray(n.const(1, "K")).reshape(-1)[0])
+    k = n.const_scalar(1, "K")
+    if k < 0:
+        raise n.error(f"K must be non-negative, got {k}")
     return bind("topk", n.input(0), k=k, axis=int(n.attr("axis", -1)), largest=bool(n.attr("largest", 1)),
                 sorted=bool(n.attr("sorted", 1)))
 

@@ -50,18 +50,21 @@ def propagate(ctx, node: onnx.NodeProto, opset: int) -> None:
             value = tuple(d for p in parts for d in p)
     elif op == "Gather":
         src, idx = sv(0), const(1)
-        if src is not None and idx is not None:
-            picked = [src[int(i)] for i in np.asarray(idx).reshape(-1)]
+        flat = np.asarray(idx).reshape(-1) if idx is not None else None
+        if src is not None and flat is not None and flat.dtype.kind in "iu" and all(-len(src) <= int(i) < len(src) for i in flat):
+            picked = [src[int(i)] for i in flat]
             value = tuple(picked)
             scalar = np.asarray(idx).ndim == 0  # a scalar dim: kept as a 1-tuple
     elif op == "Slice":
         src = sv(0)
         starts, ends = const(1), const(2)
         steps = const(4) if len(ins) > 4 and ins[4] else None
-        if src is not None and starts is not None and ends is not None:
-            s, e = int(np.asarray(starts).reshape(-1)[0]), int(np.asarray(ends).reshape(-1)[0])
-            st = int(np.asarray(steps).reshape(-1)[0]) if steps is not None else 1
-            value = tuple(src[slice(s, min(e, len(src)) if e > 0 else e, st)])
+        parts = [np.asarray(v).reshape(-1) for v in (starts, ends) + ((steps,) if steps is not None else ()) if v is not None]
+        if src is not None and len(parts) == (3 if steps is not None else 2) and all(p.size == 1 and p.dtype.kind in "iu" for p in parts):
+            s, e = int(parts[0][0]), int(parts[1][0])
+            st = int(parts[2][0]) if steps is not None else 1
+            if st != 0:
+                value = tuple(src[slice(s, min(e, len(src)) if e > 0 else e, st)])
     elif op in ("Unsqueeze", "Squeeze", "Reshape"):
         value = sv(0)
     elif op in _ARITH:
