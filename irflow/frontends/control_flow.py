@@ -213,7 +213,7 @@ def scan(fn: Callable, init: Any, xs: Any = None, length: int | None = None, rev
 
 def _scan_eager(fn, init, xs, length, reverse):
     from irflow.frontends.eager import tensor
-    from irflow.ops.shape import stack
+    from irflow.ops.shape_join import stack
 
     x_leaves: list = []
     x_tree = flatten(() if xs is None else xs, x_leaves)

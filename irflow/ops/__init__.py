@@ -10,7 +10,8 @@ from irflow.ops.elementwise import *  # noqa: F401,F403
 from irflow.ops.reduction import *  # noqa: F401,F403
 from irflow.ops.linalg import *  # noqa: F401,F403
 from irflow.ops.shape import *  # noqa: F401,F403
-from irflow.ops import shape_index, shape_create  # noqa: E402  (the rest of the shape family)
+from irflow.ops import shape_join, shape_index, shape_create  # noqa: E402  (the rest of the shape family)
+from irflow.ops.shape_join import *  # noqa: F401,F403
 from irflow.ops.shape_index import *  # noqa: F401,F403
 from irflow.ops.shape_create import *  # noqa: F401,F403
 from irflow.ops.nn import *  # noqa: F401,F403
@@ -24,7 +25,7 @@ from irflow.ops import control  # noqa: E402,F401  (cond, scan, while_loop)
 
 OP_FUNCTIONS = sorted(
     set(elementwise.__all__) | set(reduction.__all__) | set(linalg.__all__) | set(shape.__all__)
-    | set(shape_index.__all__) | set(shape_create.__all__)
+    | set(shape_join.__all__) | set(shape_index.__all__) | set(shape_create.__all__)
     | set(nn.__all__) | set(conv.__all__) | set(conv_nd.__all__) | set(random.__all__)
 )
 from irflow.ops.extra import *  # noqa: F401,F403  (ops ONNX import needs beyond the core set)

@@ -18,7 +18,10 @@ batched, and checks what the rule returns against the op's unbatched output type
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
+
+import numpy as np
 
 from irflow.errors import ShapeError
 from irflow.ops.common import norm_axes
@@ -168,6 +171,88 @@ def reduction_rule(op: str, key: str = "axes", keeps_rank: bool = False) -> Batc
     return rule
 
 
+def shift_axis(axis: int, example_rank: int, d: int, op: str) -> int:
+    """One example axis (negatives allowed) -> the same axis in a value batched at ``d``."""
+    return shift_axes(axis, example_rank, d, op)[1][0]
+
+
+def insert_axes(new_axes: Sequence[int], out_rank: int, d: int, op: str) -> tuple[tuple[int, ...], int]:
+    """Where ops that insert axes (expand_dims, stack, one_hot) put them in a batched value.
+
+    ``new_axes`` are positions in one example's result (of rank ``out_rank``); the input is
+    batched at ``d``. The batch axis stays just before the example axis it preceded, so no
+    transpose is needed: returns (the new axes' positions in the batched result, the batch
+    axis of the result).
+    """
+    ax = norm_axes(tuple(new_axes), out_rank, op)
+    kept = [i for i in range(out_rank) if i not in ax]  # where the input's example axes land
+    b = kept[d] if d < len(kept) else out_rank
+    return tuple(a + (a >= b) for a in ax), b
+
+
+def common_axis(inputs: Sequence[Any], dims: Sequence[Dim], size: Any) -> tuple[list, int]:
+    """Inputs all batched at one axis: when every present input is batched at the same axis
+    they are left alone; otherwise each is moved (or broadcast) to axis 0. Returns (inputs,
+    that axis); omitted (None) inputs stay None."""
+    present = [d for x, d in zip(inputs, dims) if x is not None]
+    if all(d is not None and d == present[0] for d in present):
+        return list(inputs), present[0]
+    like = first_batched(inputs, dims)
+    return [None if x is None else materialize(x, d, size, like) for x, d in zip(inputs, dims)], 0
+
+
+def _static(dims: Sequence[Any]) -> bool:
+    return all(isinstance(v, int) for v in dims)
+
+
+def _shape_part(x: Any, start: int, end: int | None = None) -> Any:
+    """``shape_of(x)[start:end]`` as a 1-D int64 tensor (read at run time)."""
+    return bind("slice", bind("shape_of", x), starts=(start,), ends=(2**63 - 1 if end is None else end,),
+                axes=(0,), steps=None)
+
+
+def _dim_product(a: Any, b: Any) -> Any:
+    return a * b if isinstance(a, int) and isinstance(b, int) else None
+
+
+def fold_leading(x: Any) -> Any:
+    """Merge the two leading axes of ``x``: (B, N, *rest) -> (B * N, *rest), so an op with a
+    batch axis of its own (conv, pooling) runs once on B * N examples."""
+    s = tuple(x.type.shape)
+    rest = s[2:]
+    if _static(s) or (_static(rest) and math.prod(rest) > 0):
+        return bind("reshape", x, shape=(s[0] * s[1] if _static(s[:2]) else -1,) + rest)
+    minus_one = bind("constant", value=np.array([-1], np.int64))
+    shape = bind("concat", minus_one, _shape_part(x, 2), axis=0)
+    return bind("reshape_dynamic", x, shape, dims=(_dim_product(s[0], s[1]),) + rest)
+
+
+def unfold_leading(y: Any, like: Any) -> Any:
+    """Undo ``fold_leading``: (B * N, *rest) -> (B, N, *rest) with B, N the two leading dims of
+    ``like``."""
+    lead = tuple(like.type.shape[:2])
+    rest = tuple(y.type.shape[1:])
+    if _static(lead) and _static(rest):
+        return bind("reshape", y, shape=lead + rest)
+    if _static(lead[1:]) and _static(rest) and math.prod(rest) * lead[1] > 0:
+        return bind("reshape", y, shape=(-1,) + lead[1:] + rest)
+    shape = bind("concat", _shape_part(like, 0, 2), _shape_part(y, 1), axis=0)
+    return bind("reshape_dynamic", y, shape, dims=lead + rest)
+
+
+def batch_index_column(idx: Any) -> Any:
+    """For nd-indices ``idx`` batched at axis 0, shape (B, ..., k): a (B, ..., 1) tensor of
+    the same dtype holding each row's batch index b. Prepended to the index tuples it turns a
+    per-example gather_nd / scatter into one op on the batch (no static B needed)."""
+    first = bind("slice", idx, starts=(0,), ends=(1,), axes=(idx.type.rank - 1,), steps=None)
+    return bind("cumsum", bind("ones_like", first), axis=0, exclusive=True, reverse=False)
+
+
+def with_batch_index(idx: Any) -> Any:
+    """nd-indices (B, ..., k) batched at axis 0 -> (B, ..., 1 + k) addressing data batched at 0."""
+    return bind("concat", batch_index_column(idx), idx, axis=idx.type.rank - 1)
+
+
 def defbatch_elementwise(*ops: str) -> None:
     """``defbatch(op, elementwise_rule(op))`` for each op."""
     for op in ops:
@@ -176,4 +261,5 @@ def defbatch_elementwise(*ops: str) -> None:
 
 __all__ = ["LOOP", "LOOP_THIS", "defbatch", "rank_of", "move_axis", "to_front", "broadcast_batch", "materialize",
            "first_batched", "align_front", "elementwise_rule", "same_shape_rule", "shift_axes", "reduction_rule",
-           "defbatch_elementwise"]
+           "defbatch_elementwise", "shift_axis", "insert_axes", "common_axis", "fold_leading", "unfold_leading",
+           "batch_index_column", "with_batch_index"]

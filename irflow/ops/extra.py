@@ -17,7 +17,9 @@ import numpy as np
 
 from irflow.ir.dtypes import dtype_of_array
 from irflow.ops.common import binary_op, bind, norm_axes, unary_op, unbroadcast
-from irflow.ops.registry import Attr, defop, defvjp
+from irflow.ops.batching import LOOP, LOOP_THIS, common_axis, reduction_rule, shift_axis, to_front
+from irflow.ops.registry import Attr, defbatch, defop, defvjp
+from irflow.ops.shape_index import scatter_nd_batch
 
 
 def _sqrt_one_minus_sq(x):
@@ -62,6 +64,21 @@ defvjp("gather_elements", lambda g, x, indices, *, out, axis: (
     bind("scatter_elements", bind("zeros_like", x), indices, g, axis=axis, reduction="add"), None))
 
 
+def _along_axis_batch(op: str):
+    """gather_elements / scatter_elements: inputs of one rank, so all get the batch axis (an
+    unbatched one broadcast) and the axis shifts past it."""
+
+    def rule(inputs, dims, size, *, axis, **attrs):
+        xs, d = common_axis(inputs, dims, size)
+        return bind(op, *xs, axis=shift_axis(axis, xs[0].type.rank - 1, d, op), **attrs), d
+
+    rule.__name__ = f"batch_{op}"
+    return rule
+
+
+defbatch("gather_elements", _along_axis_batch("gather_elements"))
+
+
 def gather_elements(x, indices, axis: int = 0):
     """Pick entries of ``x`` along ``axis`` at ``indices`` (same rank as x), as ``np.take_along_axis``.
 
@@ -99,6 +116,9 @@ def _scatter_elements_vjp(g, data, indices, updates, *, out, axis, reduction):
         g_data = bind("scatter_elements", g, indices, bind("zeros_like", updates), axis=axis, reduction="none")
         return g_data, None, g_updates
     raise IrflowError(f"differentiation rule for scatter_elements with reduction={reduction!r} not implemented")
+
+
+defbatch("scatter_elements", _along_axis_batch("scatter_elements"))
 
 
 def scatter_elements(data, indices, updates, axis: int = 0, reduction: str = "none"):
@@ -141,6 +161,9 @@ def _scatter_nd_vjp(g, data, indices, updates, *, out, reduction):
     raise IrflowError(f"differentiation rule for scatter_nd with reduction={reduction!r} not implemented")
 
 
+defbatch("scatter_nd", scatter_nd_batch("scatter_nd"))
+
+
 def scatter_nd(data, indices, updates, reduction: str = "none"):
     """``data`` with ``updates`` written at the index tuples in the last axis of ``indices``
     (``out[tuple(indices[i])] = updates[i]``), or combined with "add", "mul", "max", "min".
@@ -173,6 +196,9 @@ def _topk_vjp(g, x, *, out, k, axis, largest, sorted):
     return bind("scatter_elements", bind("zeros_like", x), out[1], g_values, axis=axis, reduction="add")
 
 
+defbatch("topk", reduction_rule("topk", key="axis", keeps_rank=True))
+
+
 def topk(x, k: int, axis: int = -1, largest: bool = True, sorted: bool = True):
     """The ``k`` largest (or smallest) entries of ``x`` along ``axis`` and their int64 indices;
     equal values keep the lower index first, as ONNX TopK.
@@ -195,6 +221,22 @@ def _reshape_dynamic_type(x: TensorType, shape: TensorType, dims) -> TensorType:
 defop("reshape_dynamic", _reshape_dynamic_type, inputs=2, family="extra", attrs={"dims": Attr("any")},
       doc="ONNX Reshape with a shape read at run time (0 copies a dim, -1 infers one); `dims` is what is known of it at build time.")
 defvjp("reshape_dynamic", lambda g, x, shape, *, out, dims: (bind("reshape_like", g, x), None))
+
+_ZERO = np.zeros(1, np.int64)
+_ONE = np.ones(1, np.int64)
+
+
+# These ops' attr is called `dims`, like the rule's second parameter: their rules take
+# (*args, **attrs), so the attr does not collide with it.
+
+@defbatch("reshape_dynamic")
+def _reshape_dynamic_batch(*args, **attrs):
+    (x, shape), (dx, ds), size = args
+    if ds is not None:  # a target shape per example: a data-dependent shape
+        return LOOP_THIS
+    # x's batch in front and a 0 (ONNX: copy the input's dim) before the target: the batch stays
+    target = bind("concat", bind("constant", value=_ZERO), shape, axis=0)
+    return bind("reshape_dynamic", to_front(x, dx), target, dims=(size,) + tuple(attrs["dims"])), 0
 
 
 def reshape_dynamic(x, shape, dims):
@@ -228,6 +270,20 @@ defop("expand_dynamic", _expand_dynamic_type, inputs=2, family="extra", attrs={"
 defvjp("expand_dynamic", lambda g, x, shape, *, out, dims: (unbroadcast(g, out.type, x), None))
 
 
+@defbatch("expand_dynamic")
+def _expand_dynamic_batch(*args, **attrs):
+    (x, shape), (dx, ds), size = args
+    if ds is not None:  # a target shape per example: a data-dependent shape
+        return LOOP_THIS
+    out_dims = tuple(attrs["dims"])
+    x = to_front(x, dx)
+    k = len(out_dims) - (x.type.rank - 1)
+    if k:  # size-1 axes after the batch up to the result's rank: broadcasting then pairs axes right
+        x = bind("expand_dims", x, axes=tuple(range(1, 1 + k)))
+    target = bind("concat", bind("constant", value=_ONE), shape, axis=0)  # Expand keeps the batch for a 1
+    return bind("expand_dynamic", x, target, dims=(size,) + out_dims), 0
+
+
 def expand_dynamic(x, shape, dims):
     """Broadcast ``x`` against the int64 tensor ``shape`` read at run time (ONNX Expand); ``dims``
     are the result's dims as far as known (ints, symbols, None), one per result axis.
@@ -247,6 +303,8 @@ def _full_dynamic_type(shape: TensorType, value, dims) -> TensorType:
 defop("full_dynamic", _full_dynamic_type, inputs=1, differentiable=False, family="extra",
       attrs={"value": Attr("array"), "dims": Attr("any")},
       doc="ONNX ConstantOfShape: a tensor of the run-time shape `shape` filled with `value`.")
+# A batched shape gives each example its own shape: data-dependent, so a loop over the batch.
+defbatch("full_dynamic", LOOP)
 
 
 def full_dynamic(shape, value, dims):

@@ -1,10 +1,9 @@
-"""Shape ops that rearrange elements: reshape, transpose, expand_dims, squeeze, broadcasting,
-concat, split, stack, tile and flip.
+"""Shape ops that rearrange elements: reshape, transpose, expand_dims, squeeze and broadcasting.
 
-Indexing ops (slice and its adjoint pad, gather, gather_nd, scatter_add, one_hot) live in
-``shape_index.py`` and
-ops that create tensors (shape_of, range, full, zeros, ones, full_like, constant) in
-``shape_create.py``. The NumPy kernels and ONNX lowerings of all three are in one file each
+Joining and cutting ops (concat, split, stack, tile, flip) live in ``shape_join.py``, indexing
+ops (slice and its adjoint pad, gather, gather_nd, scatter_add, one_hot) in ``shape_index.py``
+and ops that create tensors (shape_of, range, full, zeros, ones, full_like, constant) in
+``shape_create.py``. The NumPy kernels and ONNX lowerings of all four are in one file each
 (``executors/numpy/kernels/shape.py``, ``executors/onnx/lowering/shape.py``).
 
 Type rules accept symbolic and unknown dims wherever the answer can still be known. Three
@@ -17,11 +16,15 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
+import numpy as np
+
 from irflow.errors import DTypeError, ShapeError
 from irflow.ir.dtypes import DType
 from irflow.ir.types import Dim, TensorType
 from irflow.ops.common import bind, norm_axes, unbroadcast
-from irflow.ops.registry import Attr, defop, defvjp
+from irflow.ops.batching import (LOOP_THIS, common_axis, elementwise_rule, first_batched, insert_axes, materialize,
+                                 rank_of, shift_axes, to_front)
+from irflow.ops.registry import Attr, defbatch, defop, defvjp
 
 # Slice bounds that mean "to the end" (ONNX uses INT64_MAX / INT64_MIN the same way).
 END = 2**63 - 1
@@ -88,6 +91,7 @@ def _prod(dims) -> int:
 
 defop("identity", lambda x: x, family="shape")
 defvjp("identity", lambda g, x, *, out: g)
+defbatch("identity", elementwise_rule("identity"))
 
 
 def identity(x):
@@ -135,6 +139,19 @@ defop("reshape", _reshape_type, attrs={"shape": Attr("ints")}, family="shape")
 defvjp("reshape", _reshape_vjp)
 
 
+@defbatch("reshape")
+def _reshape_batch(inputs, dims, size, *, shape):
+    x = to_front(inputs[0], dims[0])
+    if -1 in shape:  # the batch takes the -1 unless the example's -1 can be resolved here
+        example = x.type.shape[1:]
+        if not all(type(v) is int for v in example) or _prod(d for d in shape if d != -1) == 0:
+            return (bind("reshape", x, shape=(size,) + shape), 0) if type(size) is int else LOOP_THIS
+        shape = tuple(_prod(example) // _prod(d for d in shape if d != -1) if d == -1 else d for d in shape)
+    if type(size) is not int and _prod(shape) == 0:
+        return LOOP_THIS  # neither the batch size nor a -1 can be known
+    return bind("reshape", x, shape=(size if type(size) is int else -1,) + shape), 0
+
+
 def reshape(x, shape: Sequence[int]):
     """Give ``x`` a new shape with the same elements (one size may be -1: inferred).
 
@@ -153,6 +170,18 @@ def _reshape_like_type(x: TensorType, like: TensorType) -> TensorType:
 defop("reshape_like", _reshape_like_type, inputs=2, family="shape",
       doc="Reshape x to the run-time shape of `like` (internal: VJP rules under symbolic dims).")
 defvjp("reshape_like", lambda g, x, like, *, out: (bind("reshape_like", g, x), None))
+
+
+@defbatch("reshape_like")
+def _reshape_like_batch(inputs, dims, size):
+    (x, like), (dx, dl) = inputs, dims
+    ref = first_batched(inputs, dims)
+    if dl is None:  # one target shape for every example
+        target = like.type.shape
+        if all(type(v) is int for v in target) and (type(size) is int or _prod(target) > 0):
+            return bind("reshape", to_front(x, dx), shape=(size if type(size) is int else -1,) + target), 0
+        like = materialize(like, None, size, ref)  # broadcast_to / add: a view on NumPy
+    return bind("reshape_like", materialize(x, dx, size, ref), to_front(like, dl)), 0
 
 
 def reshape_like(x, like):
@@ -175,6 +204,13 @@ def _expand_dims_type(x: TensorType, axes) -> TensorType:
 
 defop("expand_dims", _expand_dims_type, attrs={"axes": Attr("ints")}, family="shape")
 defvjp("expand_dims", lambda g, x, *, out, axes: bind("squeeze", g, axes=norm_axes(axes, out.type.rank, "expand_dims")))
+
+
+@defbatch("expand_dims")
+def _expand_dims_batch(inputs, dims, size, *, axes):
+    x, d = inputs[0], dims[0]
+    new, b = insert_axes(axes, rank_of(x, d) + len(axes), d, "expand_dims")
+    return bind("expand_dims", x, axes=new), b
 
 
 def expand_dims(x, axis):
@@ -216,6 +252,14 @@ defop("squeeze", _squeeze_type, attrs={"axes": Attr("ints", default=None, option
 defvjp("squeeze", _squeeze_vjp)
 
 
+@defbatch("squeeze")
+def _squeeze_batch(inputs, dims, size, *, axes):
+    x, d = inputs[0], dims[0]
+    example = TensorType(dtype=x.type.dtype, shape=x.type.shape[:d] + x.type.shape[d + 1:])
+    ax, full = shift_axes(_squeeze_axes(example, axes), example.rank, d, "squeeze")  # never the batch axis
+    return bind("squeeze", x, axes=full), d - sum(a < d for a in ax)
+
+
 def squeeze(x, axis=None):
     """Drop size-1 axes (all of them when ``axis`` is None; then the shape must be static).
 
@@ -244,6 +288,14 @@ defop("transpose", _transpose_type, attrs={"perm": Attr("ints", default=None, op
 defvjp("transpose", lambda g, x, *, out, perm: bind("transpose", g, perm=inverse_perm(perm, x.type.rank)))
 
 
+@defbatch("transpose")
+def _transpose_batch(inputs, dims, size, *, perm):
+    x, d = inputs[0], dims[0]
+    r = rank_of(x, d)
+    perm = tuple(range(r))[::-1] if perm is None else perm
+    return bind("transpose", x, perm=(d,) + tuple(p + (p >= d) for p in perm)), 0  # one transpose, batch first
+
+
 def transpose(x, perm=None):
     """Permute axes (reverse them when ``perm`` is None), as ``np.transpose``.
 
@@ -269,6 +321,23 @@ defop("broadcast_to", _broadcast_to_type, attrs={"shape": Attr("ints")}, family=
 defvjp("broadcast_to", lambda g, x, *, out, shape: unbroadcast(g, out.type, x))
 
 
+def _pad_rank(x, d, rank: int):
+    """A batched ``x`` at axis 0 with size-1 axes after the batch up to ``rank`` example axes."""
+    x = to_front(x, d)
+    k = rank - rank_of(x, 0)
+    return bind("expand_dims", x, axes=tuple(range(1, 1 + k))) if k else x
+
+
+@defbatch("broadcast_to")
+def _broadcast_to_batch(inputs, dims, size, *, shape):
+    x = _pad_rank(inputs[0], dims[0], len(shape))
+    if type(size) is int:
+        return bind("broadcast_to", x, shape=(size,) + shape), 0
+    # unknown batch size: ONNX Expand broadcasts both ways, so a 1 keeps the batch axis
+    target = bind("constant", value=np.array((1,) + shape, np.int64))
+    return bind("expand_dynamic", x, target, dims=(size,) + shape), 0
+
+
 def broadcast_to(x, shape: Sequence[int]):
     """Broadcast ``x`` to a static ``shape``, as ``np.broadcast_to``.
 
@@ -288,6 +357,20 @@ defop("broadcast_like", _broadcast_like_type, inputs=2, family="shape",
 defvjp("broadcast_like", lambda g, x, like, *, out: (unbroadcast(g, out.type, x), None))
 
 
+@defbatch("broadcast_like")
+def _broadcast_like_batch(inputs, dims, size):
+    (x, like), (dx, dl) = inputs, dims
+    if dx is not None:
+        x = _pad_rank(x, dx, like.type.rank - (dl is not None))
+    if dl is not None:  # an unbatched x broadcasts against the batch axis by itself
+        return bind("broadcast_like", x, to_front(like, dl)), 0
+    shape = like.type.shape
+    if all(type(v) is int for v in shape):
+        return _broadcast_to_batch([x], [0], size, shape=shape)
+    target = bind("concat", bind("constant", value=np.array([1], np.int64)), bind("shape_of", like), axis=0)
+    return bind("expand_dynamic", x, target, dims=(size,) + shape), 0
+
+
 def _sum_to_like_type(g: TensorType, like: TensorType, axes) -> TensorType:
     if g.rank != like.rank:
         raise ShapeError(f"sum_to_like: ranks differ ({g} vs {like})")
@@ -300,6 +383,12 @@ defop("sum_to_like", _sum_to_like_type, inputs=2, attrs={"axes": Attr("ints")}, 
 defvjp("sum_to_like", lambda g, x, like, *, out, axes: (bind("broadcast_like", g, x), None))
 
 
+@defbatch("sum_to_like")
+def _sum_to_like_batch(inputs, dims, size, *, axes):
+    (g, like), d = common_axis(inputs, dims, size)  # like only gives sizes: broadcasting it is a view
+    return bind("sum_to_like", g, like, axes=shift_axes(axes, g.type.rank - 1, d, "sum_to_like")[1]), d
+
+
 def broadcast_like(x, like):
     """Broadcast ``x`` to the shape ``like`` has at run time.
 
@@ -309,254 +398,8 @@ def broadcast_like(x, like):
     return bind("broadcast_like", x, like)
 
 
-# -- concat / split / stack ----------------------------------------------------------------------
-
-def _same_dtype(op: str, types: Sequence[TensorType]) -> DType:
-    dtypes = {t.dtype for t in types}
-    if len(dtypes) > 1:
-        raise DTypeError(f"{op}: inputs have different dtypes ({', '.join(t.dtype.value for t in types)}); cast explicitly")
-    return types[0].dtype
-
-
-def _merge_shapes(op: str, types: Sequence[TensorType], skip_axis: int | None) -> list[Dim]:
-    """The common shape of ``types`` (all the same rank), except on ``skip_axis``."""
-    rank = types[0].rank
-    for t in types:
-        if t.rank != rank:
-            raise ShapeError(f"{op}: inputs have different ranks: {', '.join(str(t.shape) for t in types)}")
-    shape = list(types[0].shape)
-    for t in types[1:]:
-        for i, d in enumerate(t.shape):
-            if i != skip_axis:
-                shape[i] = same_dim(shape[i], d, op, f"axis {i} of shapes {', '.join(str(u.shape) for u in types)}")
-    return shape
-
-
-def _concat_type(*xs: TensorType, axis: int) -> TensorType:
-    dtype = _same_dtype("concat", xs)
-    if xs[0].rank == 0:
-        raise ShapeError("concat: cannot concatenate scalars (rank 0); use stack")
-    a = norm_axis(axis, xs[0].rank, "concat")
-    shape = _merge_shapes("concat", xs, a)
-    sizes = [t.shape[a] for t in xs]
-    if all(type(d) is int for d in sizes):
-        shape[a] = sum(sizes)
-    elif len(xs) == 1:
-        shape[a] = sizes[0]
-    else:
-        shape[a] = None
-    return TensorType(dtype=dtype, shape=tuple(shape))
-
-
-def _concat_vjp(g, *xs, out, axis):
-    if len(xs) == 1:
-        return (g,)
-    a = axis % out.type.rank
-    sizes = [x.type.shape[a] for x in xs]
-    if all(type(d) is int for d in sizes):
-        parts = bind("split", g, sizes=tuple(sizes), num=None, axis=a)
-    else:
-        parts = bind("split_like", g, *xs, axis=a)
-    return tuple(parts)
-
-
-defop("concat", _concat_type, inputs=(1, None), attrs={"axis": Attr("int", default=0)}, family="shape")
-defvjp("concat", _concat_vjp)
-
-
-def concat(tensors: Sequence[Any], axis: int = 0):
-    """Join tensors of the same dtype along an existing ``axis``, as ``np.concatenate``.
-
-    >>> irf.concat([irf.tensor(np.zeros((2, 3))), irf.tensor(np.ones((1, 3)))], axis=0).shape
-    (3, 3)
-    """
-    return bind("concat", *tensors, axis=int(axis))
-
-
-def _split_sizes(x: TensorType, sizes, num, axis: int, op: str = "split") -> tuple[int, tuple[Dim, ...]]:
-    """The normalized axis and the output sizes along it."""
-    if x.rank == 0:
-        raise ShapeError(f"{op}: cannot split a scalar")
-    a = norm_axis(axis, x.rank, op)
-    d = x.shape[a]
-    if (sizes is None) == (num is None):
-        raise ShapeError(f"{op}: give exactly one of sizes and num, got sizes={sizes}, num={num}")
-    if sizes is not None:
-        if not sizes or any(s < 0 for s in sizes):
-            raise ShapeError(f"{op}: sizes {sizes} must be one or more sizes >= 0")
-        if type(d) is int and sum(sizes) != d:
-            raise ShapeError(f"{op}: sizes {sizes} add up to {sum(sizes)}, but axis {a} of {x.shape} has size {d}")
-        return a, tuple(sizes)
-    if num < 1:
-        raise ShapeError(f"{op}: num must be >= 1, got {num}")
-    if type(d) is int:
-        if d % num:
-            raise ShapeError(f"{op}: axis {a} of {x.shape} (size {d}) does not split into {num} equal parts")
-        return a, (d // num,) * num
-    return a, ((d if num == 1 else None),) * num
-
-
-def _split_type(x: TensorType, sizes, num, axis) -> tuple[TensorType, ...]:
-    a, out_sizes = _split_sizes(x, sizes, num, axis)
-    return tuple(TensorType(dtype=x.dtype, shape=x.shape[:a] + (s,) + x.shape[a + 1:]) for s in out_sizes)
-
-
-def _split_vjp(g, x, *, out, sizes, num, axis):
-    parts = g if isinstance(g, tuple) else (g,)
-    return bind("concat", *parts, axis=axis)
-
-
-defop("split", _split_type, family="shape", attrs={
-    "sizes": Attr("ints", default=None, optional=True),
-    "num": Attr("int", default=None, optional=True),
-    "axis": Attr("int", default=0),
-})
-defvjp("split", _split_vjp)
-
-
-def split(x, num_or_sizes: int | Sequence[int], axis: int = 0) -> tuple:
-    """Split ``x`` along ``axis`` into ``num`` equal parts or parts of the given ``sizes``.
-
-    Always returns a tuple (of one tensor when there is one part).
-
-    >>> [p.shape for p in irf.split(irf.tensor(np.zeros((5, 2))), (2, 3))]
-    [(2, 2), (3, 2)]
-    """
-    if isinstance(num_or_sizes, int) or (hasattr(num_or_sizes, "__index__") and not hasattr(num_or_sizes, "__len__")):
-        out = bind("split", x, sizes=None, num=int(num_or_sizes), axis=int(axis))
-    else:
-        out = bind("split", x, sizes=as_int_tuple(num_or_sizes, "split: sizes"), num=None, axis=int(axis))
-    return out if isinstance(out, tuple) else (out,)
-
-
-def _split_like_type(x: TensorType, *likes: TensorType, axis: int) -> tuple[TensorType, ...]:
-    a = norm_axis(axis, x.rank, "split_like")
-    for t in likes:
-        if t.rank != x.rank:
-            raise ShapeError(f"split_like: part shape {t.shape} has not the rank of {x.shape}")
-    sizes = [t.shape[a] for t in likes]
-    if type(x.shape[a]) is int and all(type(s) is int for s in sizes) and sum(sizes) != x.shape[a]:
-        raise ShapeError(f"split_like: parts of sizes {sizes} do not add up to axis {a} of {x.shape}")
-    return tuple(TensorType(dtype=x.dtype, shape=x.shape[:a] + (s,) + x.shape[a + 1:]) for s in sizes)
-
-
-def _split_like_vjp(g, x, *likes, out, axis):
-    parts = g if isinstance(g, tuple) else (g,)
-    return (bind("concat", *parts, axis=axis),) + (None,) * len(likes)
-
-
-defop("split_like", _split_like_type, inputs=(2, None), attrs={"axis": Attr("int")}, family="shape",
-      doc="Split x along axis into parts as long as each `like` tensor is there at run time (internal).")
-defvjp("split_like", _split_like_vjp)
-
-
-def split_like(x, likes: Sequence[Any], axis: int) -> tuple:
-    """Split ``x`` along ``axis`` into pieces as long as each of ``likes`` is along it at run time.
-
-    >>> [p.shape for p in irf.split_like(irf.tensor(np.zeros(5)), [irf.tensor(np.zeros(2)), irf.tensor(np.zeros(3))], 0)]
-    [(2,), (3,)]
-    """
-    out = bind("split_like", x, *likes, axis=int(axis))
-    return out if isinstance(out, tuple) else (out,)
-
-
-def _stack_type(*xs: TensorType, axis: int) -> TensorType:
-    dtype = _same_dtype("stack", xs)
-    shape = _merge_shapes("stack", xs, None)
-    a = norm_axis(axis, len(shape) + 1, "stack")
-    return TensorType(dtype=dtype, shape=tuple(shape[:a]) + (len(xs),) + tuple(shape[a:]))
-
-
-def _stack_vjp(g, *xs, out, axis):
-    a = axis % out.type.rank
-    parts = bind("split", g, sizes=None, num=len(xs), axis=a)
-    parts = parts if isinstance(parts, tuple) else (parts,)
-    return tuple(bind("squeeze", p, axes=(a,)) for p in parts)
-
-
-defop("stack", _stack_type, inputs=(1, None), attrs={"axis": Attr("int", default=0)}, family="shape")
-defvjp("stack", _stack_vjp)
-
-
-def stack(tensors: Sequence[Any], axis: int = 0):
-    """Join tensors of one shape and dtype along a new ``axis``, as ``np.stack``.
-
-    >>> irf.stack([irf.tensor(np.zeros(3)), irf.tensor(np.ones(3))], axis=1).shape
-    (3, 2)
-    """
-    return bind("stack", *tensors, axis=int(axis))
-
-
-# -- tile / flip -------------------------------------------------------------------------------------
-
-def _tile_type(x: TensorType, reps) -> TensorType:
-    if len(reps) != x.rank or any(r < 0 for r in reps):
-        raise ShapeError(f"tile: reps {reps} must be {x.rank} counts >= 0, one per axis of {x.shape}")
-    shape = tuple(d * r if type(d) is int else (d if r == 1 else (0 if r == 0 else None))
-                  for d, r in zip(x.shape, reps))
-    return TensorType(dtype=x.dtype, shape=shape)
-
-
-def _tile_vjp(g, x, *, out, reps):
-    if all(r == 1 for r in reps):
-        return g
-    if 0 in reps:
-        return bind("zeros_like", x)
-    if x.type.is_static:  # (r0*d0, r1*d1, ...) -> (r0, d0, r1, d1, ...), summed over the r axes
-        pairs = tuple(v for r, d in zip(reps, x.type.shape) for v in (r, d))
-        g = bind("reshape", g, shape=pairs)
-        return bind("reduce_sum", g, axes=tuple(range(0, 2 * x.type.rank, 2)), keepdims=False)
-    for a, (r, d) in enumerate(zip(reps, x.type.shape)):  # symbolic dims: add up the r copies per axis
-        if r == 1:
-            continue
-        if type(d) is int:
-            parts = bind("split", g, sizes=(d,) * r, num=None, axis=a)
-        else:
-            parts = bind("split_like", g, *([x] * r), axis=a)
-        g = parts[0]
-        for p in parts[1:]:
-            g = g + p
-    return g
-
-
-defop("tile", _tile_type, attrs={"reps": Attr("ints")}, family="shape")
-defvjp("tile", _tile_vjp)
-
-
-def tile(x, reps: int | Sequence[int]):
-    """Repeat ``x`` ``reps[i]`` times along axis i, as ``np.tile`` (short reps get leading 1s).
-
-    >>> irf.tile(irf.tensor(np.zeros((2, 3))), (2, 1)).shape
-    (4, 3)
-    """
-    reps = as_int_tuple(reps, "tile: reps")
-    rank = len(x.shape)
-    if len(reps) > rank:  # np.tile promotes x by adding leading axes
-        x = bind("expand_dims", x, axes=tuple(range(len(reps) - rank)))
-    reps = (1,) * (rank - len(reps)) + reps
-    return bind("tile", x, reps=reps)
-
-
-def _flip_type(x: TensorType, axes) -> TensorType:
-    norm_axes(axes, x.rank, "flip")
-    return x
-
-
-defop("flip", _flip_type, attrs={"axes": Attr("ints", default=None, optional=True)}, family="shape")
-defvjp("flip", lambda g, x, *, out, axes: bind("flip", g, axes=axes))
-
-
-def flip(x, axis=None):
-    """Reverse the order of elements along ``axis`` (int, tuple, or None for all axes).
-
-    >>> irf.flip(irf.tensor([1.0, 2.0, 3.0])).numpy()
-    array([3., 2., 1.], dtype=float32)
-    """
-    return bind("flip", x, axes=None if axis is None else as_int_tuple(axis, "flip: axis"))
-
-
 __all__ = [
     "identity", "reshape", "reshape_like", "expand_dims", "squeeze", "transpose", "broadcast_to",
-    "broadcast_like", "concat", "split", "split_like", "stack", "tile", "flip",
+    "broadcast_like",
 ]
 

@@ -16,12 +16,25 @@ from irflow.errors import DTypeError, ShapeError
 from irflow.ir.dtypes import DType, as_dtype, dtype_of_array
 from irflow.ir.types import TensorType
 from irflow.ops.common import bind
-from irflow.ops.registry import Attr, defop
+from irflow.ops.batching import LOOP, elementwise_rule
+from irflow.ops.registry import Attr, defbatch, defop
 from irflow.ops.shape import check_fill_value, as_int_tuple
 
 # -- shape_of -------------------------------------------------------------------------------------
 
 defop("shape_of", lambda x: TensorType(dtype=DType.int64, shape=(x.rank,)), differentiable=False, family="shape")
+
+
+@defbatch("shape_of")
+def _shape_of_batch(inputs, dims, size):
+    # every example has the same shape: the batched shape without the batch entry, unbatched
+    x, d = inputs[0], dims[0]
+    full = bind("shape_of", x)
+    parts = [bind("slice", full, starts=(a,), ends=(b,), axes=(0,), steps=None)
+             for a, b in ((0, d), (d + 1, x.type.rank)) if b > a]
+    if not parts:  # a batch of scalars
+        return bind("slice", full, starts=(0,), ends=(0,), axes=(0,), steps=None), None
+    return (parts[0] if len(parts) == 1 else bind("concat", *parts, axis=0)), None
 
 
 def shape_of(x):
@@ -77,6 +90,9 @@ defop("range", _range_rule, inputs=(0, 3), differentiable=False, family="shape",
     "delta": Attr("float", default=None, optional=True),
     "dtype": Attr("dtype", default=None, optional=True),
 })
+# Batched tensor bounds give each example its own length: a data-dependent shape, so the
+# batch runs in a loop (whose stacking then needs equal lengths, as a Python loop would).
+defbatch("range", LOOP)
 
 
 def range(start, limit=None, delta=1, dtype: Any = None):
@@ -137,6 +153,8 @@ defop("zeros", _zeros_type, inputs=0, differentiable=False, family="shape", attr
 defop("ones", _ones_type, inputs=0, differentiable=False, family="shape", attrs=dict(_SHAPE_DTYPE))
 defop("full_like", _full_like_type, inputs=1, differentiable=False, family="shape",
       attrs={"value": Attr("float"), "dtype": Attr("dtype", default=None, optional=True)})
+defbatch("full_like", elementwise_rule("full_like"))  # the batched x's shape: the same fill per example
+# full, zeros, ones and constant have no inputs, so they are never batched (vmap copies them).
 
 
 def _scalar_dtype(value: Any) -> DType:

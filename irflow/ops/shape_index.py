@@ -23,7 +23,9 @@ from irflow.errors import DTypeError, IRValidationError, ShapeError, Unsupported
 from irflow.ir.dtypes import DType, as_dtype
 from irflow.ir.types import TensorType
 from irflow.ops.common import bind
-from irflow.ops.registry import Attr, defop, defvjp
+from irflow.ops.batching import (insert_axes, materialize, move_axis, rank_of, shift_axes, shift_axis, to_front,
+                                 with_batch_index)
+from irflow.ops.registry import Attr, defbatch, defop, defvjp
 from irflow.ops.shape import BEGIN_REVERSED, END, as_int_tuple, check_fill_value, inverse_perm, norm_axis, same_dim
 
 INDEX_DTYPES = (DType.int32, DType.int64)
@@ -158,6 +160,14 @@ defop("slice", _slice_type, family="shape", attrs={
 defvjp("slice", _slice_vjp)
 
 
+@defbatch("slice")
+def _slice_batch(inputs, dims, size, *, starts, ends, axes, steps):
+    x, d = inputs[0], dims[0]
+    axes = tuple(range(len(starts))) if axes is None else axes
+    return bind("slice", x, starts=starts, ends=ends, axes=shift_axes(axes, rank_of(x, d), d, "slice")[1],
+                steps=steps), d
+
+
 def slice(x, starts: Sequence[int | None], ends: Sequence[int | None], axes: Sequence[int] | None = None,
           steps: Sequence[int] | None = None):
     """``x[start:end:step]`` on the given ``axes`` (default: the first len(starts) axes), as
@@ -218,6 +228,26 @@ defop("gather", _gather_type, inputs=2, attrs={"axis": Attr("int", default=0)}, 
 defvjp("gather", _gather_vjp)
 
 
+@defbatch("gather")
+def _gather_batch(inputs, dims, size, *, axis):
+    (x, idx), (dx, di) = inputs, dims
+    q = rank_of(idx, di)
+    if di is None:  # one index set: gather along the shifted axis; the batch axis moves past the index axes
+        a = shift_axis(axis, rank_of(x, dx), dx, "gather")
+        return bind("gather", x, idx, axis=a), (dx if dx < a else dx + q - 1)
+    if dx is None:  # one table, batched indices: the batch axis is one of the index axes
+        a = norm_axis(axis, x.type.rank, "gather")
+        return bind("gather", x, idx, axis=a), a + di
+    # both batched: a gather_nd of (b, index) pairs from x with the batch and the gathered axis in front
+    r = rank_of(x, dx)
+    a = norm_axis(axis, r, "gather")
+    xf = move_axis(to_front(x, dx), a + 1, 1)  # (B, x_a, other axes of x in order)
+    nd = with_batch_index(bind("expand_dims", to_front(idx, di), axes=(q + 1,)))  # (B, *idx, 2)
+    out = bind("gather_nd", xf, nd)  # (B, *idx, x axes before a, x axes after a)
+    perm = (0,) + tuple(range(q + 1, q + 1 + a)) + tuple(range(1, q + 1)) + tuple(range(q + 1 + a, q + r))
+    return bind("transpose", out, perm=perm), 0
+
+
 def gather(x, indices, axis: int = 0):
     """Take entries of ``x`` along ``axis`` at ``indices`` (int32/int64; negatives count from
     the end), as ``np.take``: the result has shape x.shape[:axis] + indices.shape + x.shape[axis+1:].
@@ -249,6 +279,37 @@ defop("gather_nd", _gather_nd_type, inputs=2, family="shape")
 defvjp("gather_nd", lambda g, data, indices, *, out: (bind("scatter_add", bind("zeros_like", data), indices, g), None))
 
 
+@defbatch("gather_nd")
+def _gather_nd_batch(inputs, dims, size):
+    (data, idx), (dd, di) = inputs, dims
+    k = idx.type.shape[-1] if di is None or di < idx.type.rank - 1 else idx.type.shape[-2]
+    if di is None:  # the batch axis of data right after the k indexed axes: it stays in every slice
+        return bind("gather_nd", move_axis(data, dd, k), idx), idx.type.rank - 1
+    idx = to_front(idx, di)
+    if dd is None:  # batched index tuples into one data tensor: an index axis of the result
+        return bind("gather_nd", data, idx), 0
+    return bind("gather_nd", to_front(data, dd), with_batch_index(idx)), 0
+
+
+def scatter_nd_batch(op: str):
+    """The batching rule of a ``data, indices, updates`` scatter into index tuples
+    (``scatter_add`` here, ``scatter_nd`` in extra.py)."""
+
+    def rule(inputs, dims, size, **attrs):
+        (data, idx, upd), (dd, di, du) = inputs, dims
+        like = next((x, d) for x, d in zip(inputs, dims) if d is not None)
+        if di is None:  # one index set: the batch axis of data after the k indexed axes (as gather_nd)
+            k, q = idx.type.shape[-1], idx.type.rank - 1
+            data = move_axis(materialize(data, dd, size, like), 0, k)
+            upd = move_axis(materialize(upd, du, size, like), 0, q)
+            return bind(op, data, idx, upd, **attrs), k
+        idx = with_batch_index(to_front(idx, di))  # (b, index) tuples into the data batched at axis 0
+        return bind(op, materialize(data, dd, size, like), idx, materialize(upd, du, size, like), **attrs), 0
+
+    rule.__name__ = f"batch_{op}"
+    return rule
+
+
 def gather_nd(data, indices):
     """Index ``data`` with the tuples in the last axis of ``indices``, as ``tf.gather_nd``:
     ``out[i] = data[tuple(indices[i])]``.
@@ -275,6 +336,7 @@ def _scatter_add_type(data: TensorType, indices: TensorType, updates: TensorType
 
 defop("scatter_add", _scatter_add_type, inputs=3, family="shape")
 defvjp("scatter_add", lambda g, data, indices, updates, *, out: (g, None, bind("gather_nd", g, indices)))
+defbatch("scatter_add", scatter_nd_batch("scatter_add"))
 
 
 def scatter_add(data, indices, updates):
@@ -302,6 +364,13 @@ defop("one_hot", _one_hot_type, differentiable=False, family="shape", attrs={
     "axis": Attr("int", default=-1),
     "dtype": Attr("dtype", default=DType.float32),
 })
+
+
+@defbatch("one_hot")
+def _one_hot_batch(inputs, dims, size, *, depth, axis, dtype):
+    x, d = inputs[0], dims[0]
+    (a,), b = insert_axes((axis,), rank_of(x, d) + 1, d, "one_hot")
+    return bind("one_hot", x, depth=depth, axis=a, dtype=dtype), b
 
 
 def one_hot(indices, depth: int, axis: int = -1, dtype: Any = "float32"):
@@ -384,6 +453,13 @@ defop("pad", _pad_type, family="shape", attrs={
     "value": Attr("float", default=0.0),
 })
 defvjp("pad", _pad_vjp)
+
+
+@defbatch("pad")
+def _pad_batch(inputs, dims, size, *, pads, mode, value):
+    x, d = inputs[0], dims[0]
+    r = rank_of(x, d)
+    return bind("pad", x, pads=pads[:d] + (0,) + pads[d:r + d] + (0,) + pads[r + d:], mode=mode, value=value), d
 
 
 def pad(x, pads, mode: str = "constant", value: float = 0.0):

@@ -34,10 +34,11 @@ class Case:
     make: Callable[[np.random.Generator], list]  # per-example inputs (arrays, or None for omitted)
     attrs: dict = field(default_factory=dict)
     grad: bool = True  # also check the VJP graph under vmap
+    loop_inputs: tuple = ()  # inputs whose batching legitimately runs the op in a loop (a shape tensor)
 
 
-def case(make: Callable, grad: bool = True, **attrs: Any) -> Case:
-    return Case(make, attrs, grad)
+def case(make: Callable, grad: bool = True, loop_inputs: tuple = (), **attrs: Any) -> Case:
+    return Case(make, attrs, grad, loop_inputs)
 
 
 def f64(*shape: int, positive: bool = False) -> Callable:
@@ -126,6 +127,61 @@ CASES.update({
     "custom_call": [case(ins(f64(3)), fwd=_fwd, bwd=_bwd)],
 })
 
+# -- the shape, indexing, nn, conv and extra families ----------------------------------------------
+
+CASES.update({
+    "identity": [case(ins(f64(3, 4)))],
+    "reshape": [case(ins(f64(2, 3, 4)), shape=(6, 4)), case(ins(f64(2, 3, 4)), shape=(-1, 2)),
+                case(ins(f64(2, 3)), shape=(3, 1, 2)), case(ins(f64(1, 1)), shape=())],
+    "reshape_like": [case(ins(f64(2, 6), f64(3, 4))), case(ins(f64(6), f64(2, 3)))],
+    "expand_dims": [case(ins(f64(2, 3)), axes=(0,)), case(ins(f64(2, 3)), axes=(1, 3)), case(ins(f64(2, 3)), axes=(-1,)),
+                    case(ins(f64(3)), axes=(0, 2))],
+    "squeeze": [case(ins(f64(1, 3, 1))), case(ins(f64(1, 3, 1)), axes=(2,)), case(ins(f64(2, 1, 3)), axes=(-2,))],
+    "transpose": [case(ins(f64(2, 3, 4))), case(ins(f64(2, 3, 4)), perm=(1, 2, 0)), case(ins(f64(2, 3)), perm=(0, 1))],
+    "broadcast_to": [case(ins(f64(3, 1)), shape=(2, 3, 4)), case(ins(f64(4)), shape=(3, 4)), case(ins(f64(1)), shape=(2,))],
+    "broadcast_like": [case(ins(f64(3, 1), f64(2, 3, 4))), case(ins(f64(4), f64(3, 4)))],
+    "sum_to_like": [case(ins(f64(3, 4), f64(1, 4)), axes=(0,)), case(ins(f64(2, 3, 4), f64(2, 1, 1)), axes=(1, 2))],
+    "concat": [case(ins(f64(2, 3), f64(1, 3)), axis=0), case(ins(f64(2, 3), f64(2, 2), f64(2, 1)), axis=-1),
+               case(ins(f64(3)), axis=0)],
+    "split": [case(ins(f64(4, 3)), sizes=(1, 3), num=None, axis=0), case(ins(f64(2, 6)), sizes=None, num=3, axis=-1)],
+    "split_like": [case(ins(f64(5, 2), f64(2, 2), f64(3, 2)), axis=0), case(ins(f64(2, 4), f64(2, 1), f64(2, 3)), axis=1)],
+    "stack": [case(ins(f64(2, 3), f64(2, 3)), axis=0), case(ins(f64(2, 3), f64(2, 3), f64(2, 3)), axis=2),
+              case(ins(f64(3)), axis=-1)],
+    "tile": [case(ins(f64(2, 3)), reps=(2, 1)), case(ins(f64(2, 3)), reps=(1, 3)), case(ins(f64(3)), reps=(0,))],
+    "flip": [case(ins(f64(2, 3))), case(ins(f64(2, 3, 4)), axes=(0, 2)), case(ins(f64(2, 3)), axes=(-1,))],
+    "slice": [case(ins(f64(5, 4)), starts=(1,), ends=(4,), axes=None, steps=None),
+              case(ins(f64(5, 4)), starts=(-1, 0), ends=(-2**63, 4), axes=(0, 1), steps=(-2, 3)),
+              case(ins(f64(2, 6)), starts=(1,), ends=(2**63 - 1,), axes=(-1,), steps=(2,))],
+    "gather": [case(ins(f64(5, 3), ints(4, low=-5, high=5)), axis=0), case(ins(f64(2, 5, 3), ints(2, 2, high=5)), axis=1),
+               case(ins(f64(3, 4), ints(high=4)), axis=-1),
+               case(lambda rng: [rng.standard_normal((3, 4)), rng.integers(0, 3, (2,)).astype(np.int32)], axis=0)],
+    "gather_nd": [case(ins(f64(3, 4, 2), ints(5, 2, high=3))), case(ins(f64(3, 4), ints(2, 2, 1, high=3))),
+                  case(ins(f64(4, 3), ints(2, 2, low=-3, high=3)))],
+    "scatter_add": [case(ins(f64(4, 3), ints(5, 1, high=4), f64(5, 3))), case(ins(f64(3, 4), ints(2, 2, high=3), f64(2)))],
+    "one_hot": [case(ins(ints(3, low=-4, high=6)), depth=5, axis=-1, dtype=as_dtype("float64")),
+                case(ins(ints(2, 3, high=4)), depth=4, axis=0, dtype=as_dtype("float64")),
+                case(ins(ints(2, 3, high=4)), depth=4, axis=1, dtype=as_dtype("int64"))],
+    "pad": [case(ins(f64(3, 4)), pads=(1, 0, 2, 3), mode="constant", value=1.5),
+            case(ins(f64(3, 4)), pads=(2, 1, 1, 2), mode="reflect", value=0.0),
+            case(ins(f64(3, 4)), pads=(0, 2, 1, 0), mode="edge", value=0.0)],
+    "shape_of": [case(ins(f64(2, 3))), case(ins(f64()))],
+    "range": [case(lambda rng: [np.int64(1), np.int64(7), np.int64(2)], start=None, limit=None, delta=None, dtype=None)],
+    "full_like": [case(ins(f64(2, 3)), value=2.5, dtype=None), case(ins(f64(3)), value=1, dtype=as_dtype("int64"))],
+    "gather_elements": [case(ins(f64(3, 4), ints(2, 4, high=3)), axis=0), case(ins(f64(3, 4), ints(3, 2, low=-4, high=4)), axis=-1)],
+    "scatter_elements": [case(ins(f64(3, 4), ints(2, 4, high=3), f64(2, 4)), axis=0, reduction="add"),
+                         case(lambda rng: [rng.standard_normal((3, 4)), np.stack([rng.permutation(4)[:2] for _ in range(3)]),
+                                           rng.standard_normal((3, 2))], axis=1, reduction="none")],
+    "scatter_nd": [case(lambda rng: [rng.standard_normal((4, 3)), rng.permutation(4)[:2].reshape(2, 1),
+                                     rng.standard_normal((2, 3))], reduction="none"),
+                   case(ins(f64(3, 4), ints(3, 2, high=3), f64(3)), reduction="max", grad=False)],
+    "topk": [case(ins(f64(3, 5)), k=2, axis=-1, largest=True, sorted=True), case(ins(f64(4, 3)), k=3, axis=0, largest=False, sorted=True)],
+    "reshape_dynamic": [case(lambda rng: [rng.standard_normal((2, 6)), np.array([0, 3, -1])], dims=(2, 3, 2), loop_inputs=(1,)),
+                        case(lambda rng: [rng.standard_normal((2, 3)), np.array([6])], dims=(6,), loop_inputs=(1,))],
+    "expand_dynamic": [case(lambda rng: [rng.standard_normal((3, 1)), np.array([2, 3, 4])], dims=(2, 3, 4), loop_inputs=(1,)),
+                       case(lambda rng: [rng.standard_normal((4,)), np.array([1])], dims=(4,), loop_inputs=(1,))],
+    "full_dynamic": [case(lambda rng: [np.array([2, 3])], value=np.array([1.5]), dims=(2, 3))],
+})
+
 SCAN_OK = {"scan", "while_loop", "cond"}
 
 
@@ -156,7 +212,7 @@ def _cases(op: str) -> list[Case]:
     return CASES.get(op) or _default_case(op) or []
 
 
-RULED = sorted(op for op, d in REGISTRY.items() if d.batch is not None and d.batch is not LOOP)
+RULED = sorted(op for op, d in REGISTRY.items() if d.batch is not None)  # LOOP ops too: the loop must be right
 PARAMS = [pytest.param(op, i, id=f"{op}-{i}") for op in RULED for i, _ in enumerate(_cases(op))]
 
 
@@ -181,8 +237,9 @@ def _placements(ranks: list) -> list[list]:
     return out
 
 
-def _check_vmapped(graph: irf.Graph, examples: list[dict], in_axes: list, no_scan: bool, what: str) -> None:
-    size = len(examples)
+def _check_vmapped(graph: irf.Graph, examples: list[dict], in_axes: list, no_scan: bool, what: str,
+                   symbolic: bool = False) -> None:
+    size = "batch" if symbolic else len(examples)
     names = graph.input_names
     feeds = {}
     for nm, d in zip(names, in_axes):
@@ -190,6 +247,8 @@ def _check_vmapped(graph: irf.Graph, examples: list[dict], in_axes: list, no_sca
     loop_examples = [{nm: (examples[0][nm] if d is None else e[nm]) for nm, d in zip(names, in_axes)} for e in examples]
     bg = vmap_graph(graph, in_axes, size)
     bg.verify()
+    if symbolic:
+        assert all("batch" in v.type.shape for v, d in zip(bg.inputs, in_axes) if d is not None)
     if no_scan:
         scans = [n.name for n in bg.nodes if n.op == "scan"]
         assert not scans, f"{what}: the rule fell back to a loop ({scans})"
@@ -213,7 +272,26 @@ def test_batching_rule_equals_loop(op, k):
     examples = [{f"in{i}": a for i, a in enumerate(e) if a is not None} for e in examples_in]
     ranks = [np.ndim(a) for a in examples_in[0] if a is not None]
     for in_axes in _placements(ranks):
-        _check_vmapped(graph, examples, in_axes, op not in SCAN_OK, op)
+        looping = REGISTRY[op].batch is LOOP or any(in_axes[i] is not None for i in c.loop_inputs)
+        _check_vmapped(graph, examples, in_axes, op not in SCAN_OK and not looping, op)
+
+
+# The batch size is a symbol when a traced function's batch dim is one: rules must then read it
+# at run time (or loop). Checked for the families whose rules have such paths.
+SYMBOLIC_FAMILIES = {"shape", "nn", "extra"}
+SYMBOLIC_PARAMS = [p for p in PARAMS if REGISTRY[p.values[0]].family in SYMBOLIC_FAMILIES]
+
+
+@pytest.mark.parametrize("op,k", SYMBOLIC_PARAMS)
+def test_batching_rule_with_a_symbolic_batch_size(op, k):
+    c = _cases(op)[k]
+    rng = np.random.default_rng(zlib.crc32(f"sym-{op}-{k}".encode()))
+    examples_in = [c.make(rng) for _ in range(3)]
+    graph = _one_node_graph(op, examples_in[0], c.attrs)
+    examples = [{f"in{i}": a for i, a in enumerate(e) if a is not None} for e in examples_in]
+    ranks = [np.ndim(a) for a in examples_in[0] if a is not None]
+    for in_axes in _placements(ranks):
+        _check_vmapped(graph, examples, in_axes, False, op, symbolic=True)
 
 
 GRAD_PARAMS = [p for p in PARAMS if REGISTRY[p.values[0]].vjp is not None and _cases(p.values[0])[p.values[1]].grad]
