@@ -22,6 +22,7 @@ from irflow.ops.conv_nd import *  # noqa: F401,F403
 from irflow.ops.random import *  # noqa: F401,F403
 from irflow.ops.special import *  # noqa: F401,F403  (stop_gradient, call, custom_call)
 from irflow.ops import control  # noqa: E402,F401  (cond, scan, while_loop)
+from irflow.ops import resize  # noqa: E402,F401  (ONNX Resize as one op)
 
 OP_FUNCTIONS = sorted(
     set(elementwise.__all__) | set(reduction.__all__) | set(linalg.__all__) | set(shape.__all__)

@@ -39,5 +39,6 @@ from irflow.executors.numpy.kernels import elementwise, reduction, linalg, shape
 from irflow.executors.numpy.kernels import special  # noqa: E402,F401
 from irflow.executors.numpy.kernels import conv  # noqa: E402,F401
 from irflow.executors.numpy.kernels import conv_nd  # noqa: E402,F401
+from irflow.executors.numpy.kernels import resize  # noqa: E402,F401
 from irflow.executors.numpy.kernels import extra  # noqa: E402,F401
 from irflow.executors.numpy.kernels import control  # noqa: E402,F401
