@@ -23,6 +23,7 @@ from irflow.autodiff import GradientTape, custom_gradient, grad, hessian, jacobi
 from irflow.autodiff import vjp_fn as vjp  # irf.vjp: the function transform; irflow.autodiff.vjp is the graph pass
 from irflow import nn, optim  # irf.nn: Modules, layers, losses, metrics; irf.optim: optimizers
 from irflow import data  # irf.data: Dataset chains (tf.data) and DataLoader (PyTorch)
+from irflow import debugging  # irf.debugging: check_numerics, enable_check_numerics
 from irflow import summary, train  # irf.summary: TensorBoard summaries; irf.train: checkpoints
 
 float16, bfloat16, float32, float64 = DType.float16, DType.bfloat16, DType.float32, DType.float64

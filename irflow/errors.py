@@ -27,3 +27,17 @@ class UnsupportedOpError(IrflowError):
 
 class ExecutorError(IrflowError):
     """An executor failed to run a node, or cannot run at all (missing device, bad feeds)."""
+
+
+class NumericsError(ExecutorError):
+    """A value held NaN or Inf where a numerics check was asked for (``irf.debugging``)."""
+
+
+def integer_division_by_zero(node: str, op: str) -> ExecutorError:
+    """The one error every executor raises for an integer ``div`` or ``mod`` by zero.
+
+    >>> str(integer_division_by_zero("div_3", "div"))
+    'node div_3 (div): integer division by zero'
+    """
+    kind = "modulo" if op == "mod" else "division"
+    return ExecutorError(f"node {node} ({op}): integer {kind} by zero")

@@ -55,7 +55,10 @@ def handle_errors(fn: Callable) -> Callable:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            # NumPy's floating-point warnings would print source lines; the commands report
+            # NaN/Inf themselves (a note on stderr, --check-numerics, --compare's status).
+            with np.errstate(all="ignore"):
+                return fn(*args, **kwargs)
         except (typer.Exit, typer.Abort):
             raise
         except IrflowError as e:
@@ -319,6 +322,7 @@ class Diff:
     max_rel: float
     ok: bool
     note: str = ""
+    nan_mismatch: int = 0  # positions where exactly one of the two arrays holds NaN
 
 
 def compare_arrays(a: np.ndarray, b: np.ndarray, rtol: float, atol: float) -> Diff:
@@ -334,13 +338,15 @@ def compare_arrays(a: np.ndarray, b: np.ndarray, rtol: float, atol: float) -> Di
         bad = a != b
         return Diff(float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))), 0.0, not bad.any())
     x, y = a.astype(np.float64), b.astype(np.float64)
-    both_nan = np.isnan(x) & np.isnan(y)
+    nan_x, nan_y = np.isnan(x), np.isnan(y)
+    nan_mismatch = int(np.count_nonzero(nan_x != nan_y))
+    both_nan = nan_x & nan_y
     same_inf = np.isinf(x) & (x == y)
     diff = np.where(both_nan | same_inf, 0.0, np.abs(x - y))
     diff = np.where(np.isnan(diff), np.inf, diff)
     rel = diff / np.maximum(np.abs(y), np.finfo(np.float64).tiny)
-    ok = bool(np.all(diff <= atol + rtol * np.abs(np.where(np.isfinite(y), y, 0.0))))
-    return Diff(float(diff.max()), float(np.where(diff == 0, 0.0, rel).max()), ok)
+    ok = bool(np.all(diff <= atol + rtol * np.abs(np.where(np.isfinite(y), y, 0.0)))) and not nan_mismatch
+    return Diff(float(diff.max()), float(np.where(diff == 0, 0.0, rel).max()), ok, nan_mismatch=nan_mismatch)
 
 
 def preview(a: np.ndarray, count: int = 6) -> str:

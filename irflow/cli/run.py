@@ -48,6 +48,7 @@ def run(
     rtol: Annotated[float, typer.Option("--rtol", help="Relative tolerance for --compare.")] = 1e-4,
     atol: Annotated[float, typer.Option("--atol", help="Absolute tolerance for --compare.")] = 1e-5,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random inputs.")] = 0,
+    check_numerics: Annotated[bool, typer.Option("--check-numerics", help="Check every node's outputs on the NumPy interpreter; name the first that holds NaN or Inf (exit 1).")] = False,
 ) -> None:
     """Run MODEL on inputs and print each output's name, shape, dtype and first values."""
     if bisect and not compare:
@@ -64,8 +65,15 @@ def run(
 
     from irflow.executors import run as run_graph
 
+    if check_numerics:
+        _check_numerics(graph, feeds)
     first = Executor.numpy if compare else executor
     outs = run_graph(graph, feeds, executor=first.value, device=_device(device, first))
+    for name, arr in outs.items():
+        counted = count_nonfinite(arr)
+        if counted:
+            err_console.print(f"note: output '{name}' holds {counted}"
+                              + ("" if check_numerics else "; --check-numerics names the node that made it"), markup=False)
     table = Table(title=f"outputs ({first.value})")
     for column in ("name", "shape", "dtype", "values"):
         table.add_column(column)
@@ -95,9 +103,46 @@ def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
                 np.lib.format.write_array(member, np.asanyarray(arr), allow_pickle=False)
 
 
+def count_nonfinite(a: np.ndarray) -> str:
+    """``"3 NaN and 1 Inf"`` for a float array holding them, else ``""``."""
+    a = np.asarray(a)
+    if not (a.dtype.kind == "f" or a.dtype.name == "bfloat16") or a.size == 0:
+        return ""
+    nan, inf = int(np.count_nonzero(np.isnan(a))), int(np.count_nonzero(np.isinf(a)))
+    return " and ".join(p for p in (f"{nan} NaN" if nan else "", f"{inf} Inf" if inf else "") if p)
+
+
+def _check_numerics(graph, feeds) -> None:
+    """Run the NumPy interpreter with a check after every node; exit 1 naming the first bad one."""
+    from irflow.errors import NumericsError
+    from irflow.executors.numpy import Interpreter
+
+    try:
+        Interpreter(graph, check_numerics=True).run(feeds)
+    except NumericsError as e:
+        err_console.print(f"error: {e}", markup=False)
+        raise typer.Exit(1) from None
+    err_console.print("note: --check-numerics: every node's outputs are finite", markup=False)
+
+
 def _device(device: "Device", executor: "Executor") -> str:
     # The NumPy interpreter runs on the CPU whatever --device says.
     return "cpu" if executor is Executor.numpy else device.value
+
+
+def _status(d, numpy_value: np.ndarray, ort_value: np.ndarray) -> str:
+    """ok / DIFFERS, and what is not finite: NaN/Inf in agreement is reported, never "ok"."""
+    notes = [d.note] if d.note else []
+    if d.nan_mismatch:
+        notes.append(f"NaN at {d.nan_mismatch} position(s) in one executor only")
+    if d.ok:
+        bad = count_nonfinite(numpy_value)
+        return f"NaN/Inf: {bad} (same in both)" if bad else "ok"
+    for label, value in (("numpy", numpy_value), ("ort", ort_value)):
+        bad = count_nonfinite(value)
+        if bad:
+            notes.append(f"{label}: {bad}")
+    return "DIFFERS" + (f" ({'; '.join(notes)})" if notes else "")
 
 
 def _compare(graph, feeds, ref, device, rtol, atol, bisect) -> None:
@@ -111,7 +156,7 @@ def _compare(graph, feeds, ref, device, rtol, atol, bisect) -> None:
     for name, arr in ref.items():
         d = compare_arrays(other[name], arr, rtol, atol)
         all_ok &= d.ok
-        table.add_row(*map(Text, (name, f"{d.max_abs:.3g}", f"{d.max_rel:.3g}", ("ok" if d.ok else "DIFFERS") + (f" ({d.note})" if d.note else ""))))
+        table.add_row(*map(Text, (name, f"{d.max_abs:.3g}", f"{d.max_rel:.3g}", _status(d, arr, other[name]))))
     console.print(table)
     if bisect:
         from irflow.cli.bisect import bisect as find_divergence

@@ -192,6 +192,10 @@ def eager_bind(op: str, inputs: tuple, attrs: dict) -> Any:
         out = kernel(*args, **attrs)
     except IrflowError:
         raise
+    except ZeroDivisionError:  # integer div/mod by zero: what every executor raises
+        from irflow.errors import integer_division_by_zero
+
+        raise integer_division_by_zero("(eager)", op) from None
     except Exception as e:
         _check_types(op, args, attrs)  # a shape or dtype bug gets the type rule's message
         shapes = ", ".join(f"{a.dtype}{list(a.shape)}" for a in args if a is not None)
@@ -203,10 +207,26 @@ def eager_bind(op: str, inputs: tuple, attrs: dict) -> Any:
         result = tuple(_wrap(np.asarray(o)) for o in out)
     else:
         result = _wrap(np.asarray(out))
+    if CHECK_NUMERICS:
+        _check_numerics(op, result)
     if RECORDERS:
         for r in RECORDERS:
             r.record(op, inputs, result, attrs)
     return result
+
+
+# Set by irflow.debugging.enable_check_numerics(): every eager op checks its outputs.
+CHECK_NUMERICS = False
+
+
+def _check_numerics(op: str, result: Any) -> None:
+    from irflow.errors import NumericsError
+
+    for i, t in enumerate(result if type(result) is tuple else (result,)):
+        a = t._value
+        if (a.dtype.kind == "f" or a.dtype == DType.bfloat16.numpy) and not np.isfinite(a).all():
+            kind = "NaN" if np.isnan(a).any() else "Inf"
+            raise NumericsError(f"check_numerics: eager op {op} produced {kind} in output {i} {a.dtype}{list(a.shape)}")
 
 
 # (op, *input dtypes) combinations whose dtypes the type rule has accepted.

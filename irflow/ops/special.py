@@ -38,6 +38,30 @@ def stop_gradient(x):
     return bind("stop_gradient", x)
 
 
+# -- check_numerics ---------------------------------------------------------------------------
+def _check_numerics_type(x: TensorType, *, message: str) -> TensorType:
+    if not x.dtype.is_float:
+        raise DTypeError(f"check_numerics checks float tensors; got {x.dtype.value}")
+    return x
+
+
+defop("check_numerics", _check_numerics_type, inputs=1, attrs={"message": Attr("str")}, family="special",
+      doc="The identity that raises NumericsError (with its message) when the tensor holds NaN or Inf.")
+# As TensorFlow's CheckNumerics: the gradient is checked too.
+defvjp("check_numerics", lambda g, x, *, out, message: (
+    bind("check_numerics", g, message=f"NaN or Inf in the gradient of: {message}"),))
+
+
+def _declare_check_numerics_batching() -> None:
+    from irflow.ops.batching import elementwise_rule  # batching imports ops.common, which must load first
+    from irflow.ops.registry import defbatch
+
+    defbatch("check_numerics", elementwise_rule("check_numerics"))
+
+
+_declare_check_numerics_batching()
+
+
 # -- call: a Graph applied as one op ------------------------------------------------------------
 def graph_call_type(input_types: tuple, graph: Graph, op: str = "call") -> tuple[TensorType, ...]:
     """Check ``input_types`` against ``graph``'s inputs; return its output types.

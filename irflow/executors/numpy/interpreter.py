@@ -12,11 +12,17 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from irflow.errors import ExecutorError, IrflowError, UnsupportedOpError
+from irflow.errors import ExecutorError, IrflowError, NumericsError, UnsupportedOpError, integer_division_by_zero
 from irflow.executors.feeds import check_feeds
 from irflow.executors.numpy import buffers
 from irflow.executors.numpy.kernels import KERNELS
+from irflow.ir.dtypes import DType
 from irflow.ir.graph import Graph, Node
+
+# Set by irflow.debugging.enable_check_numerics(): every Interpreter (nested ones included)
+# then checks each node's outputs as if built with check_numerics=True.
+CHECK_NUMERICS = False
+_BFLOAT16 = DType.bfloat16.numpy
 
 
 class Interpreter:
@@ -66,7 +72,9 @@ class Interpreter:
         env: dict[str, Any] = dict(self.graph.initializers)
         env.update(check_feeds(self.graph, feeds) if check else feeds)
         env[""] = None  # an omitted optional input
-        profile, check_numerics = self.profile, self.check_numerics
+        profile, check_numerics = self.profile, self.check_numerics or CHECK_NUMERICS
+        if check_numerics:
+            self._check_sources(env)
         if profile:
             self.timings = []
         # Without hooks, kernels are called right here: a run_node frame per node costs ~0.4 us.
@@ -131,12 +139,23 @@ class Interpreter:
         except Exception as e:
             raise _node_failure(node, args, e) from e
 
+    def _check_sources(self, env: dict) -> None:
+        """NaN/Inf already in a feed or an initializer is reported as such, not blamed on a node."""
+        for name in (*self.graph.input_names, *self.graph.initializers):
+            a = env.get(name)
+            if isinstance(a, np.ndarray) and _is_float(a) and not np.isfinite(a).all():
+                kind = "graph input" if name in self.graph.input_names else "initializer"
+                raise NumericsError(f"check_numerics: {kind} %{name} {_type_of(a)} holds {_count_nonfinite(a)}")
+
     def _check_finite(self, node: Node, outs: tuple, env: dict) -> None:
         for name in outs:
             a = env[name]
-            if isinstance(a, np.ndarray) and a.dtype.kind == "f" and not np.isfinite(a).all():
-                kind = "NaN" if np.isnan(a).any() else "Inf"
-                raise ExecutorError(f"check_numerics: node {node.name} ({node.op}) produced {kind} in output %{name}")
+            if isinstance(a, np.ndarray) and _is_float(a) and not np.isfinite(a).all():
+                ins = ", ".join(f"%{n}: {_type_of(env[n])}" for n in node.inputs if n and isinstance(env.get(n), np.ndarray))
+                raise NumericsError(
+                    f"check_numerics: node {node.name} ({node.op}) produced {_count_nonfinite(a)} in output "
+                    f"%{name} {_type_of(a)}; its inputs ({ins or 'none'}) were finite"
+                )
 
     def profile_table(self) -> str:
         """The per-node timings of the last profiled run, slowest first, as text."""
@@ -147,6 +166,23 @@ class Interpreter:
         return "\n".join(lines)
 
 
+def _is_float(a: np.ndarray) -> bool:
+    return a.dtype.kind == "f" or a.dtype == _BFLOAT16
+
+
+def _type_of(a: np.ndarray) -> str:
+    return f"{a.dtype}{list(a.shape)}"
+
+
+def _count_nonfinite(a: np.ndarray) -> str:
+    nan = int(np.count_nonzero(np.isnan(a)))
+    inf = int(np.count_nonzero(np.isinf(a)))
+    parts = [f"{nan} NaN" if nan else "", f"{inf} Inf" if inf else ""]
+    return " and ".join(p for p in parts if p) + f" of {a.size} values"
+
+
 def _node_failure(node: Node, args: list, e: Exception) -> ExecutorError:
+    if isinstance(e, ZeroDivisionError):  # integer div/mod kernels check their divisor
+        return integer_division_by_zero(node.name, node.op)
     shapes = ", ".join(f"{a.dtype}{list(a.shape)}" if isinstance(a, np.ndarray) else repr(a) for a in args)
     return ExecutorError(f"node {node.name} ({node.op}) failed on inputs ({shapes}): {type(e).__name__}: {e}")

@@ -12,6 +12,7 @@ process (OpenBLAS, onnxruntime, torch) fight; pin ``intra_op_num_threads`` and c
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -121,6 +122,10 @@ class OrtRunner:
             raise ExecutorError(f"onnxruntime rejected graph {graph.name!r}: {e}") from None
         if self.device == "cuda" and "CUDAExecutionProvider" not in self.session.get_providers():
             raise ExecutorError(f"onnxruntime did not place graph {graph.name!r} on CUDA (providers: {self.session.get_providers()})")
+        # A run-time failure comes back as an exception (ort_failure); onnxruntime's own log line
+        # of the same error would only repeat it on stderr.
+        self.run_options = ort.RunOptions()
+        self.run_options.log_severity_level = 4
         self.output_names: list[str] = list(graph.output_names)
         self.input_names: list[str] = list(graph.input_names)
         # For the fast feeds check: per input, its name, NumPy dtype, rank and dims.
@@ -159,12 +164,51 @@ class OrtRunner:
         arrays = feeds if not check or self._feeds_ok(feeds) else check_feeds(self.graph, feeds)
         names = self.output_names if outputs is None else list(outputs)
         try:
-            values = self.session.run(names, arrays)
+            values = self.session.run(names, arrays, self.run_options)
         except Exception as e:  # noqa: BLE001
             if outputs is not None and set(names) - set(self.output_names):
                 bad = sorted(set(names) - set(self.output_names))
                 raise ExecutorError(f"graph {self.graph.name!r} has no output(s) {', '.join(bad)}; outputs are {', '.join(self.output_names)}") from None
-            raise ExecutorError(f"onnxruntime failed on graph {self.graph.name!r}: {e}") from None
+            raise ort_failure(self.graph, e) from None
         return dict(zip(names, values))
 
     __call__ = run
+
+
+_ORT_NODE = re.compile(r"running (\w+) node\. Name:'([^']*)'")
+
+
+def ort_failure(graph: Graph, e: Exception) -> ExecutorError:
+    """onnxruntime's run-time error as irflow's: the same error the NumPy interpreter raises for
+    an integer division or modulo by zero and for a failed ``check_numerics``; otherwise an
+    ExecutorError quoting onnxruntime."""
+    from irflow.errors import NumericsError, integer_division_by_zero
+
+    text = str(e)
+    found = _ORT_NODE.search(text)
+    if found:
+        onnx_op, onnx_name = found.groups()
+        ir_name = onnx_name.split("/")[0]
+        node = _find_node(graph, ir_name)
+        if "Integer division by zero" in text or "Integer modulo by zero" in text:
+            op = node.op if node is not None else ("mod" if onnx_op == "Mod" else "div")
+            return integer_division_by_zero(ir_name, op)
+        if node is not None and node.op == "check_numerics" and onnx_name.endswith(("/assert_no_nan", "/assert_no_inf")):
+            from irflow.executors.numpy.kernels.special import numerics_message
+
+            kind = "NaN" if onnx_name.endswith("nan") else "Inf"
+            return NumericsError(numerics_message(node.attrs["message"], kind))
+    return ExecutorError(f"onnxruntime failed on graph {graph.name!r}: {text}")
+
+
+def _find_node(graph: Graph, name: str):
+    """The node called ``name`` in ``graph`` or any graph nested in its nodes' attrs."""
+    for node in graph.nodes:
+        if node.name == name:
+            return node
+        for value in node.attrs.values():
+            if isinstance(value, Graph):
+                hit = _find_node(value, name)
+                if hit is not None:
+                    return hit
+    return None

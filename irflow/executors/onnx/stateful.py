@@ -186,9 +186,11 @@ class StatefulOrtRunner:
         for name in self._batch_names:
             binding.bind_cpu_input(name, arrays[name])
         try:
-            self.runner.session.run_with_iobinding(binding)
+            self.runner.session.run_with_iobinding(binding, self.runner.run_options)
         except Exception as e:  # noqa: BLE001
-            raise ExecutorError(f"onnxruntime failed on graph {self.graph.name!r}: {e}") from None
+            from irflow.executors.onnx.runner import ort_failure
+
+            raise ort_failure(self.graph, e) from None
         self._phase = 1 - self._phase
         self._last_binding = binding
         # host copies of updated state are stale now; read-only state keeps its host copy

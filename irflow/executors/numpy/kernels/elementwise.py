@@ -42,7 +42,6 @@ KERNELS.update(
     add=np.add,
     sub=np.subtract,
     mul=np.multiply,
-    mod=np.mod,  # floor mod: the sign of the divisor, for ints and floats
     maximum=np.maximum,
     minimum=np.minimum,
     equal=np.equal,
@@ -303,9 +302,21 @@ def erf(x):
 @kernel("div")
 def div(x, y):
     if x.dtype.kind in "iub" and y.dtype.kind in "iub":
+        if not np.all(y):  # NumPy would give 0 with a warning; every executor raises instead
+            raise ZeroDivisionError("integer division by zero")
         # Truncate toward zero (C, ONNX), exactly: x - fmod(x, y) is a multiple of y.
         return np.floor_divide(x - np.fmod(x, y), y)
     return np.true_divide(x, y)
+
+
+@kernel("mod", out=True)
+def mod(x, y, out=None):
+    """Floor mod: the sign of the divisor, for ints and floats (as NumPy and Python's ``%``)."""
+    if y.dtype.kind in "iub" and x.dtype.kind in "iub" and not np.all(y):
+        raise ZeroDivisionError("integer modulo by zero")
+    if out is not None and usable_out(out, np.broadcast_shapes(np.shape(x), np.shape(y)), np.result_type(x, y)):
+        return np.mod(x, y, out=out)
+    return np.mod(x, y)
 
 
 @kernel("where")

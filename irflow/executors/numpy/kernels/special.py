@@ -48,3 +48,20 @@ def call(*arrays, graph):
 @kernel("custom_call")
 def custom_call(*arrays, fwd, bwd):
     return run_graph(fwd, arrays)
+
+
+@kernel("check_numerics")
+def check_numerics(x, *, message):
+    """``x`` itself, or NumericsError when it holds NaN or Inf (NaN is reported first)."""
+    import numpy as np
+
+    if not np.isfinite(x).all():
+        from irflow.errors import NumericsError
+
+        raise NumericsError(numerics_message(message, "NaN" if np.isnan(x).any() else "Inf"))
+    return x
+
+
+def numerics_message(message: str, kind: str) -> str:
+    """The text of a failed ``check_numerics`` (shared with the onnxruntime runner)."""
+    return f"check_numerics: {message}: the tensor had {kind} values"

@@ -87,3 +87,34 @@ def _call(ctx, node, ins, outs):
 @lowering("custom_call")
 def _custom_call(ctx, node, ins, outs):
     inline_graph(ctx, node, node.attrs["fwd"], ins, outs)
+
+
+@lowering("check_numerics")
+def _check_numerics(ctx, node, ins, outs):
+    # ONNX has no assertion op. A Reshape that cannot succeed stands in for one: a [1] constant
+    # reshaped to [1 + flag] fails exactly when flag is 1. The runner turns onnxruntime's error
+    # at the node named "<node>/assert_no_nan" (or "_inf") into the interpreter's NumericsError.
+    import numpy as np
+
+    x = ins[0]
+    shape = ctx.const(np.ones(1, np.int64), "one")
+    passed = None
+    for test, kind in (("IsNaN", "nan"), ("IsInf", "inf")):
+        hits = ctx.emit("ReduceSum", [ctx.emit("Cast", [ctx.emit(test, [x])[0]], to=onnx_int64())[0]], keepdims=0)[0]
+        flag = ctx.emit("Min", [hits, ctx.const(np.array(1, np.int64), "one_scalar")])[0]
+        # The Inf check adds the NaN check's (zero) result, so it runs after it: NaN is
+        # reported first, as the interpreter does, whatever order onnxruntime picks.
+        target = ctx.emit("Add", [shape, flag] if passed is None else [ctx.emit("Add", [shape, flag])[0], passed])[0]
+        (reshaped,) = ctx.emit("Reshape", [ctx.const(np.zeros(1, np.int64), "zero"), target])
+        ctx.nodes[-1].name = f"{ctx._prefix}/assert_no_{kind}"
+        passed = ctx.emit("ReduceSum", [reshaped], keepdims=0)[0]
+    # The output depends on both assertions, so onnxruntime cannot prune them; Where(c, x, x)
+    # is x bit for bit (-0.0 and NaN payloads included).
+    ok = ctx.emit("Equal", [passed, ctx.const(np.array(0, np.int64), "zero_scalar")])[0]
+    ctx.emit("Where", [ok, x, x], outs)
+
+
+def onnx_int64() -> int:
+    import onnx
+
+    return onnx.TensorProto.INT64
