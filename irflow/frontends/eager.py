@@ -192,12 +192,12 @@ def eager_bind(op: str, inputs: tuple, attrs: dict) -> Any:
         out = kernel(*args, **attrs)
     except IrflowError:
         raise
-    except ZeroDivisionError:  # integer div/mod by zero: what every executor raises
-        from irflow.errors import integer_division_by_zero
-
-        raise integer_division_by_zero("(eager)", op) from None
     except Exception as e:
         _check_types(op, args, attrs)  # a shape or dtype bug gets the type rule's message
+        if type(e) is ZeroDivisionError and op in ("div", "mod"):  # what every executor raises
+            from irflow.errors import integer_division_by_zero
+
+            raise integer_division_by_zero("(eager)", op) from None
         shapes = ", ".join(f"{a.dtype}{list(a.shape)}" for a in args if a is not None)
         raise IrflowError(f"{op} failed on inputs ({shapes}): {type(e).__name__}: {e}") from None
     if type(out) is np.ndarray:

@@ -152,9 +152,10 @@ class Interpreter:
             a = env[name]
             if isinstance(a, np.ndarray) and _is_float(a) and not np.isfinite(a).all():
                 ins = ", ".join(f"%{n}: {_type_of(env[n])}" for n in node.inputs if n and isinstance(env.get(n), np.ndarray))
+                kinds = " and ".join(k for k, f in (("NaN", np.isnan), ("Inf", np.isinf)) if f(a).any())
                 raise NumericsError(
-                    f"check_numerics: node {node.name} ({node.op}) produced {_count_nonfinite(a)} in output "
-                    f"%{name} {_type_of(a)}; its inputs ({ins or 'none'}) were finite"
+                    f"check_numerics: node {node.name} ({node.op}) produced {kinds} in output %{name} "
+                    f"{_type_of(a)} ({_count_nonfinite(a)}); its inputs ({ins or 'none'}) were finite"
                 )
 
     def profile_table(self) -> str:
@@ -182,7 +183,7 @@ def _count_nonfinite(a: np.ndarray) -> str:
 
 
 def _node_failure(node: Node, args: list, e: Exception) -> ExecutorError:
-    if isinstance(e, ZeroDivisionError):  # integer div/mod kernels check their divisor
+    if type(e) is ZeroDivisionError and node.op in ("div", "mod"):  # the kernels check their divisor
         return integer_division_by_zero(node.name, node.op)
     shapes = ", ".join(f"{a.dtype}{list(a.shape)}" if isinstance(a, np.ndarray) else repr(a) for a in args)
     return ExecutorError(f"node {node.name} ({node.op}) failed on inputs ({shapes}): {type(e).__name__}: {e}")
