@@ -224,7 +224,7 @@ def _check_numerics(op: str, result: Any) -> None:
 
     for i, t in enumerate(result if type(result) is tuple else (result,)):
         a = t._value
-        if (a.dtype.kind == "f" or a.dtype == DType.bfloat16.numpy) and not np.isfinite(a).all():
+        if (a.dtype.kind == "f" or a.dtype.name == "bfloat16") and not np.isfinite(a).all():
             kind = "NaN" if np.isnan(a).any() else "Inf"
             raise NumericsError(f"check_numerics: eager op {op} produced {kind} in output {i} {a.dtype}{list(a.shape)}")
 

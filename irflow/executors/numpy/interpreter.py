@@ -16,13 +16,11 @@ from irflow.errors import ExecutorError, IrflowError, NumericsError, Unsupported
 from irflow.executors.feeds import check_feeds
 from irflow.executors.numpy import buffers
 from irflow.executors.numpy.kernels import KERNELS
-from irflow.ir.dtypes import DType
 from irflow.ir.graph import Graph, Node
 
 # Set by irflow.debugging.enable_check_numerics(): every Interpreter (nested ones included)
 # then checks each node's outputs as if built with check_numerics=True.
 CHECK_NUMERICS = False
-_BFLOAT16 = DType.bfloat16.numpy
 
 
 class Interpreter:
@@ -168,7 +166,7 @@ class Interpreter:
 
 
 def _is_float(a: np.ndarray) -> bool:
-    return a.dtype.kind == "f" or a.dtype == _BFLOAT16
+    return a.dtype.kind == "f" or a.dtype.name == "bfloat16"  # by name: no ml_dtypes import needed
 
 
 def _type_of(a: np.ndarray) -> str:
