@@ -33,6 +33,7 @@ import numpy as np
 
 from irflow.atomic import atomic_write
 from irflow.errors import DTypeError, IrflowError, ShapeError
+from irflow.frontends.eager import Tensor
 from irflow.frontends.variables import Variable, variable_creator_scope
 
 __all__ = ["Module"]
@@ -342,16 +343,35 @@ class Module(metaclass=_ModuleMeta):
             raise IrflowError(f"{type(self).__name__}.{what}: call compile(optimizer, loss, metrics) first")
         return trainer
 
-    def fit(self, data: Any, epochs: int = 1, validation_data: Any = None, callbacks: Any = None,
-            writer: Any = None, checkpoint_manager: Any = None, verbose: int = 1,
-            initial_epoch: int | None = None) -> Any:
-        """Train on ``data`` (an iterable of ``(x, y)`` batches) for ``epochs``; returns a
-        History. See ``irflow.nn.trainer.Trainer.fit`` and docs/training.md.
+    def fit(self, x: Any = None, y: Any = None, batch_size: int | None = None, epochs: int = 1, verbose: int = 1,
+            callbacks: Any = None, validation_data: Any = None, shuffle: bool = True,
+            initial_epoch: int | None = None, *, sample_weight: Any = None, seed: int = 0, writer: Any = None,
+            checkpoint_manager: Any = None) -> Any:
+        """Train the compiled model; returns a History. Keras' argument order: ``x`` is an
+        iterable of ``(x, y)`` batches (an ``irf.data.Dataset``, a ``DataLoader``, a list) or an
+        array with its labels ``y`` (batched by ``batch_size``, default 32, shuffled per epoch
+        with ``seed`` when ``shuffle``). ``fit(dataset, 3)`` also means 3 epochs. The rest as
+        ``irflow.nn.trainer.Trainer.fit`` (docs/training.md).
 
         >>> history = model.fit(train_ds, epochs=3, validation_data=val_ds)   # doctest: +SKIP
+        >>> history = model.fit(x, y, batch_size=64, epochs=3)                # doctest: +SKIP
         """
-        return self._trainer("fit").fit(data, epochs, validation_data, callbacks, writer, checkpoint_manager,
-                                        verbose, initial_epoch)
+        from irflow.nn.trainer import ArrayBatches
+
+        trainer = self._trainer("fit")
+        is_array = isinstance(x, (np.ndarray, Tensor))
+        if is_array:
+            if y is None:
+                raise IrflowError(f"{type(self).__name__}.fit(x): an array x needs its labels y")
+            data = ArrayBatches(np.asarray(x), np.asarray(y), batch_size or 32, shuffle, seed, sample_weight)
+        else:
+            if isinstance(y, int) and not isinstance(y, bool) and epochs == 1:
+                y, epochs = None, y  # fit(dataset, 3): the spec's positional epochs
+            if y is not None or batch_size is not None or sample_weight is not None:
+                raise IrflowError(f"{type(self).__name__}.fit: y, batch_size and sample_weight are for array inputs; "
+                                  f"{type(x).__name__} already yields (x, y) batches")
+            data = x
+        return trainer.fit(data, epochs, validation_data, callbacks, writer, checkpoint_manager, verbose, initial_epoch)
 
     def evaluate(self, data: Any, verbose: int = 0) -> dict[str, float]:
         """Loss and metrics of the compiled model over ``data``, in inference mode.

@@ -33,7 +33,7 @@ from irflow.frontends.variables import Variable
 from irflow.nn import losses, metrics as metrics_mod
 from irflow.nn.module import Module
 
-__all__ = ["Trainer", "Callback", "History"]
+__all__ = ["Trainer", "Callback", "History", "ArrayBatches"]
 
 _LOSSES: dict[str, Callable[[Any, Any], Any]] = {
     "sparse_categorical_crossentropy": losses.softmax_cross_entropy,
@@ -128,6 +128,53 @@ def _unpack(batch: Any, where: str) -> tuple[Any, Any, Any]:
                       + (f" of length {len(batch)}" if isinstance(batch, (tuple, list)) else ""))
 
 
+class ArrayBatches:
+    """Batches of arrays ``x, y`` (and ``sample_weight``), shuffled per epoch with
+    ``default_rng([seed, epoch])`` when ``shuffle``: what ``fit(x, y, batch_size)`` iterates.
+    ``set_epoch(e)`` fixes the order of the next pass (fit calls it), so a resumed run sees
+    the same batches.
+
+    >>> [xb.shape for xb, yb in ArrayBatches(np.zeros((5, 2)), np.zeros(5), batch_size=2)]   # doctest: +SKIP
+    [(2, 2), (2, 2), (1, 2)]
+    """
+
+    def __init__(self, x: Any, y: Any, batch_size: int = 32, shuffle: bool = False, seed: int = 0,
+                 sample_weight: Any = None):
+        x, y = np.asarray(x), np.asarray(y)
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise IrflowError(f"fit: batch_size must be a positive int, got {batch_size!r}")
+        if len(x) != len(y) or (sample_weight is not None and len(sample_weight) != len(x)):
+            raise IrflowError(f"fit: x has {len(x)} examples but y has {len(y)}"
+                              + ("" if sample_weight is None else f" and sample_weight {len(sample_weight)}"))
+        self.x, self.y, self.batch_size, self.shuffle, self.seed = x, y, batch_size, shuffle, seed
+        self.sample_weight = None if sample_weight is None else np.asarray(sample_weight)
+        self._epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self._epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return -(-len(self.x) // self.batch_size)
+
+    def __iter__(self) -> Any:
+        n = len(self.x)
+        order = np.random.default_rng([self.seed, self._epoch]).permutation(n) if self.shuffle else np.arange(n)
+        self._epoch += 1
+        for start in range(0, n, self.batch_size):
+            idx = order[start:start + self.batch_size]
+            if self.sample_weight is None:
+                yield self.x[idx], self.y[idx]
+            else:
+                yield self.x[idx], self.y[idx], self.sample_weight[idx]
+
+
+def _as_batches(data: Any, batch_size: int | None, what: str) -> Any:
+    """``(x, y)`` or ``(x, y, w)`` of whole arrays (Keras' validation_data) -> ArrayBatches."""
+    if isinstance(data, tuple) and len(data) in (2, 3) and all(isinstance(a, np.ndarray) for a in data):
+        return ArrayBatches(data[0], data[1], batch_size or 32, sample_weight=data[2] if len(data) == 3 else None)
+    return data
+
+
 def _length(data: Any) -> int | None:
     try:
         n = len(data)
@@ -195,7 +242,8 @@ class Trainer:
     def _results(self, prefix: str = "") -> dict[str, float]:
         logs = {prefix + "loss": float(self.loss_tracker.result())}
         for m in self.metrics:
-            r = np.asarray(m.result().numpy() if hasattr(m.result(), "numpy") else m.result())
+            r = m.result()
+            r = np.asarray(r.numpy() if hasattr(r, "numpy") else r)
             logs[prefix + m.name] = float(r) if r.size == 1 else r.tolist()
         return logs
 
@@ -221,7 +269,8 @@ class Trainer:
             verbose: int = 1, initial_epoch: int | None = None) -> History:
         """Train for epochs ``initial_epoch .. epochs - 1``; returns a ``History``.
 
-        - ``validation_data``: batches evaluated after each epoch (``val_loss``, ``val_<metric>``).
+        - ``validation_data``: batches evaluated after each epoch (``val_loss``, ``val_<metric>``),
+          or Keras' ``(x_val, y_val)`` tuple of whole arrays (batched by 32).
         - ``writer`` (an ``irf.summary`` writer): ``batch/loss`` at every update (recorded in
           the traced step) and ``epoch/<name>`` for every log value at step = epoch.
         - ``checkpoint_manager`` (an ``irf.train.CheckpointManager``): saved after every epoch.
@@ -235,6 +284,8 @@ class Trainer:
         """
         if not isinstance(epochs, int) or epochs < 0:
             raise IrflowError(f"fit: epochs must be an int >= 0, got {epochs!r}")
+        if validation_data is not None:
+            validation_data = _as_batches(validation_data, None, "validation_data")
         epoch_var = self._epoch_variable(checkpoint_manager)
         if initial_epoch is None:
             initial_epoch = int(epoch_var.numpy()) if epoch_var is not None else 0

@@ -147,3 +147,29 @@ def test_fit_errors():
     once = iter(batches())
     with pytest.raises(irf.IrflowError, match="no batches"):
         model.fit(once, epochs=2, verbose=0)
+
+
+def test_keras_array_form_and_validation_tuple_match_the_numpy_reference():
+    nn.init.seed(4)
+    model = nn.Linear(4, 3)
+    w0, b0 = model.weight.numpy().copy(), model.bias.numpy().copy()
+    model.compile(irf.optim.SGD(0.5), "sparse_categorical_crossentropy", ["accuracy"])
+    history = model.fit(X, Y, batch_size=16, epochs=2, shuffle=False, validation_data=(X, Y), verbose=0)
+    w, b, losses = numpy_softmax_regression(w0, b0, batches(16), 2, 0.5)
+    np.testing.assert_allclose(model.weight.numpy(), w, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(history.history["loss"], losses, rtol=1e-5)
+    assert len(history.history["val_accuracy"]) == 2
+
+    shuffled = irf.nn.trainer.ArrayBatches(X, Y, batch_size=16, shuffle=True, seed=1)
+    first = [yb.tolist() for _, yb in shuffled]
+    order = np.random.default_rng([1, 0]).permutation(40)
+    assert first == [Y[order[i:i + 16]].tolist() for i in range(0, 40, 16)]
+    shuffled.set_epoch(0)
+    assert [yb.tolist() for _, yb in shuffled] == first
+
+    history = model.fit(batches(), 2, verbose=0)  # positional epochs for an iterable of batches
+    assert history.epoch == [0, 1]
+    with pytest.raises(irf.IrflowError, match="needs its labels"):
+        model.fit(X, epochs=1)
+    with pytest.raises(irf.IrflowError, match="array inputs"):
+        model.fit(batches(), Y, verbose=0)
