@@ -51,6 +51,24 @@ class RetracingWarning(UserWarning):
 
 
 # -- argument structures (hashable trees) -------------------------------------------------------
+class _Registered:
+    """Tree tag of a type registered with ``register_structure``."""
+
+
+# type -> (parts of an instance, rebuild from parts); irf.ragged registers RaggedTensor here
+_STRUCTURES: dict[type, tuple[Callable[[Any], Sequence[Any]], Callable[[list], Any]]] = {}
+_CONTAINERS: tuple = (tuple, list, dict)
+
+
+def register_structure(cls: type, parts: Callable[[Any], Sequence[Any]], rebuild: Callable[[list], Any]) -> None:
+    """Let arguments and results of type ``cls`` flatten into ``parts(x)`` (tensors or nested
+    structures) and be rebuilt by ``rebuild(list of parts)``: a RaggedTensor argument becomes two
+    graph inputs (values, row_splits) and the traced body receives a RaggedTensor of them."""
+    global _CONTAINERS
+    _STRUCTURES[cls] = (parts, rebuild)
+    _CONTAINERS = (tuple, list, dict, *_STRUCTURES)
+
+
 def flatten(x: Any, leaves: list) -> Any:
     """Append the leaves of ``x`` (lists, tuples, dicts nest) to ``leaves``; return a hashable tree."""
     t = type(x)
@@ -58,6 +76,8 @@ def flatten(x: Any, leaves: list) -> Any:
         return (t, tuple(flatten(v, leaves) for v in x))
     if t is dict:
         return (dict, tuple(x), tuple(flatten(v, leaves) for v in x.values()))
+    if t in _STRUCTURES:
+        return (_Registered, t, tuple(flatten(v, leaves) for v in _STRUCTURES[t][0](x)))
     leaves.append(x)
     return None
 
@@ -68,6 +88,8 @@ def unflatten(tree: Any, it: Any) -> Any:
         return next(it)
     if tree[0] is dict:
         return {k: unflatten(t, it) for k, t in zip(tree[1], tree[2])}
+    if tree[0] is _Registered:
+        return _STRUCTURES[tree[1]][1]([unflatten(t, it) for t in tree[2]])
     vals = [unflatten(t, it) for t in tree[1]]
     typ = tree[0]
     return typ(vals) if typ in (list, tuple) else typ(*vals)  # namedtuples take positional args
@@ -387,7 +409,7 @@ class Function:
 
     # -- public API ------------------------------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if not kwargs and not any(isinstance(a, (tuple, list, dict)) for a in args):
+        if not kwargs and not any(isinstance(a, _CONTAINERS) for a in args):
             leaves = list(args)  # the common case, flat positional arguments: no recursive flatten
             tree = _FLAT_TREES.get(len(args))
             if tree is None:

@@ -35,6 +35,7 @@ from irflow.ir.dtypes import DType
 from irflow.ir.types import TensorType
 from irflow.ops.common import bind, norm_axes
 from irflow.ops.batching import reduction_rule
+from irflow.ops.extension import HANDLERS, handler
 from irflow.ops.registry import Attr, defbatch, defop, defvjp
 
 _AXES = {"axes": Attr("ints", default=None, optional=True), "keepdims": Attr("bool", default=False)}
@@ -133,6 +134,8 @@ def reduce_sum(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool =
     >>> irf.reduce_sum(irf.tensor([[1.0, 2.0], [3.0, 4.0]]), axis=1).numpy()
     array([3., 7.], dtype=float32)
     """
+    if type(x) in HANDLERS:  # an irf.ragged.RaggedTensor
+        return handler(x, "reduce_sum")(x, axis=axis, keepdims=keepdims)
     return bind("reduce_sum", x, axes=_axes_attr(axis), keepdims=keepdims)
 
 
@@ -162,6 +165,8 @@ def reduce_mean(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool 
     >>> irf.reduce_mean(irf.tensor([[1.0, 2.0], [3.0, 4.0]]), axis=0).numpy()
     array([2., 3.], dtype=float32)
     """
+    if type(x) in HANDLERS:  # an irf.ragged.RaggedTensor
+        return handler(x, "reduce_mean")(x, axis=axis, keepdims=keepdims)
     return bind("reduce_mean", x, axes=_axes_attr(axis), keepdims=keepdims)
 
 
@@ -199,6 +204,8 @@ def reduce_max(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool =
     >>> irf.reduce_max(irf.tensor([[1.0, 5.0], [3.0, 4.0]]), axis=1).numpy()
     array([5., 4.], dtype=float32)
     """
+    if type(x) in HANDLERS:  # an irf.ragged.RaggedTensor
+        return handler(x, "reduce_max")(x, axis=axis, keepdims=keepdims)
     return bind("reduce_max", x, axes=_axes_attr(axis), keepdims=keepdims)
 
 
@@ -208,6 +215,8 @@ def reduce_min(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool =
     >>> irf.reduce_min(irf.tensor([[1.0, 5.0], [3.0, 4.0]]), axis=1).numpy()
     array([1., 3.], dtype=float32)
     """
+    if type(x) in HANDLERS:  # an irf.ragged.RaggedTensor
+        return handler(x, "reduce_min")(x, axis=axis, keepdims=keepdims)
     return bind("reduce_min", x, axes=_axes_attr(axis), keepdims=keepdims)
 
 

@@ -25,6 +25,7 @@ from irflow.ir.types import TensorType
 from irflow.ops.common import bind
 from irflow.ops.batching import (insert_axes, materialize, move_axis, rank_of, shift_axes, shift_axis, to_front,
                                  with_batch_index)
+from irflow.ops.extension import HANDLERS, handler
 from irflow.ops.registry import Attr, defbatch, defop, defvjp
 from irflow.ops.shape import BEGIN_REVERSED, END, as_int_tuple, check_fill_value, inverse_perm, norm_axis, same_dim
 
@@ -255,6 +256,8 @@ def gather(x, indices, axis: int = 0):
     >>> irf.gather(irf.tensor([10.0, 20.0, 30.0]), np.array([2, -3])).numpy()
     array([30., 10.], dtype=float32)
     """
+    if type(indices) in HANDLERS:  # ragged ids give a ragged result (irf.ragged.gather)
+        return handler(indices, "gather")(x, indices, axis=axis)
     return bind("gather", x, _as_indices(indices), axis=int(axis))
 
 

@@ -40,3 +40,4 @@ from irflow.executors.onnx.lowering import conv_nd  # noqa: E402,F401
 from irflow.executors.onnx.lowering import resize  # noqa: E402,F401
 from irflow.executors.onnx.lowering import extra  # noqa: E402,F401
 from irflow.executors.onnx.lowering import control  # noqa: E402,F401
+from irflow.executors.onnx.lowering import segment  # noqa: E402,F401
