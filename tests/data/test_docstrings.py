@@ -7,7 +7,7 @@ import pytest
 
 import irflow as irf
 
-MODULES = ["irflow.data", "irflow.data.dataset", "irflow.data.loader", "irflow.data.batching",
+MODULES = ["irflow.data", "irflow.data.dataset", "irflow.data.loader",
            "irflow.ragged", "irflow.ragged.tensor", "irflow.ragged.ops", "irflow.ops.segment"]
 
 
