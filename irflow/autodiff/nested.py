@@ -70,10 +70,11 @@ def _place(ct: Any, level: Any, d: int, emit: Any) -> Any:
     if not isinstance(size, int):
         raise IrflowError(f"a gradient with respect to a value mapped by vmap needs a static batch size, got {size!r}")
     idx = emit.to_symbolic(level.batch_index(), None)
-    onehot = bind("cast", bind("equal", np.arange(size, dtype=np.int64), idx), dtype=ct.type.dtype)
     shape = [1] * (ct.type.rank + 1)
     shape[d] = size
-    return bind("mul", bind("expand_dims", ct, axes=(d,)), bind("reshape", onehot, shape=tuple(shape)))
+    # one_hot(idx) already shaped to broadcast along axis d: elementwise ops only
+    onehot = bind("cast", bind("equal", np.arange(size, dtype=np.int64).reshape(shape), idx), dtype=ct.type.dtype)
+    return bind("mul", ct if d == 0 else bind("expand_dims", ct, axes=(d,)), onehot)
 
 
 def _source_key(x: Any) -> tuple:

@@ -195,15 +195,20 @@ def _default_case(op: str) -> Case | None:
     n = opdef.min_inputs
     from irflow.ir.types import TensorType
 
-    for dt, make in (("float64", f64(3, 4)), ("int64", ints(3, 4)), ("bool", boolean(3, 4))):
+    # a random example shape per op (seeded by its name), rank 1 to 3
+    shape_rng = np.random.default_rng(zlib.crc32(op.encode()))
+    shape = tuple(int(d) for d in shape_rng.integers(1, 5, int(shape_rng.integers(1, 4))))
+    makers = {"float64": f64, "int64": ints, "bool": boolean}
+    for dt in ("float64", "int64", "bool"):
         try:
-            opdef.infer_type((TensorType(dtype=as_dtype(dt), shape=(3, 4)),) * n, opdef.fill_attrs({}, op))
+            opdef.infer_type((TensorType(dtype=as_dtype(dt), shape=shape),) * n, opdef.fill_attrs({}, op))
         except Exception:
             continue
+        make = makers[dt](*shape)
         cases = [case(ins(*[make] * n))]
         if n == 2:  # broadcasting: the second operand has fewer axes
-            small = {"float64": f64(4), "int64": ints(4), "bool": boolean(4)}[dt]
-            cases.append(case(ins(make, small)))
+            cases.append(case(ins(make, makers[dt](*shape[1:]))))
+            cases.append(case(ins(makers[dt](*shape[1:]), make)))
         return cases
     return None
 
