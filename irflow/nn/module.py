@@ -213,6 +213,33 @@ class Module(metaclass=_ModuleMeta):
         visit(self, "", set())
         return out
 
+    def named_extra_variables(self) -> list[tuple[str, Variable]]:
+        """(path, Variable) for state kept out of ``state_dict`` (attributes named
+        ``_module_*``, such as Dropout's call counter): not part of the model's weights, but
+        part of a training run, so ``irf.train.Checkpoint`` saves it for an exact resume."""
+        out: list[tuple[str, Variable]] = []
+        modules = [("", self)] + self._named_submodules()
+        for prefix, module in modules:
+            for key, value in module.__dict__.items():
+                if key.startswith("_module_") and isinstance(value, Variable):
+                    out.append((f"{prefix}{key}", value))
+        return out
+
+    def _named_submodules(self) -> list[tuple[str, "Module"]]:
+        """(attribute path + ".", Module) for every sub-Module, each once, depth first."""
+        seen: set[int] = {id(self)}
+        out: list[tuple[str, Module]] = []
+
+        def visit(module: Module, prefix: str) -> None:
+            for path, obj in module._children():
+                if isinstance(obj, Module) and id(obj) not in seen:
+                    seen.add(id(obj))
+                    out.append((f"{prefix}{path}.", obj))
+                    visit(obj, f"{prefix}{path}.")
+
+        visit(self, "")
+        return out
+
     @property
     def variables(self) -> list[Variable]:
         """Every Variable (trainable or not) in this Module and its sub-Modules."""

@@ -5,7 +5,9 @@ A checkpoint at path ``P`` is two files: ``P.safetensors`` (every tensor, under 
 the object and its attribute path) and ``P.index.json`` (what was saved: objects, keys, shapes,
 dtypes, the save counter). Keys:
 
-- ``<name>/<attribute path>`` for a Module (``model/layers.0.weight``: its ``state_dict`` keys);
+- ``<name>/<attribute path>`` for a Module (``model/layers.0.weight``: its ``state_dict`` keys,
+  plus state kept out of ``state_dict`` such as Dropout's call counter,
+  ``model/layers.3._module_calls``, so a resumed run draws the same masks);
 - ``<name>`` for a Variable (``step``);
 - ``<name>/iterations`` and ``<name>/slots/<key of the variable>/<slot>`` for an optimizer
   (``optimizer/slots/model/layers.0.weight/m``): a slot is keyed by its variable's key in the
@@ -127,6 +129,7 @@ class Checkpoint:
         for name, obj in self._objects.items():
             if isinstance(obj, Module):
                 state.update({f"{name}/{k}": v for k, v in obj.state_dict().items()})
+                state.update({f"{name}/{k}": np.array(v.numpy(), copy=True) for k, v in obj.named_extra_variables()})
             elif isinstance(obj, Variable):
                 state[name] = np.array(obj.numpy(), copy=True)
             elif isinstance(obj, Optimizer):
@@ -233,8 +236,11 @@ class Checkpoint:
         self.save_counter.assign(loaded["save_counter"])
         for name, obj in self._objects.items():
             if isinstance(obj, Module):
+                extra = dict(obj.named_extra_variables())
                 obj.load_state_dict({k[len(name) + 1:]: v for k, v in loaded.items()
-                                     if k.startswith(name + "/")})
+                                     if k.startswith(name + "/") and k[len(name) + 1:] not in extra})
+                for path, var in extra.items():
+                    var.assign(loaded[f"{name}/{path}"])
             elif isinstance(obj, Variable):
                 obj.assign(loaded[name])
             elif isinstance(obj, Optimizer):

@@ -189,3 +189,20 @@ def test_optimizer_state_dict_round_trip_before_and_after_slots_exist():
         opt2.load_state_dict({**state, "lr": np.float32(0.1)})
     with pytest.raises(irf.IrflowError, match="slot 1.m"):
         opt2.load_state_dict({**state, "1.m": np.zeros((2, 2), "float32")})
+
+
+def test_dropout_call_counter_is_checkpointed_so_masks_continue(tmp_path):
+    def build():
+        nn.init.seed(0)
+        return nn.Sequential([nn.Linear(4, 8), nn.Dropout(0.5, seed=3), nn.Linear(8, 3)])
+
+    a = build()
+    for _ in range(3):
+        a(X, training=True)
+    path = irf.train.Checkpoint(model=a).write(tmp_path / "d")
+    b = build()
+    irf.train.Checkpoint(model=b).restore(path)
+    assert "model/layers.1._module_calls" in st.load((tmp_path / "d.safetensors").read_bytes())
+    np.testing.assert_array_equal(a(X, training=True).numpy(), b(X, training=True).numpy())
+    fresh = build()  # without the counter the next mask would be the first one again
+    assert not np.array_equal(fresh(X, training=True).numpy(), b(X, training=True).numpy())
