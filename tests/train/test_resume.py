@@ -1,5 +1,6 @@
 """Resume: training interrupted by a checkpoint and a fresh process ends with bit-identical
-weights to training without interruption (same seed, same data order via set_epoch)."""
+weights to training without interruption (same seed, same data order via set_epoch, the same
+dropout masks via the checkpointed call counter)."""
 import os
 import subprocess
 import sys
@@ -19,7 +20,7 @@ SCRIPT = textwrap.dedent('''
 
     def build():
         nn.init.seed(0)
-        model = nn.MLP([6, 16, 3])
+        model = nn.Sequential([nn.Linear(6, 16), nn.ReLU(), nn.Dropout(0.2, seed=1), nn.Linear(16, 3)])
         opt = irf.optim.Adam(0.02)
         model.compile(opt, "sparse_categorical_crossentropy", ["accuracy"])
         epoch = irf.Variable(np.int64(0), name="epoch", trainable=False)
