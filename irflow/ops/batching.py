@@ -205,39 +205,85 @@ def _static(dims: Sequence[Any]) -> bool:
     return all(isinstance(v, int) for v in dims)
 
 
-def _shape_part(x: Any, start: int, end: int | None = None) -> Any:
+def shape_part(x: Any, start: int, end: int | None = None) -> Any:
     """``shape_of(x)[start:end]`` as a 1-D int64 tensor (read at run time)."""
     return bind("slice", bind("shape_of", x), starts=(start,), ends=(2**63 - 1 if end is None else end,),
                 axes=(0,), steps=None)
 
 
-def _dim_product(a: Any, b: Any) -> Any:
-    return a * b if isinstance(a, int) and isinstance(b, int) else None
+def const_ints(values: Sequence[int]) -> Any:
+    return bind("constant", value=np.array(values, np.int64))
+
+
+def reshape_to(x: Any, dims: Sequence[Any], run_time_shape: Any) -> Any:
+    """``x`` reshaped to ``dims`` (ints, or symbols / None where unknown): a static reshape
+    when at most one dim is unknown (it becomes -1), else ``reshape_dynamic`` with the shape
+    ``run_time_shape()`` builds (a 1-D int64 tensor; called only then)."""
+    dims = tuple(dims)
+    unknown = [i for i, v in enumerate(dims) if not isinstance(v, int)]
+    if not unknown:
+        return bind("reshape", x, shape=dims)
+    if len(unknown) == 1 and math.prod(v for v in dims if isinstance(v, int)) > 0:
+        return bind("reshape", x, shape=tuple(-1 if not isinstance(v, int) else v for v in dims))
+    return bind("reshape_dynamic", x, run_time_shape(), dims=tuple(v if isinstance(v, (int, str)) else None for v in dims))
+
+
+def merge_axes(x: Any, a: int) -> Any:
+    """Axes ``a`` and ``a + 1`` of ``x`` merged into one (a-major): (.., P, Q, ..) -> (.., P * Q, ..)."""
+    s = tuple(x.type.shape)
+    merged = s[a] * s[a + 1] if _static(s[a:a + 2]) else None
+    return reshape_to(x, s[:a] + (merged,) + s[a + 2:],
+                      lambda: bind("concat", shape_part(x, 0, a), const_ints([-1]), shape_part(x, a + 2), axis=0))
+
+
+def split_axis(y: Any, a: int, like: Any, la: int) -> Any:
+    """Undo ``merge_axes``: axis ``a`` of ``y`` split into axes ``la, la + 1`` of ``like``."""
+    s = tuple(y.type.shape)
+    two = tuple(like.type.shape[la:la + 2])
+    return reshape_to(y, s[:a] + two + s[a + 1:],
+                      lambda: bind("concat", shape_part(y, 0, a), shape_part(like, la, la + 2), shape_part(y, a + 1),
+                                   axis=0))
+
+
+def split_batch(y: Any, a: int, ref: Any) -> Any:
+    """Axis ``a`` of ``y`` holds B blocks one after another (batch-major, as ``merge_axes``
+    makes them): split it into (B, block) with B the leading dim of ``ref``."""
+    s = tuple(y.type.shape)
+    bsz = ref.type.shape[0]
+    block = s[a] // bsz if _static((s[a], bsz)) and bsz else None
+    return reshape_to(y, s[:a] + (bsz, block) + s[a + 1:],
+                      lambda: bind("concat", shape_part(y, 0, a), shape_part(ref, 0, 1), const_ints([-1]),
+                                   shape_part(y, a + 1), axis=0))
 
 
 def fold_leading(x: Any) -> Any:
     """Merge the two leading axes of ``x``: (B, N, *rest) -> (B * N, *rest), so an op with a
     batch axis of its own (conv, pooling) runs once on B * N examples."""
-    s = tuple(x.type.shape)
-    rest = s[2:]
-    if _static(s) or (_static(rest) and math.prod(rest) > 0):
-        return bind("reshape", x, shape=(s[0] * s[1] if _static(s[:2]) else -1,) + rest)
-    minus_one = bind("constant", value=np.array([-1], np.int64))
-    shape = bind("concat", minus_one, _shape_part(x, 2), axis=0)
-    return bind("reshape_dynamic", x, shape, dims=(_dim_product(s[0], s[1]),) + rest)
+    return merge_axes(x, 0)
 
 
 def unfold_leading(y: Any, like: Any) -> Any:
-    """Undo ``fold_leading``: (B * N, *rest) -> (B, N, *rest) with B, N the two leading dims of
-    ``like``."""
-    lead = tuple(like.type.shape[:2])
-    rest = tuple(y.type.shape[1:])
-    if _static(lead) and _static(rest):
-        return bind("reshape", y, shape=lead + rest)
-    if _static(lead[1:]) and _static(rest) and math.prod(rest) * lead[1] > 0:
-        return bind("reshape", y, shape=(-1,) + lead[1:] + rest)
-    shape = bind("concat", _shape_part(like, 0, 2), _shape_part(y, 1), axis=0)
-    return bind("reshape_dynamic", y, shape, dims=lead + rest)
+    """Undo ``fold_leading``: (B * N, *rest) -> (B, N, *rest) with B, N the leading dims of ``like``."""
+    return split_axis(y, 0, like, 0)
+
+
+def fold_rule(op: str, folded: int | None = None) -> BatchRule:
+    """The rule of an op whose first ``folded`` inputs (all, by default) carry a leading batch
+    axis N of the op's own (pooling, the pooling gradients): those inputs, moved or broadcast to
+    batch axis 0, are folded into N (B * N examples), the op runs once, the result is unfolded.
+    Other inputs (weights) must be unbatched, else the node loops."""
+
+    def rule(inputs, dims, size, **attrs):
+        n = len(inputs) if folded is None else folded
+        if any(d is not None for d in dims[n:]):
+            return LOOP_THIS
+        like = first_batched(inputs[:n], dims[:n])
+        front = [materialize(x, d, size, like) for x, d in zip(inputs[:n], dims[:n])]
+        out = bind(op, *[fold_leading(x) for x in front], *inputs[n:], **attrs)
+        return unfold_leading(out, front[0]), 0
+
+    rule.__name__ = f"batch_{op}"
+    return rule
 
 
 def batch_index_column(idx: Any) -> Any:
@@ -262,4 +308,5 @@ def defbatch_elementwise(*ops: str) -> None:
 __all__ = ["LOOP", "LOOP_THIS", "defbatch", "rank_of", "move_axis", "to_front", "broadcast_batch", "materialize",
            "first_batched", "align_front", "elementwise_rule", "same_shape_rule", "shift_axes", "reduction_rule",
            "defbatch_elementwise", "shift_axis", "insert_axes", "common_axis", "fold_leading", "unfold_leading",
+           "reshape_to", "merge_axes", "split_axis", "split_batch", "fold_rule", "shape_part", "const_ints",
            "batch_index_column", "with_batch_index"]

@@ -35,7 +35,8 @@ from irflow.errors import DTypeError, IrflowError, IRValidationError, ShapeError
 from irflow.ir.dtypes import DType
 from irflow.ir.types import Dim, TensorType
 from irflow.ops.common import bind
-from irflow.ops.registry import Attr, defop, defvjp
+from irflow.ops.batching import LOOP_THIS, fold_rule, materialize, merge_axes, move_axis, split_batch, to_front
+from irflow.ops.registry import Attr, defbatch, defop, defvjp
 
 # -- attribute helpers (shared with the kernels and lowerings) --------------------------------
 
@@ -271,6 +272,50 @@ def _conv2d_vjp(g, x, w, *bias, out, strides, padding, dilations, groups):
     return (gx, gw, *[None if b is None else bind("reduce_sum", g, axes=(0, 2, 3), keepdims=False) for b in bias])
 
 
+def _add_batched_bias(y, dy, b, db):
+    """A conv output y (batched at dy, or not) + a batched bias (B, O) laid out as (B, 1, O, 1, 1)."""
+    return to_front(y, dy) + bind("expand_dims", to_front(b, db), axes=(1, 3, 4)), 0
+
+
+def _conv_batch(op: str):
+    """The rule of conv2d / conv_transpose2d.
+
+    Only x batched: the batch folded into N, one conv on B * N images. Batched weights: the
+    batch folded into the channels, x (N, B * C, H, W) and w (B * O, ...) (conv_transpose2d:
+    (B * C, ...)), one conv with B * groups groups -> (N, B * O, Ho, Wo) -> batch axis 1. An
+    unbatched x with groups == 1 needs no copy of x: the B weights are just B times the filters.
+    """
+
+    def rule(inputs, dims, size, **attrs):
+        (x, w, *rest), (dx, dw, *drest) = inputs, dims
+        b, db = (rest[0], drest[0]) if rest else (None, None)
+        if dw is None:
+            if db is None:
+                return fold_rule(op, folded=1)(inputs, dims, size, **attrs)
+            # only x and the bias differ per example: the conv without the bias, then add it
+            y, dy = rule([x, w], [dx, None], size, **attrs) if dx is not None else (bind(op, x, w, **attrs), None)
+            return _add_batched_bias(y, dy, b, db)
+        groups = attrs["groups"]
+        wf = to_front(w, dw)
+        bias = [] if b is None else [merge_axes(materialize(b, db, size, (w, dw)), 0)]  # (B * O,)
+        if dx is None and groups == 1:
+            # conv2d: w (B * O, C, kh, kw); conv_transpose2d: w (C, B * O, kh, kw)
+            w1 = merge_axes(wf, 0) if op == "conv2d" else merge_axes(move_axis(wf, 0, 1), 1)
+            y = bind(op, x, w1, *bias, **attrs)
+        elif type(size) is not int:
+            return LOOP_THIS  # the group count would be the (unknown) batch size
+        else:
+            xg = merge_axes(move_axis(materialize(x, dx, size, (w, dw)), 0, 1), 1)  # (N, B * C, H, W)
+            y = bind(op, xg, merge_axes(wf, 0), *bias, **{**attrs, "groups": groups * size})
+        return split_batch(y, 1, wf), 1  # (N, B * O, Ho, Wo) -> (N, B, O, Ho, Wo)
+
+    rule.__name__ = f"batch_{op}"
+    return rule
+
+
+defbatch("conv2d", _conv_batch("conv2d"))
+
+
 def conv2d(x: Any, w: Any, b: Any = None, strides: Any = 1, padding: Any = 0, dilations: Any = 1, groups: int = 1) -> Any:
     """2-D convolution of ``x`` (N, C, H, W) with ``w`` (O, C/groups, kh, kw), plus bias ``b`` (O,).
 
@@ -330,6 +375,9 @@ def _conv_transpose2d_vjp(g, x, w, *bias, out, strides, padding, output_padding,
     return (gx, gw, *[None if b is None else bind("reduce_sum", g, axes=(0, 2, 3), keepdims=False) for b in bias])
 
 
+defbatch("conv_transpose2d", _conv_batch("conv_transpose2d"))
+
+
 def conv_transpose2d(x: Any, w: Any, b: Any = None, strides: Any = 1, padding: Any = 0, output_padding: Any = 0,
                      dilations: Any = 1, groups: int = 1) -> Any:
     """Transposed convolution of ``x`` (N, C, H, W) with ``w`` (C, O/groups, kh, kw), as PyTorch's.
@@ -381,6 +429,29 @@ def _conv2d_weight_grad_vjp(gw, x, g, *, out, kernel_size, strides, padding, dil
                           groups=groups)
     gg = bind("conv2d", x, gw, strides=strides, padding=pads, dilations=dilations, groups=groups)
     return gx, gg
+
+
+@defbatch("conv2d_weight_grad")
+def _conv2d_weight_grad_batch(inputs, dims, size, **attrs):
+    # The sum over N must stay per example, so the batch goes into the channels (N, B * C, ...):
+    # with groups == 1 and one side unbatched, the B examples are just more output (or input)
+    # channels; otherwise one conv with B * groups groups gives (B * O, C/g, kh, kw).
+    (x, g), (dx, dg) = inputs, dims
+    op, groups = "conv2d_weight_grad", attrs["groups"]
+
+    def channels(t, d):  # (B, N, C, H, W) -> (N, B * C, H, W)
+        return merge_axes(move_axis(to_front(t, d), 0, 1), 1)
+
+    if groups == 1 and dx is None:
+        return split_batch(bind(op, x, channels(g, dg), **attrs), 0, to_front(g, dg)), 0
+    if groups == 1 and dg is None:
+        return split_batch(bind(op, channels(x, dx), g, **attrs), 1, to_front(x, dx)), 1
+    if type(size) is not int:
+        return LOOP_THIS  # the group count would be the (unknown) batch size
+    like = (x, dx) if dx is not None else (g, dg)
+    xs, gs = materialize(x, dx, size, like), materialize(g, dg, size, like)
+    out = bind(op, channels(xs, 0), channels(gs, 0), **{**attrs, "groups": groups * size})
+    return split_batch(out, 0, xs), 0
 
 
 # -- pooling --------------------------------------------------------------------------------
@@ -451,6 +522,9 @@ defop("max_pool2d_pick", lambda x, y, **a: _pool_like_type("max_pool2d_pick", x,
 defvjp("max_pool2d", lambda g, x, *, out, **a: bind("max_pool2d_grad", x, g, **a))
 defvjp("max_pool2d_grad", lambda gx, x, g, *, out, **a: (None, bind("max_pool2d_pick", x, gx, **a)))
 defvjp("max_pool2d_pick", lambda gp, x, y, *, out, **a: (None, bind("max_pool2d_grad", x, gp, **a)))
+# Pooling works on each (image, channel) alone: the batch folds into N (B * N images).
+for _op in ("max_pool2d", "max_pool2d_grad", "max_pool2d_pick"):
+    defbatch(_op, fold_rule(_op))
 
 
 def max_pool2d(x: Any, kernel_size: Any, strides: Any = None, padding: Any = 0) -> Any:
@@ -470,6 +544,8 @@ defop("avg_pool2d_grad", _avg_pool2d_grad_type, inputs=2, attrs=_POOL_ATTRS, fam
 
 defvjp("avg_pool2d", lambda g, x, *, out, **a: bind("avg_pool2d_grad", g, x, **a))
 defvjp("avg_pool2d_grad", lambda gx, g, x, *, out, **a: (bind("avg_pool2d", gx, **a), None))
+defbatch("avg_pool2d", fold_rule("avg_pool2d"))
+defbatch("avg_pool2d_grad", fold_rule("avg_pool2d_grad"))  # x only gives the shape: broadcasting it is a view
 
 
 def avg_pool2d(x: Any, kernel_size: Any, strides: Any = None, padding: Any = 0) -> Any:

@@ -20,7 +20,8 @@ from irflow.errors import DTypeError, IRValidationError, ShapeError, Unsupported
 from irflow.ir.dtypes import DType
 from irflow.ir.types import Dim, TensorType
 from irflow.ops.common import bind, norm_axes
-from irflow.ops.registry import Attr, defop, defvjp
+from irflow.ops.batching import first_batched, materialize, move_axis, rank_of, reduction_rule, to_front
+from irflow.ops.registry import Attr, defbatch, defop, defvjp
 
 
 def _float_input(op: str, x: TensorType) -> None:
@@ -62,6 +63,10 @@ defop("softmax", _softmax_type("softmax"), attrs={"axis": Attr("int", default=-1
       doc="exp(x - max) / sum(exp(x - max)) along one axis.")
 defop("log_softmax", _softmax_type("log_softmax"), attrs={"axis": Attr("int", default=-1)}, family="nn",
       doc="x - max - log(sum(exp(x - max))) along one axis.")
+
+
+defbatch("softmax", reduction_rule("softmax", key="axis", keeps_rank=True))  # the axis shifted past the batch
+defbatch("log_softmax", reduction_rule("log_softmax", key="axis", keeps_rank=True))
 
 
 @defvjp("softmax")
@@ -132,6 +137,15 @@ def _sparse_softmax_cross_entropy_vjp(g, logits, labels, *, out):
                                  f"got logits of shape {logits.shape}")
     hot = bind("one_hot", labels, depth=classes, axis=-1, dtype=logits.dtype)
     return (bind("softmax", logits, axis=-1) - hot) * bind("expand_dims", g, axes=(rank - 1,)), None
+
+
+@defbatch("sparse_softmax_cross_entropy")
+def _sparse_softmax_cross_entropy_batch(inputs, dims, size):
+    (logits, labels), (dz, dl) = inputs, dims
+    if dz == dl and dz < logits.type.rank - 1:  # one batch axis among the example axes: nothing to move
+        return bind("sparse_softmax_cross_entropy", logits, labels), dz
+    like = first_batched(inputs, dims)
+    return bind("sparse_softmax_cross_entropy", materialize(logits, dz, size, like), materialize(labels, dl, size, like)), 0
 
 
 def sparse_softmax_cross_entropy(logits: Any, labels: Any) -> Any:
@@ -210,6 +224,30 @@ def _layer_norm_vjp(g, x, *params, out, axis, epsilon):
     return tuple(grads)
 
 
+@defbatch("layer_norm")
+def _layer_norm_batch(inputs, dims, size, *, axis, epsilon):
+    x, dx = inputs[0], dims[0]
+    params, pdims = inputs[1:], dims[1:]
+    first = axis % rank_of(x, dx)
+    if dx is None:  # only params batched: normalize once, scale and shift per example below
+        y, dy = bind("layer_norm", x, axis=first, epsilon=epsilon), None
+    else:
+        if dx > first:  # the batch axis among the normalized axes: move it in front of them
+            x, dx = to_front(x, dx), 0
+        if all(pd is None for pd in pdims):
+            return bind("layer_norm", x, *params, axis=first + 1, epsilon=epsilon), dx
+        y, dy = bind("layer_norm", x, axis=first + 1, epsilon=epsilon), dx
+    y = to_front(y, dy)
+    for k, (p, pd) in enumerate(zip(params, pdims)):  # y * scale + bias; batched params (B, 1.., normalized)
+        if p is None:
+            continue
+        if pd is not None:
+            p = to_front(p, pd)
+            p = bind("expand_dims", p, axes=tuple(range(1, 1 + first))) if first else p
+        y = bind("mul" if k == 0 else "add", y, p)
+    return y, 0
+
+
 def layer_norm(x: Any, scale: Any = None, bias: Any = None, axis: int = -1, epsilon: float = 1e-5) -> Any:
     """Layer normalization over the axes ``axis, axis+1, ..., -1`` (``axis`` = the first one).
 
@@ -269,6 +307,29 @@ def _batch_norm_vjp(g, x, scale, bias, mean, var, *, out, epsilon):
     return gx, gscale, sum_g, gmean, gvar
 
 
+@defbatch("batch_norm")
+def _batch_norm_batch(inputs, dims, size, *, epsilon):
+    x, dx = inputs[0], dims[0]
+    if all(d is None for d in dims[1:]):
+        # the batch as one more spatial axis (after N and C): per-channel affine maps do not see it
+        if dx < 2:
+            x, dx = move_axis(x, dx, 2), 2
+        return bind("batch_norm", x, *inputs[1:], epsilon=epsilon), dx
+    # per-example statistics: the kernel's y = x * a + (bias - mean * a), a = scale / sqrt(var + eps),
+    # with batched params (B, C) laid out as (B, 1, C, 1, ...) against x (B, N, C, ...)
+    scale, bias, mean, var = [to_front(p, d) for p, d in zip(inputs[1:], dims[1:])]
+    a = scale / bind("sqrt", var + epsilon)
+    shift = bias - mean * a
+    spatial = rank_of(x, dx) - 2
+
+    def per_channel(t):  # (C,) -> (C, 1, ...); (B, C) -> (B, 1, C, 1, ...)
+        if t.type.rank == 2:
+            t = bind("expand_dims", t, axes=(1,))
+        return bind("expand_dims", t, axes=tuple(range(t.type.rank, t.type.rank + spatial))) if spatial else t
+
+    return to_front(x, dx) * per_channel(a) + per_channel(shift), 0
+
+
 def batch_norm(x: Any, scale: Any, bias: Any, mean: Any, var: Any, epsilon: float = 1e-5) -> Any:
     """Batch normalization with given statistics (inference form), channels on axis 1.
 
@@ -301,6 +362,22 @@ defop("dropout", _dropout_type, family="nn",
 
 # The mask is a function of (seed, shape) only, so the cotangent gets the same mask and scale.
 defvjp("dropout", lambda g, x, *, out, rate, seed, training: bind("dropout", g, rate=rate, seed=seed, training=training))
+
+
+@defbatch("dropout")
+def _dropout_batch(inputs, dims, size, *, rate, seed, training):
+    x, d = inputs[0], dims[0]
+    if not training or rate == 0.0:
+        return bind("dropout", x, rate=rate, seed=seed, training=training), d
+    # The mask is a function of (seed, shape), so every example of a loop gets the same mask: the
+    # batch is multiplied by ONE example-shaped dropout of ones, broadcast along the batch axis.
+    example = x.type.shape[:d] + x.type.shape[d + 1:]
+    if all(isinstance(v, int) for v in example):
+        ones = bind("ones", shape=example, dtype=x.type.dtype)
+    else:
+        ones = bind("ones_like", bind("reduce_sum", x, axes=(d,), keepdims=False))
+    mask = bind("dropout", ones, rate=rate, seed=seed, training=True)
+    return x * bind("expand_dims", mask, axes=(d,)), d
 
 
 def dropout(x: Any, rate: float = 0.5, seed: int = 0, training: bool = True) -> Any:

@@ -180,6 +180,36 @@ CASES.update({
     "expand_dynamic": [case(lambda rng: [rng.standard_normal((3, 1)), np.array([2, 3, 4])], dims=(2, 3, 4), loop_inputs=(1,)),
                        case(lambda rng: [rng.standard_normal((4,)), np.array([1])], dims=(4,), loop_inputs=(1,))],
     "full_dynamic": [case(lambda rng: [np.array([2, 3])], value=np.array([1.5]), dims=(2, 3))],
+    "softmax": [case(ins(f64(3, 4)), axis=-1), case(ins(f64(2, 3, 4)), axis=0)],
+    "log_softmax": [case(ins(f64(3, 4)), axis=-1), case(ins(f64(2, 3, 4)), axis=1)],
+    "sparse_softmax_cross_entropy": [case(ins(f64(3, 4), ints(3, high=4))), case(ins(f64(2, 3, 5), ints(2, 3, high=5))),
+                                     case(ins(f64(4), ints(high=4)))],
+    "layer_norm": [case(ins(f64(3, 4), f64(4), f64(4)), axis=-1, epsilon=1e-5),
+                   case(ins(f64(2, 3, 4), f64(3, 4)), axis=1, epsilon=1e-3),
+                   case(ins(f64(2, 3, 4)), axis=0, epsilon=1e-5),
+                   case(ins(f64(2, 3), None, f64(3)), axis=1, epsilon=1e-5)],
+    "batch_norm": [case(ins(f64(2, 3, 4), f64(3), f64(3), f64(3), f64(3, positive=True)), epsilon=1e-5),
+                   case(ins(f64(2, 3), f64(3), f64(3), f64(3), f64(3, positive=True)), epsilon=1e-3),
+                   case(ins(f64(2, 2, 3, 3), f64(2), f64(2), f64(2), f64(2, positive=True)), epsilon=1e-5)],
+    "dropout": [case(ins(f64(3, 4)), rate=0.5, seed=3, training=True), case(ins(f64(2, 3, 4)), rate=0.25, seed=0, training=True),
+                case(ins(f64(3, 4)), rate=0.5, seed=1, training=False)],
+    "conv2d": [case(ins(f64(2, 3, 5, 5), f64(4, 3, 3, 3), f64(4)), strides=(1, 1), padding=(1, 1, 1, 1), dilations=(1, 1), groups=1),
+               case(ins(f64(2, 4, 5, 4), f64(6, 2, 2, 3)), strides=(2, 1), padding=(0, 1, 1, 0), dilations=(1, 1), groups=2),
+               case(ins(f64(1, 2, 6, 5), f64(2, 2, 3, 2), f64(2)), strides=(2, 2), padding="same", dilations=(2, 1), groups=1)],
+    "conv_transpose2d": [case(ins(f64(2, 4, 3, 3), f64(4, 3, 3, 3), f64(3)), strides=(2, 2), padding=(1, 1, 1, 1),
+                              output_padding=(1, 0), dilations=(1, 1), groups=1),
+                         case(ins(f64(1, 4, 3, 2), f64(4, 2, 2, 2), f64(4)), strides=(1, 2), padding=(0, 0, 0, 1),
+                              output_padding=(0, 1), dilations=(1, 1), groups=2)],
+    "conv2d_weight_grad": [case(ins(f64(2, 3, 5, 5), f64(2, 4, 5, 5)), kernel_size=(3, 3), strides=(1, 1),
+                                padding=(1, 1, 1, 1), dilations=(1, 1), groups=1),
+                           case(ins(f64(2, 4, 5, 5), f64(2, 6, 2, 2)), kernel_size=(3, 2), strides=(2, 2),
+                                padding=(0, 0, 0, 0), dilations=(1, 1), groups=2)],
+    "max_pool2d": [case(ins(f64(2, 3, 5, 5)), kernel_size=(2, 2), strides=(2, 2), padding=(0, 0, 0, 0)),
+                   case(ins(f64(1, 2, 5, 4)), kernel_size=(3, 3), strides=(2, 1), padding=(1, 1, 1, 1))],
+    "max_pool2d_grad": [case(ins(f64(2, 3, 4, 4), f64(2, 3, 2, 2)), kernel_size=(2, 2), strides=(2, 2), padding=(0, 0, 0, 0))],
+    "max_pool2d_pick": [case(ins(f64(2, 3, 4, 4), f64(2, 3, 4, 4)), kernel_size=(2, 2), strides=(2, 2), padding=(0, 0, 0, 0))],
+    "avg_pool2d": [case(ins(f64(2, 3, 5, 5)), kernel_size=(3, 3), strides=(2, 2), padding=(1, 1, 1, 1))],
+    "avg_pool2d_grad": [case(ins(f64(2, 3, 3, 3), f64(2, 3, 5, 5)), kernel_size=(3, 3), strides=(2, 2), padding=(1, 1, 1, 1))],
 })
 
 SCAN_OK = {"scan", "while_loop", "cond"}
@@ -346,4 +376,24 @@ MY_FAMILIES = {"elementwise", "reduction", "linalg", "special", "control"}
 
 def test_every_op_of_the_vectorized_families_has_a_rule():
     missing = sorted(op for op, d in REGISTRY.items() if d.family in MY_FAMILIES and d.batch is None)
+    assert not missing, f"ops without a batching rule: {missing}"
+
+
+RULE_MODULES = ("shape", "shape_join", "shape_index", "shape_create", "nn", "conv", "extra")
+
+
+def test_every_op_of_the_shape_nn_conv_extra_modules_has_a_rule_or_declares_the_loop():
+    """Ops declared in those modules (found in their source) have a rule or ``defbatch(op, LOOP)``;
+    ops without inputs are never batched (vmap copies them) and need none."""
+    import importlib
+    import inspect
+    import re
+
+    declared = set()
+    for name in RULE_MODULES:
+        src = inspect.getsource(importlib.import_module(f"irflow.ops.{name}"))
+        declared |= set(re.findall(r'defop\(\s*"(\w+)"', src))
+        declared |= set(re.findall(r'(?:unary_op|binary_op)\(\s*"(\w+)"', src))
+    assert {"conv2d", "reshape", "gather", "topk", "dropout", "stack"} <= declared
+    missing = sorted(op for op in declared if REGISTRY[op].batch is None and REGISTRY[op].max_inputs != 0)
     assert not missing, f"ops without a batching rule: {missing}"
