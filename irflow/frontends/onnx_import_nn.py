@@ -185,7 +185,8 @@ def _pool(n):
 
 
 def _pool_values(n, x, r: int, kernel, strides, dil):
-    if r > 2 or any(d != 1 for d in dil):
+    ceil_counting_pads = n.attr("ceil_mode", 0) and n.attr("count_include_pad", 0) and n.op_type == "AveragePool"
+    if r > 2 or any(d != 1 for d in dil) or ceil_counting_pads:
         return _pool_nd(n, x, r, kernel, strides, dil)
     pads = _pads(n, r, kernel, strides, [1] * r, x.shape[2:])
     op = "max_pool2d" if n.op_type == "MaxPool" else "avg_pool2d"
@@ -204,24 +205,30 @@ def _pool_values(n, x, r: int, kernel, strides, dil):
 
 def _pool_nd(n, x, r: int, kernel, strides, dil):
     """MaxPool / AveragePool over 3-D, or with dilations: the N-D ops."""
-    pads = _pool_nd_pads(n, x, r, kernel, strides, dil)
-    if n.op_type == "AveragePool" and n.attr("count_include_pad", 0) and any(pads):
-        x = bind("pad", x, pads=(0, 0, *pads[:r], 0, 0, *pads[r:]), mode="constant", value=0.0)
-        pads = [0] * (2 * r)
+    if n.op_type == "AveragePool" and n.attr("count_include_pad", 0):
+        # The padding counts in the average: pad explicitly, then pool with no declared pads
+        # (ceil_mode's partial last window still counts only what is inside the padded input,
+        # as PyTorch and onnxruntime divide).
+        declared = _nd_pads(n, r, kernel, strides, dil, x.shape[2:])
+        full = _pool_nd_pads(n, x, r, kernel, strides, dil)  # ceil_mode decided on the real geometry
+        if any(declared):
+            x = bind("pad", x, pads=(0, 0, *declared[:r], 0, 0, *declared[r:]), mode="constant", value=0.0)
+        pads = [0] * r + [full[r + i] - declared[r + i] for i in range(r)]
+    else:
+        pads = _pool_nd_pads(n, x, r, kernel, strides, dil)
     op = "max_pool" if n.op_type == "MaxPool" else "avg_pool"
     return bind(op, x, kernel_size=tuple(kernel), strides=tuple(strides), pads=tuple(pads), dilations=tuple(dil))
 
 
 def _pool_nd_pads(n, x, r: int, kernel, strides, dil) -> list[int]:
-    """The N-D pool's 2r pads: ONNX pads / auto_pad, plus ceil_mode's extra end padding."""
+    """The N-D pool's 2r pads: ONNX pads / auto_pad, plus ceil_mode's extra end padding for the
+    last, partial window, which must start inside the input or the leading padding (ONNX's rule)."""
     pads = list(_nd_pads(n, r, kernel, strides, dil, x.shape[2:]))
     sizes = x.shape[2:]
     if n.attr("ceil_mode", 0):
         if not all(isinstance(d, int) for d in sizes):
             raise n.unsupported("ceil_mode=1 needs static spatial sizes")
-        if n.op_type == "AveragePool" and n.attr("count_include_pad", 0):
-            raise n.unsupported("ceil_mode=1 with count_include_pad=1")
-        for i in range(r):  # extra end padding for the last, partial window (ONNX's rule)
+        for i in range(r):
             span = dil[i] * (kernel[i] - 1) + 1
             total = sizes[i] + pads[i] + pads[r + i]
             out = -(-(total - span) // strides[i]) + 1
