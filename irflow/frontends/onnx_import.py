@@ -44,6 +44,7 @@ from irflow.frontends.onnx_import_base import (  # noqa: F401  (re-exported: the
     DEFAULT_FOLD_LIMIT_BYTES, IMPORTERS, MIN_OPSET, ONNX_TO_DTYPE, STANDARD_DOMAINS, ImportContext, NodeView,
     initializer_array, onnx_dim, to_dtype,
 )
+from irflow.frontends.onnx_import_types import check_declared
 from irflow.frontends.onnx_import_nodes import check_supported, expand_function, has_function_body, import_nodes  # noqa: F401
 from irflow.errors import DTypeError, IrflowError, IRValidationError, UnsupportedOpError
 from irflow.ir.dtypes import dtype_of_array
@@ -153,6 +154,7 @@ def load(source: str | Path | onnx.ModelProto, *, name: str | None = None,
     if fold_limit_bytes is not None and (not isinstance(fold_limit_bytes, (int, np.integer)) or fold_limit_bytes < 0):
         raise IrflowError(f"fold_limit_bytes must be a non-negative int, got {fold_limit_bytes!r}")
     ctx = ImportContext(name or g.name or "onnx_model", fold_limit_bytes)
+    ctx.strict = bool(strict)
     b = ctx.builder
     for init in g.initializer:
         arr = initializer_array(init)
@@ -185,6 +187,8 @@ def load(source: str | Path | onnx.ModelProto, *, name: str | None = None,
         ctx.env[vi.name] = b.input(vi.name, dtype, shape)
         ctx.onnx_names[vi.name] = vi.name
     import_nodes(ctx, list(g.node), opset)
+    if ctx.strict:
+        check_declared(ctx, g, opset)
     outputs = []
     for vo in g.output:
         t = ctx.tensor(vo.name)

@@ -216,6 +216,7 @@ class ImportContext:
         self.builder = GraphBuilder(name)
         # bytes: see DEFAULT_FOLD_LIMIT_BYTES (read at construction, so a changed default applies)
         self.fold_limit = DEFAULT_FOLD_LIMIT_BYTES if fold_limit is None else int(fold_limit)
+        self.strict = True  # check types against ONNX schemas and declarations (load(strict=False) clears it)
         self.env: dict[str, Any] = {}          # onnx name -> SymbolicTensor (materialized values)
         self.consts: dict[str, np.ndarray] = {}  # foldable values known at import time
         self.weights: dict[str, np.ndarray] = {}  # initializers: known, but kept as graph values
@@ -337,8 +338,15 @@ def rank_of(x: Any) -> int:
 
 
 def scalar(value: Any, like: Any) -> np.ndarray:
-    """A 0-d array of ``like``'s dtype: constants in decompositions keep the input's dtype."""
-    return np.asarray(value, dtype=np_dtype(like))
+    """A 0-d array of ``like``'s dtype: constants in decompositions keep the input's dtype
+    (an attribute value the dtype cannot hold, such as 1e30 for int32, is an IRValidationError)."""
+    dtype = np_dtype(like)
+    try:
+        if dtype.kind in "iu" and not (np.iinfo(dtype).min <= value <= np.iinfo(dtype).max):
+            raise OverflowError
+        return np.asarray(value, dtype=dtype)
+    except (OverflowError, ValueError, TypeError):
+        raise IRValidationError(f"the value {value!r} does not fit the input's dtype {dtype}") from None
 
 
 def ints(a: Any) -> tuple[int, ...]:

@@ -39,6 +39,7 @@ class SubgraphContext(ImportContext):
 
     def __init__(self, parent: ImportContext, name: str):
         super().__init__(name, parent.fold_limit)
+        self.strict = parent.strict
         self.builder = NestedBuilder(name)
         self.parent = parent
 

@@ -44,8 +44,8 @@ def _check_window_attrs(n, r: int) -> None:
     pads = n.attr("pads")
     if pads is not None and pads != [] and (len(pads) != 2 * r or any(int(p) < 0 for p in pads)):
         raise n.error(f"pads={list(pads)} must be {2 * r} non-negative integers")
-    if n.op_type in ("MaxPool", "AveragePool", "LpPool") and n.attr("kernel_shape") is None:
-        raise n.error("kernel_shape is required")
+    if n.op_type in ("MaxPool", "AveragePool", "LpPool") and len(n.attr("kernel_shape") or ()) != r:
+        raise n.error(f"kernel_shape={n.attr('kernel_shape')} must give {r} window sizes")
 
 
 def _nd_pads(n, r: int, kernel, strides, dilations, sizes) -> tuple:
@@ -149,6 +149,10 @@ def _conv_transpose_pads(n, r: int, x, w, strides, dil, auto: str) -> list[int]:
     sizes = x.shape[2:]
     kernel = n.attr("kernel_shape") or list(w.shape[2:])
     out_pad = n.attr("output_padding") or [0] * r
+    if len(kernel) != r:
+        raise n.error(f"the weight's shape {tuple(w.shape)} does not fit {r} spatial dims")
+    if n.attr("output_shape") is not None and len(n.attr("output_shape")) < r:
+        raise n.error(f"output_shape={n.attr('output_shape')} needs {r} spatial sizes")
     if not all(isinstance(d, int) for d in list(sizes) + list(kernel)):
         raise n.unsupported("output_shape / SAME padding needs static sizes")
     target = list(n.attr("output_shape"))[-r:] if n.attr("output_shape") is not None else [sizes[i] * strides[i] for i in range(r)]

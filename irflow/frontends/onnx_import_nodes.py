@@ -18,6 +18,7 @@ from irflow.frontends.onnx_import_base import (
     IMPORTERS, NOT_FOLDABLE, SHAPE_IMPORTERS, STANDARD_DOMAINS, ImportContext, NodeView, nbytes,
 )
 from irflow.frontends.onnx_import_shapes import propagate
+from irflow.frontends.onnx_import_types import check_node_types
 from irflow.ir.dtypes import dtype_of_array
 from irflow.ops.builder import GraphBuilder
 from irflow.ops.dispatch import BUILDER_STACK
@@ -54,7 +55,11 @@ def import_nodes(ctx: ImportContext, nodes: Sequence[onnx.NodeProto], opset: int
     an exception that is not one (an importer meeting input it did not expect) is wrapped."""
     for node in nodes:
         try:
+            if ctx.strict:
+                check_node_types(ctx, node, opset, node_where(node, opset), outputs=False)
             _import_node(ctx, node, opset)
+            if ctx.strict:
+                check_node_types(ctx, node, opset, node_where(node, opset), outputs=True)
         except IrflowError:
             raise
         except MemoryError:

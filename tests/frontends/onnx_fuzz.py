@@ -159,6 +159,8 @@ def single_op_model(op: str, opset: int, rng: np.random.Generator) -> onnx.Model
                     return None
                 continue
             attrs[attr.name] = v
+    if op == "GatherND" and attrs.get("batch_dims", 0) < 0:
+        attrs["batch_dims"] = 0  # onnx's own shape inference (used below) segfaults on a negative one
     outs, out_infos = [], []
     for k, formal in enumerate(schema.outputs):
         if formal.option == F.Optional and rng.random() < 0.5:
