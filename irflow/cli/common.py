@@ -280,6 +280,8 @@ def parse_inputs(specs: list[str] | None, graph: Graph, dims: Mapping[str, int],
                  notes: list[str] | None = None) -> dict[str, np.ndarray]:
     """Turn ``-i`` options into feeds: ``NAME=FILE.npy``, ``NAME=FILE.npz``, ``FILE.npz``, ``NAME=random``."""
     notes = notes if notes is not None else []
+    if seed < 0:
+        raise CliError(f"--seed {seed}: a seed must be a non-negative integer")
     rng = np.random.default_rng(seed)
     known = {v.name for v in graph.inputs}
     feeds: dict[str, np.ndarray] = {}

@@ -51,6 +51,9 @@ def run(
     check_numerics: Annotated[bool, typer.Option("--check-numerics", help="Check every node's outputs on the NumPy interpreter; name the first that holds NaN or Inf (exit 1).")] = False,
 ) -> None:
     """Run MODEL on inputs and print each output's name, shape, dtype and first values."""
+    for option, value in (("--rtol", rtol), ("--atol", atol)):
+        if not value >= 0:  # also catches NaN
+            raise CliError(f"{option} {value}: a tolerance must be a non-negative number")
     if bisect and not compare:
         raise CliError("--bisect needs --compare (it bisects the difference between the two executors)")
     if output is not None and not str(output).endswith(".npz"):
