@@ -373,7 +373,7 @@ class Module(metaclass=_ModuleMeta):
     def fit(self, x: Any = None, y: Any = None, batch_size: int | None = None, epochs: int = 1, verbose: int = 1,
             callbacks: Any = None, validation_data: Any = None, shuffle: bool = True,
             initial_epoch: int | None = None, *, sample_weight: Any = None, seed: int = 0, writer: Any = None,
-            checkpoint_manager: Any = None) -> Any:
+            checkpoint_manager: Any = None, log_every_n_steps: int = 10) -> Any:
         """Train the compiled model; returns a History. Keras' argument order: ``x`` is an
         iterable of ``(x, y)`` batches (an ``irf.data.Dataset``, a ``DataLoader``, a list) or an
         array with its labels ``y`` (batched by ``batch_size``, default 32, shuffled per epoch
@@ -398,7 +398,8 @@ class Module(metaclass=_ModuleMeta):
                 raise IrflowError(f"{type(self).__name__}.fit: y, batch_size and sample_weight are for array inputs; "
                                   f"{type(x).__name__} already yields (x, y) batches")
             data = x
-        return trainer.fit(data, epochs, validation_data, callbacks, writer, checkpoint_manager, verbose, initial_epoch)
+        return trainer.fit(data, epochs, validation_data, callbacks, writer, checkpoint_manager, verbose, initial_epoch,
+                           log_every_n_steps)
 
     def evaluate(self, data: Any, verbose: int = 0) -> dict[str, float]:
         """Loss and metrics of the compiled model over ``data``, in inference mode.

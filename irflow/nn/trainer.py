@@ -266,13 +266,14 @@ class Trainer:
     # -- fit -------------------------------------------------------------------------------------
     def fit(self, data: Iterable[Any], epochs: int = 1, validation_data: Iterable[Any] | None = None,
             callbacks: Sequence[Callback] | None = None, writer: Any = None, checkpoint_manager: Any = None,
-            verbose: int = 1, initial_epoch: int | None = None) -> History:
+            verbose: int = 1, initial_epoch: int | None = None, log_every_n_steps: int = 10) -> History:
         """Train for epochs ``initial_epoch .. epochs - 1``; returns a ``History``.
 
         - ``validation_data``: batches evaluated after each epoch (``val_loss``, ``val_<metric>``),
           or Keras' ``(x_val, y_val)`` tuple of whole arrays (batched by 32).
-        - ``writer`` (an ``irf.summary`` writer): ``batch/loss`` at every update (recorded in
-          the traced step) and ``epoch/<name>`` for every log value at step = epoch.
+        - ``writer`` (an ``irf.summary`` writer): ``batch/loss`` every ``log_every_n_steps``
+          updates (recorded from the traced step; step = the update count) and
+          ``epoch/<name>`` for every log value at step = epoch.
         - ``checkpoint_manager`` (an ``irf.train.CheckpointManager``): saved after every epoch.
           If its Checkpoint holds a Variable named ``epoch``, fit sets it to the number of
           finished epochs before saving, and ``initial_epoch=None`` starts from its value,
@@ -284,6 +285,12 @@ class Trainer:
         """
         if not isinstance(epochs, int) or epochs < 0:
             raise IrflowError(f"fit: epochs must be an int >= 0, got {epochs!r}")
+        if not isinstance(log_every_n_steps, int) or log_every_n_steps < 1:
+            raise IrflowError(f"fit: log_every_n_steps must be an int >= 1, got {log_every_n_steps!r}")
+        iterations = self.optimizer.iterations
+
+        def batch_summary_due() -> bool:  # evaluated after each call, when the update count is written back
+            return int(iterations.numpy()) % log_every_n_steps == 0
         if validation_data is not None:
             validation_data = _as_batches(validation_data, None, "validation_data")
         epoch_var = self._epoch_variable(checkpoint_manager)
@@ -305,30 +312,35 @@ class Trainer:
             for cb in callbacks:
                 cb.on_epoch_begin(epoch, {})
             bar.start(epoch, epochs)
-            n = 0
+            # One as_default per epoch: the writer flushes once, on leaving (a flush waits for
+            # tensorboardX's queue, a few ms), and TensorBoard sees each finished epoch.
             with (writer.as_default() if writer is not None else _nullcontext()):
+                n = 0
                 for n, batch in enumerate(data, 1):
                     x, y, w = _unpack(batch, "fit")
                     for cb in callbacks:
                         cb.on_train_batch_begin(n - 1, {})
-                    loss = self.train_step(x, y, w, writer is not None)
+                    if writer is not None:
+                        with summary.record_if(batch_summary_due):
+                            loss = self.train_step(x, y, w, True)
+                    else:
+                        loss = self.train_step(x, y, w, False)
                     batch_logs = {"loss": float(loss.numpy())}
                     for cb in callbacks:
                         cb.on_train_batch_end(n - 1, batch_logs)
                     bar.advance(self)
-            if n == 0:
-                raise IrflowError(f"fit: epoch {epoch} got no batches (an exhausted iterator? pass a list, "
-                                  "an irf.data.Dataset or a DataLoader, which can be iterated again)")
-            logs = self._results()
-            if validation_data is not None:
-                self._reset()
-                for batch in validation_data:
-                    x, y, w = _unpack(batch, "fit(validation_data)")
-                    self.test_step(x, y, w)
-                logs.update(self._results("val_"))
-            bar.finish(logs)
-            if writer is not None:
-                with writer.as_default():
+                if n == 0:
+                    raise IrflowError(f"fit: epoch {epoch} got no batches (an exhausted iterator? pass a list, "
+                                      "an irf.data.Dataset or a DataLoader, which can be iterated again)")
+                logs = self._results()
+                if validation_data is not None:
+                    self._reset()
+                    for batch in validation_data:
+                        x, y, w = _unpack(batch, "fit(validation_data)")
+                        self.test_step(x, y, w)
+                    logs.update(self._results("val_"))
+                bar.finish(logs)
+                if writer is not None:
                     for k, v in logs.items():
                         if isinstance(v, float):
                             summary.scalar(f"epoch/{k}", v, step=epoch)
@@ -342,8 +354,6 @@ class Trainer:
                 break
         for cb in callbacks:
             cb.on_train_end(logs)
-        if writer is not None:
-            writer.flush()
         return history
 
     @staticmethod

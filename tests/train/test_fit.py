@@ -79,7 +79,15 @@ def test_summaries_and_checkpoints_from_fit(tmp_path):
                                           tmp_path / "ckpt", max_to_keep=2)
     writer = irf.summary.create_file_writer(tmp_path / "logs")
     history = model.fit(batches(16), epochs=3, validation_data=batches(40), writer=writer,
-                        checkpoint_manager=manager, verbose=0)
+                        checkpoint_manager=manager, verbose=0, log_every_n_steps=1)
+    other = irf.summary.create_file_writer(tmp_path / "sparse")
+    sparse_model = nn.MLP([4, 8, 3])
+    sparse_model.compile(irf.optim.SGD(0.1), "sparse_categorical_crossentropy")
+    sparse_model.fit(batches(16), epochs=3, writer=other, verbose=0, log_every_n_steps=4)
+    other.close()
+    sparse = event_accumulator.EventAccumulator(str(tmp_path / "sparse"), size_guidance={"scalars": 0})
+    sparse.Reload()
+    assert [e.step for e in sparse.Scalars("batch/loss")] == [4, 8]
     writer.close()
     acc = event_accumulator.EventAccumulator(str(tmp_path / "logs"), size_guidance={"scalars": 0})
     acc.Reload()
