@@ -101,6 +101,11 @@ def test_nested_vectorized_map_inside_irf_function(seed_problem):
         return irf.vectorized_map(lambda yi: irf.vectorized_map(lambda yij: tape.gradient(yij, a), yi), yy)
 
     np.testing.assert_allclose(jac(x_np).numpy(), loop, rtol=1e-12, atol=1e-12)
+    g = jac.get_graph(x_np)
+    assert "scan" not in [n.op for n in g.nodes], "every op of the nested jacobian has a batching rule"
+    onnx.checker.check_model(to_model(g), full_check=True)
+    ort = OrtRunner(g).run({g.inputs[0].name: x_np})
+    np.testing.assert_allclose(np.asarray(list(ort.values())[0]), loop, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("name,fn", [
@@ -161,3 +166,19 @@ def test_jacobian_with_respect_to_several_sources_and_unconnected():
     np.testing.assert_allclose(jx.numpy(), np.diag(2 * x.numpy()), rtol=1e-12)
     np.testing.assert_array_equal(ju.numpy(), np.zeros((3, 2)))
     assert tape.jacobian(y, u, unconnected_gradients="none") is None
+
+
+def test_vmap_of_jacobian_and_hessian_eager_and_traced():
+    """vmap(jacobian(f)) and vmap(hessian(f)) (per-example jacobians / hessians), against
+    hand formulas; the traced version is one graph."""
+    w = RNG.standard_normal((3, 3))
+    xs = RNG.standard_normal((5, 3))
+    f = lambda x: irf.tanh(x @ w)  # noqa: E731
+    want = np.stack([(1 - np.tanh(x @ w) ** 2)[:, None] * w.T for x in xs])
+    np.testing.assert_allclose(irf.vmap(irf.jacobian(f))(xs).numpy(), want, rtol=1e-12, atol=1e-14)
+    traced = irf.function(lambda a: irf.vmap(irf.jacobian(f))(a))
+    np.testing.assert_allclose(traced(xs).numpy(), want, rtol=1e-12, atol=1e-14)
+    h = irf.vmap(irf.hessian(lambda x: irf.reduce_sum(irf.tanh(x) ** 3)))(xs).numpy()
+    t = np.tanh(xs)
+    d2 = 6 * t * (1 - t ** 2) ** 2 - 6 * t ** 3 * (1 - t ** 2)
+    np.testing.assert_allclose(h, np.stack([np.diag(d) for d in d2]), rtol=1e-10, atol=1e-12)
