@@ -273,12 +273,14 @@ def _conv2d_vjp(g, x, w, *bias, out, strides, padding, dilations, groups):
 
 
 def _add_batched_bias(y, dy, b, db):
-    """A conv output y (batched at dy, or not) + a batched bias (B, O) laid out as (B, 1, O, 1, 1)."""
-    return to_front(y, dy) + bind("expand_dims", to_front(b, db), axes=(1, 3, 4)), 0
+    """A conv output y (batched at dy, or not) + a batched bias (B, O) laid out as (B, 1, O, 1, ...)."""
+    y = to_front(y, dy)
+    spatial = y.type.rank - 2 - (dy is not None)
+    return y + bind("expand_dims", to_front(b, db), axes=(1,) + tuple(range(3, 3 + spatial))), 0
 
 
-def _conv_batch(op: str):
-    """The rule of conv2d / conv_transpose2d.
+def conv_batch_rule(op: str, transpose: bool):
+    """The rule of conv2d / conv_transpose2d (and the N-D conv / conv_transpose of conv_nd.py).
 
     Only x batched: the batch folded into N, one conv on B * N images. Batched weights: the
     batch folded into the channels, x (N, B * C, H, W) and w (B * O, ...) (conv_transpose2d:
@@ -300,7 +302,7 @@ def _conv_batch(op: str):
         bias = [] if b is None else [merge_axes(materialize(b, db, size, (w, dw)), 0)]  # (B * O,)
         if dx is None and groups == 1:
             # conv2d: w (B * O, C, kh, kw); conv_transpose2d: w (C, B * O, kh, kw)
-            w1 = merge_axes(wf, 0) if op == "conv2d" else merge_axes(move_axis(wf, 0, 1), 1)
+            w1 = merge_axes(move_axis(wf, 0, 1), 1) if transpose else merge_axes(wf, 0)
             y = bind(op, x, w1, *bias, **attrs)
         elif type(size) is not int:
             return LOOP_THIS  # the group count would be the (unknown) batch size
@@ -313,7 +315,7 @@ def _conv_batch(op: str):
     return rule
 
 
-defbatch("conv2d", _conv_batch("conv2d"))
+defbatch("conv2d", conv_batch_rule("conv2d", transpose=False))
 
 
 def conv2d(x: Any, w: Any, b: Any = None, strides: Any = 1, padding: Any = 0, dilations: Any = 1, groups: int = 1) -> Any:
@@ -375,7 +377,7 @@ def _conv_transpose2d_vjp(g, x, w, *bias, out, strides, padding, output_padding,
     return (gx, gw, *[None if b is None else bind("reduce_sum", g, axes=(0, 2, 3), keepdims=False) for b in bias])
 
 
-defbatch("conv_transpose2d", _conv_batch("conv_transpose2d"))
+defbatch("conv_transpose2d", conv_batch_rule("conv_transpose2d", transpose=True))
 
 
 def conv_transpose2d(x: Any, w: Any, b: Any = None, strides: Any = 1, padding: Any = 0, output_padding: Any = 0,
@@ -431,15 +433,19 @@ def _conv2d_weight_grad_vjp(gw, x, g, *, out, kernel_size, strides, padding, dil
     return gx, gg
 
 
-@defbatch("conv2d_weight_grad")
-def _conv2d_weight_grad_batch(inputs, dims, size, **attrs):
-    # The sum over N must stay per example, so the batch goes into the channels (N, B * C, ...):
-    # with groups == 1 and one side unbatched, the B examples are just more output (or input)
-    # channels; otherwise one conv with B * groups groups gives (B * O, C/g, kh, kw).
-    (x, g), (dx, dg) = inputs, dims
-    op, groups = "conv2d_weight_grad", attrs["groups"]
+def weight_grad_batch_rule(op: str):
+    """The rule of conv2d_weight_grad (and conv_nd.py's conv_weight_grad). The sum over N must
+    stay per example, so the batch goes into the channels (N, B * C, ...): with groups == 1 and
+    one side unbatched, the B examples are just more output (or input) channels; otherwise one
+    op with B * groups groups gives (B * O, C/g, *kernel)."""
+    return lambda inputs, dims, size, **attrs: _weight_grad_batch(op, inputs, dims, size, attrs)
 
-    def channels(t, d):  # (B, N, C, H, W) -> (N, B * C, H, W)
+
+def _weight_grad_batch(op, inputs, dims, size, attrs):
+    (x, g), (dx, dg) = inputs, dims
+    groups = attrs["groups"]
+
+    def channels(t, d):  # (B, N, C, *S) -> (N, B * C, *S)
         return merge_axes(move_axis(to_front(t, d), 0, 1), 1)
 
     if groups == 1 and dx is None:
@@ -452,6 +458,9 @@ def _conv2d_weight_grad_batch(inputs, dims, size, **attrs):
     xs, gs = materialize(x, dx, size, like), materialize(g, dg, size, like)
     out = bind(op, channels(xs, 0), channels(gs, 0), **{**attrs, "groups": groups * size})
     return split_batch(out, 0, xs), 0
+
+
+defbatch("conv2d_weight_grad", weight_grad_batch_rule("conv2d_weight_grad"))
 
 
 # -- pooling --------------------------------------------------------------------------------

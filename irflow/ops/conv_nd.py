@@ -26,7 +26,9 @@ from irflow.errors import DTypeError, IrflowError, IRValidationError, ShapeError
 from irflow.ir.dtypes import DType
 from irflow.ir.types import Dim, TensorType
 from irflow.ops.common import bind
-from irflow.ops.registry import Attr, defop, defvjp
+from irflow.ops.batching import LOOP, fold_rule
+from irflow.ops.conv import conv_batch_rule, weight_grad_batch_rule
+from irflow.ops.registry import Attr, defbatch, defop, defvjp
 
 
 def _ints(op: str, name: str, value: Any, n: int, minimum: int) -> None:
@@ -138,6 +140,9 @@ def _bias_grad(g, bias) -> list:
             for b in bias]
 
 
+defbatch("conv", conv_batch_rule("conv", transpose=False))  # see conv.py: fold into N, or grouped
+
+
 @defvjp("conv")
 def _conv_vjp(g, x, w, *bias, out, strides, pads, dilations, groups):
     k = _static_kernel("conv", w)
@@ -227,6 +232,9 @@ defop("conv_transpose", _conv_transpose_type, inputs=(2, 3),
       doc="N-D transposed convolution (the adjoint of conv), (C, O/groups, *K) weight, optional bias.")
 
 
+defbatch("conv_transpose", conv_batch_rule("conv_transpose", transpose=True))
+
+
 @defvjp("conv_transpose")
 def _conv_transpose_vjp(g, x, w, *bias, out, strides, pads, output_padding, dilations, groups):
     k = _static_kernel("conv_transpose", w)
@@ -269,6 +277,9 @@ def _conv_weight_grad_type(x: TensorType, g: TensorType, *, kernel_size, strides
 
 defop("conv_weight_grad", _conv_weight_grad_type, inputs=2, attrs={**_CONV_ATTRS, "kernel_size": Attr("ints")},
       family="nn", doc="Internal: the weight gradient of conv, from its input x and output gradient g.")
+
+
+defbatch("conv_weight_grad", weight_grad_batch_rule("conv_weight_grad"))
 
 
 @defvjp("conv_weight_grad")
@@ -319,6 +330,9 @@ defop("avg_pool_grad", lambda g, x, **a: (_pool_like_type("avg_pool_grad", x, g,
       attrs=_POOL_ATTRS, family="nn", doc="Internal: the transpose of avg_pool (x gives the shape).")
 defvjp("avg_pool", lambda g, x, *, out, **a: bind("avg_pool_grad", g, x, **a))
 defvjp("avg_pool_grad", lambda gx, g, x, *, out, **a: (bind("avg_pool", gx, **a), None))
+# Pooling works on each (image, channel) alone: the batch folds into N (B * N images).
+for _op in ("max_pool", "max_pool_grad", "max_pool_pick", "avg_pool", "avg_pool_grad"):
+    defbatch(_op, fold_rule(_op))
 
 
 def _max_pool_indices_type(x: TensorType, **attrs) -> TensorType:
@@ -328,6 +342,8 @@ def _max_pool_indices_type(x: TensorType, **attrs) -> TensorType:
 
 defop("max_pool_indices", _max_pool_indices_type, attrs=_POOL_ATTRS, family="nn", differentiable=False,
       doc="ONNX MaxPool's Indices: each window's first maximum as a flat (row-major) position in x.")
+# Flat positions count across N and C, so folding the batch into N would shift them: a loop.
+defbatch("max_pool_indices", LOOP)
 
 
 def _pool_attrs(x: Any, op: str, kernel_size, strides, pads, dilations) -> dict:

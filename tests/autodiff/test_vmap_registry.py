@@ -210,6 +210,24 @@ CASES.update({
     "max_pool2d_pick": [case(ins(f64(2, 3, 4, 4), f64(2, 3, 4, 4)), kernel_size=(2, 2), strides=(2, 2), padding=(0, 0, 0, 0))],
     "avg_pool2d": [case(ins(f64(2, 3, 5, 5)), kernel_size=(3, 3), strides=(2, 2), padding=(1, 1, 1, 1))],
     "avg_pool2d_grad": [case(ins(f64(2, 3, 3, 3), f64(2, 3, 5, 5)), kernel_size=(3, 3), strides=(2, 2), padding=(1, 1, 1, 1))],
+    "conv": [case(ins(f64(2, 3, 7), f64(4, 3, 3), f64(4)), strides=(2,), pads=(1, 0), dilations=(1,), groups=1),
+             case(ins(f64(2, 4, 6), f64(6, 2, 3)), strides=(1,), pads=(1, 1), dilations=(2,), groups=2),
+             case(ins(f64(1, 2, 4, 3, 3), f64(2, 2, 2, 2, 2), f64(2)), strides=(1, 1, 1), pads=(0,) * 6, dilations=(1, 1, 1),
+                  groups=1)],
+    "conv_transpose": [case(ins(f64(2, 4, 5), f64(4, 3, 3), f64(3)), strides=(2,), pads=(1, 1), output_padding=(1,),
+                            dilations=(1,), groups=1),
+                       case(ins(f64(1, 4, 3, 3, 2), f64(4, 1, 2, 2, 2)), strides=(1, 1, 1), pads=(0,) * 6,
+                            output_padding=(0, 0, 0), dilations=(1, 1, 1), groups=2)],
+    "conv_weight_grad": [case(ins(f64(2, 3, 7), f64(2, 4, 3)), kernel_size=(3,), strides=(2,), pads=(1, 0), dilations=(1,), groups=1),
+                         case(ins(f64(1, 4, 3, 3, 3), f64(1, 6, 2, 2, 2)), kernel_size=(2, 2, 2), strides=(1, 1, 1),
+                              pads=(0,) * 6, dilations=(1, 1, 1), groups=2)],
+    "max_pool": [case(ins(f64(2, 3, 6)), kernel_size=(2,), strides=(2,), pads=(0, 0), dilations=(1,)),
+                 case(ins(f64(1, 2, 4, 4, 3)), kernel_size=(2, 2, 2), strides=(2, 2, 1), pads=(0, 0, 0, 0, 0, 1), dilations=(1, 1, 1))],
+    "max_pool_grad": [case(ins(f64(2, 3, 6), f64(2, 3, 3)), kernel_size=(2,), strides=(2,), pads=(0, 0), dilations=(1,))],
+    "max_pool_pick": [case(ins(f64(2, 3, 6), f64(2, 3, 6)), kernel_size=(2,), strides=(2,), pads=(0, 0), dilations=(1,))],
+    "max_pool_indices": [case(ins(f64(2, 3, 6)), kernel_size=(2,), strides=(2,), pads=(0, 0), dilations=(1,))],
+    "avg_pool": [case(ins(f64(2, 3, 7)), kernel_size=(3,), strides=(2,), pads=(1, 1), dilations=(1,))],
+    "avg_pool_grad": [case(ins(f64(2, 3, 4), f64(2, 3, 7)), kernel_size=(3,), strides=(2,), pads=(1, 1), dilations=(1,))],
 })
 
 SCAN_OK = {"scan", "while_loop", "cond"}
@@ -379,7 +397,7 @@ def test_every_op_of_the_vectorized_families_has_a_rule():
     assert not missing, f"ops without a batching rule: {missing}"
 
 
-RULE_MODULES = ("shape", "shape_join", "shape_index", "shape_create", "nn", "conv", "extra")
+RULE_MODULES = ("shape", "shape_join", "shape_index", "shape_create", "nn", "conv", "conv_nd", "extra")
 
 
 def test_every_op_of_the_shape_nn_conv_extra_modules_has_a_rule_or_declares_the_loop():
