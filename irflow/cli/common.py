@@ -99,8 +99,9 @@ def model_kind(path: str | Path) -> str:
     raise CliError(f"{path}: unknown model format; expected a .onnx or .irflow.json file")
 
 
-def load_model(path: str | Path) -> Graph:
-    """Read a model file (.onnx or .irflow.json) into an IR Graph, checking it exists first."""
+def load_model(path: str | Path, strict: bool = True) -> Graph:
+    """Read a model file (.onnx or .irflow.json) into an IR Graph, checking it exists first.
+    ``strict=False`` (``--no-strict``) skips ONNX import's type checks."""
     p = Path(path)
     kind = model_kind(p)
     if not p.exists():
@@ -110,12 +111,17 @@ def load_model(path: str | Path) -> Graph:
     if kind == "onnx":
         from irflow.frontends.onnx_import import load
 
-        return load(p)
+        return load(p, strict=strict)
     from irflow.ir.graph import load as load_json
 
     graph = load_json(p)
     graph.verify()
     return graph
+
+
+# The --strict/--no-strict option of commands that read ONNX models.
+STRICT_HELP = ("Check an ONNX model's declared types and its ops' schema type constraints on import "
+               "(--no-strict loads a model onnxruntime would refuse).")
 
 
 def check_output(path: str | Path, what: str = "-o") -> Path:

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from irflow.cli.common import console, handle_errors, load_model, model_kind
+from irflow.cli.common import STRICT_HELP, console, handle_errors, load_model, model_kind
 
 EPILOG = """Example:
 
@@ -27,9 +27,10 @@ def _onnx_summary(path: Path) -> tuple[str, Counter]:
 
 
 @handle_errors
-def inspect(model: Annotated[Path, typer.Argument(help="A .onnx or .irflow.json model.", show_default=False)]) -> None:
+def inspect(model: Annotated[Path, typer.Argument(help="A .onnx or .irflow.json model.", show_default=False)],
+            strict: Annotated[bool, typer.Option("--strict/--no-strict", help=STRICT_HELP)] = True) -> None:
     """Show a model's inputs and outputs, op histogram, parameter count and opset."""
-    graph = load_model(model)
+    graph = load_model(model, strict=strict)
     onnx_ops: Counter | None = None
     if model_kind(model) == "onnx":
         opset, onnx_ops = _onnx_summary(model)

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from irflow.cli.common import (CliError, check_output, compare_arrays, console, err_console, handle_errors, load_model,
+from irflow.cli.common import (STRICT_HELP, CliError, check_output, compare_arrays, console, err_console, handle_errors, load_model,
                                parse_dims, parse_inputs, preview)
 
 
@@ -49,6 +49,7 @@ def run(
     atol: Annotated[float, typer.Option("--atol", help="Absolute tolerance for --compare.")] = 1e-5,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random inputs.")] = 0,
     check_numerics: Annotated[bool, typer.Option("--check-numerics", help="Check every node's outputs on the NumPy interpreter; name the first that holds NaN or Inf (exit 1).")] = False,
+    strict: Annotated[bool, typer.Option("--strict/--no-strict", help=STRICT_HELP)] = True,
 ) -> None:
     """Run MODEL on inputs and print each output's name, shape, dtype and first values."""
     for option, value in (("--rtol", rtol), ("--atol", atol)):
@@ -60,7 +61,7 @@ def run(
         raise CliError(f"-o {output}: outputs are written as a .npz file; name it OUT.npz")
     if output is not None:
         check_output(output)  # before the model runs, not after
-    graph = load_model(model)
+    graph = load_model(model, strict=strict)
     notes: list[str] = []
     feeds = parse_inputs(inputs, graph, parse_dims(dims), seed=seed, notes=notes)
     for note in notes:

@@ -105,3 +105,21 @@ def test_public_load_takes_strict():
     with pytest.raises(irf.DTypeError):
         irf.onnx.load(m)
     assert irf.onnx.load(m, strict=False).outputs[0].type.dtype.value == "int64"
+
+
+def test_cli_no_strict(tmp_path):
+    from typer.testing import CliRunner
+
+    from irflow.cli.app import app
+
+    m = _model([helper.make_node("Size", ["x"], ["y"], name="size_node")],
+               [helper.make_tensor_value_info("x", F, [2, 3])], [helper.make_tensor_value_info("y", F, [])])
+    path = tmp_path / "m.onnx"
+    path.write_bytes(m.SerializeToString())
+    runner = CliRunner()
+    for cmd in (["inspect", str(path)], ["run", str(path), "-i", "x=random"], ["convert", str(path), str(tmp_path / "m.irflow.json")]):
+        strict = runner.invoke(app, cmd)
+        assert strict.exit_code == 2 and "declared float32" in strict.output, (cmd, strict.output)
+        loose = runner.invoke(app, cmd + ["--no-strict"])
+        assert loose.exit_code == 0, (cmd, loose.output)
+    assert irf.ir.load(tmp_path / "m.irflow.json").outputs[0].type.dtype.value == "int64"
