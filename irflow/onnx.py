@@ -46,7 +46,17 @@ def save(graph: Graph, path: str | Path, *, external_data: bool = False, opset: 
 
     >>> irf.onnx.save(g, "model.onnx")   # doctest: +SKIP
     """
+    _check_path(path)  # before lowering: a bad path costs nothing
     return save_model(to_model(graph, opset=opset), path, external_data=external_data)
+
+
+def _check_path(path: str | Path) -> None:
+    from irflow.atomic import check_output_path
+
+    try:
+        check_output_path(path)
+    except IrflowError as e:
+        raise ExecutorError(f"cannot save ONNX model: {e}") from None
 
 
 def _name(x: Any) -> str:
@@ -112,6 +122,7 @@ def export(
 
     >>> irf.onnx.export(model, "mlp.onnx", irf.TensorSpec(("batch", 784), "float32"))   # doctest: +SKIP
     """
+    _check_path(path)  # before tracing and lowering
     graph, wiring = graph_of(obj, *specs, training=training)
     model = _to_model(graph, opset=opset)
     if wiring:

@@ -371,3 +371,17 @@ def test_npz_output_named_file_and_pickle_free(tmp_path):
         assert sorted(z.files) == ["file", "y"]
         np.testing.assert_array_equal(z["file"], arrays["file"])
         assert z["y"].dtype == np.float16
+
+
+def test_onnx_export_checks_the_path_before_tracing(tmp_path):
+    traced = []
+
+    def f(x):
+        traced.append(1)
+        return irf.relu(x)
+
+    with pytest.raises(irf.ExecutorError, match="cannot write"):
+        irf.onnx.export(f, tmp_path / "nope" / "f.onnx", irf.TensorSpec((2,), "float32"))
+    assert not traced
+    irf.onnx.export(f, tmp_path / "f.onnx", irf.TensorSpec((2,), "float32"))
+    assert traced and (tmp_path / "f.onnx").is_file()
