@@ -17,7 +17,7 @@ from typing import Any
 
 from irflow.errors import DTypeError, ExecutorError, IrflowError, IRValidationError, ShapeError, UnsupportedOpError
 
-__version__ = "0.1.0"
+from irflow._version import __version__
 
 # Submodules reachable as attributes that _api does not import (they pull in onnx).
 _LAZY_SUBMODULES = frozenset({"onnx"})

@@ -11,6 +11,7 @@ deterministic families (no random, control flow or calls), and never a graph out
 from __future__ import annotations
 
 import math
+from typing import Callable, Mapping
 
 import numpy as np
 
@@ -27,6 +28,17 @@ SHAPE_ONLY_INPUTS: dict[str, frozenset[int]] = {
 }
 FOLDABLE_FAMILIES = frozenset({"elementwise", "shape", "reduction", "linalg"})
 
+# The kernels folding computes with: op name -> kernel(*arrays, **attrs). Passes sit below the
+# executors and import none of them; the NumPy executor hands its kernel table over when it is
+# imported (irflow/executors/numpy/kernels/__init__.py). Without one, nothing folds.
+_kernels: Mapping[str, Callable] = {}
+
+
+def set_kernels(kernels: Mapping[str, Callable]) -> None:
+    """Give constant folding the kernels to evaluate nodes with (the NumPy executor's table)."""
+    global _kernels
+    _kernels = kernels
+
 
 def fold_constants(graph: Graph, max_elements: int = 4096) -> Graph:
     """A graph where small values computable without feeds are initializers. Initializers
@@ -34,8 +46,9 @@ def fold_constants(graph: Graph, max_elements: int = 4096) -> Graph:
 
     >>> g2 = prune(fold_constants(vjp(g, wrt=["w"], seed="ones")))   # doctest: +SKIP
     """
-    from irflow.executors.numpy.kernels import KERNELS
     from irflow.ops.registry import REGISTRY
+
+    kernels = _kernels
 
     types = graph.value_types()
     consts: dict[str, np.ndarray] = dict(graph.initializers)
@@ -44,13 +57,13 @@ def fold_constants(graph: Graph, max_elements: int = 4096) -> Graph:
     for node in graph.nodes:
         args = _constant_args(node, consts, types)
         opdef = REGISTRY.get(node.op)
-        if (args is None or opdef is None or opdef.family not in FOLDABLE_FAMILIES
+        if (args is None or opdef is None or opdef.family not in FOLDABLE_FAMILIES or node.op not in kernels
                 or any(v.name in outputs for v in node.outputs)
                 or not all(v.type.is_static and math.prod(v.type.shape) <= max_elements for v in node.outputs)):
             kept.append(node)
             continue
         try:
-            results = KERNELS[node.op](*args, **node.attrs)
+            results = kernels[node.op](*args, **node.attrs)
         except Exception:  # leave it to fail at run time, where the executor names the node
             kept.append(node)
             continue

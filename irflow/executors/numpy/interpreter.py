@@ -16,6 +16,7 @@ from irflow.errors import ExecutorError, IrflowError, NumericsError, Unsupported
 from irflow.executors.feeds import check_feeds
 from irflow.executors.numpy import buffers
 from irflow.executors.numpy.kernels import KERNELS
+from irflow.executors.numpy.kernels import special as special_kernels
 from irflow.ir.graph import Graph, Node
 
 # Set by irflow.debugging.enable_check_numerics(): every Interpreter (nested ones included)
@@ -185,3 +186,7 @@ def _node_failure(node: Node, args: list, e: Exception) -> ExecutorError:
         return integer_division_by_zero(node.name, node.op)
     shapes = ", ".join(f"{a.dtype}{list(a.shape)}" if isinstance(a, np.ndarray) else repr(a) for a in args)
     return ExecutorError(f"node {node.name} ({node.op}) failed on inputs ({shapes}): {type(e).__name__}: {e}")
+
+
+# The nested-graph kernels (call, cond, scan, while_loop) run their bodies with this class.
+special_kernels.set_interpreter_class(Interpreter)

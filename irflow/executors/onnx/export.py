@@ -17,128 +17,19 @@ nodes through a ``LoweringContext``. What the export keeps from the IR:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
 
 import numpy as np
 import onnx
 from onnx import external_data_helper, helper, numpy_helper
 
 from irflow.errors import ExecutorError, UnsupportedOpError
-from irflow.ir.dtypes import DType
-from irflow.ir.graph import Graph, Node, Value
-from irflow.ir.types import TensorType
-
-# Opset 21 is the newest opset that every runtime irflow supports runs (onnxruntime >= 1.18,
-# onnx >= 1.16 in pyproject.toml), so an export made here loads on older deployments too.
-# Newer opsets up to MAX_OPSET (what the installed onnxruntime 1.31 runs) can be asked for.
-# Below 18, Reduce*/Split take axes as attributes; the lowerings target the input form.
-DEFAULT_OPSET = 21
-MIN_OPSET = 18
-MAX_OPSET = min(26, onnx.defs.onnx_opset_version())
-
-ONNX_DTYPE = {
-    DType.float16: onnx.TensorProto.FLOAT16,
-    DType.bfloat16: onnx.TensorProto.BFLOAT16,
-    DType.float32: onnx.TensorProto.FLOAT,
-    DType.float64: onnx.TensorProto.DOUBLE,
-    DType.int8: onnx.TensorProto.INT8,
-    DType.int16: onnx.TensorProto.INT16,
-    DType.int32: onnx.TensorProto.INT32,
-    DType.int64: onnx.TensorProto.INT64,
-    DType.uint8: onnx.TensorProto.UINT8,
-    DType.bool: onnx.TensorProto.BOOL,
-}
-IRFLOW_DTYPE = {v: k for k, v in ONNX_DTYPE.items()}
-
-_SMALL_CONST = 64  # constants up to this many elements are shared between lowerings by value
-
-
-class LoweringContext:
-    """What a lowering may do: emit ONNX nodes, add constants, make fresh names.
-
-    ``ctx.node`` is the IR node being lowered, ``ctx.opset`` the target opset (a lowering may
-    choose ONNX ops by it), ``ctx.types`` every IR value's TensorType.
-    """
-
-    def __init__(self, graph: Graph, opset: int):
-        self.graph = graph
-        self.opset = opset
-        self.types = graph.value_types()
-        self.nodes: list[onnx.NodeProto] = []
-        self.initializers: list[onnx.TensorProto] = []
-        self.node: Node | None = None
-        self._names: set[str] = set(self.types) | {n.name for n in graph.nodes if n.name}
-        self._node_names: set[str] = set()
-        self._const_cache: dict[tuple, str] = {}
-        self._emitted_for_node = 0
-
-    def begin(self, node: Node) -> None:
-        """Start lowering ``node`` (names made from now on are derived from its name)."""
-        self.node = node
-        self._emitted_for_node = 0
-
-    @property
-    def _prefix(self) -> str:
-        if self.node is None:
-            return self.graph.name
-        return self.node.name or self.node.outputs[0].name
-
-    def fresh(self, base: str, taken: set[str] | None = None) -> str:
-        """``base``, or ``base_<n>`` if taken; reserved at once."""
-        taken = self._names if taken is None else taken
-        name, n = base, 1
-        while name in taken:
-            name = f"{base}_{n}"
-            n += 1
-        taken.add(name)
-        return name
-
-    def emit(self, op_type: str, inputs: Sequence[str], outputs: Sequence[str] | int = 1, **attrs: Any) -> list[str]:
-        """Add one ONNX node; ``outputs`` are names or a count of fresh names. Returns the names."""
-        if isinstance(outputs, int):
-            outputs = [self.fresh(f"{self._prefix}/{op_type.lower()}") for _ in range(outputs)]
-        self.nodes.append(helper.make_node(op_type, list(inputs), list(outputs), name=self.fresh(f"{self._prefix}/{op_type}", self._node_names), **attrs))
-        self._emitted_for_node += 1
-        return list(outputs)
-
-    def const(self, value: np.ndarray, name: str = "const") -> str:
-        """Add an initializer holding ``value``; return its name. Small equal constants are shared."""
-        arr = np.asarray(value)
-        key = None
-        if arr.size <= _SMALL_CONST:
-            key = (arr.dtype.str, arr.shape, arr.tobytes())
-            hit = self._const_cache.get(key)
-            if hit is not None:
-                return hit
-        nm = self.fresh(f"{self._prefix}/{name}")
-        self.initializers.append(numpy_helper.from_array(arr, nm))
-        if key is not None:
-            self._const_cache[key] = nm
-        return nm
-
-    def scalar(self, value: Any, dtype: DType) -> str:
-        """A rank-0 constant of ``dtype`` (an IR DType)."""
-        return self.const(np.asarray(value, dtype=dtype.numpy), "scalar")
-
-    def finish_node(self) -> None:
-        """Name the ONNX node of a one-node lowering exactly as the IR node (``matmul_3``)."""
-        if self._emitted_for_node == 1 and self.node is not None and self.node.name:
-            self.nodes[-1].name = self.node.name
-
-
-def tensor_type_proto(name: str, t: TensorType) -> onnx.ValueInfoProto:
-    """A ValueInfoProto for an IR type: int dims -> dim_value, symbols -> dim_param, None -> unknown."""
-    return helper.make_tensor_value_info(name, ONNX_DTYPE[t.dtype], list(t.shape))
-
-
-def value_info(v: Value) -> onnx.ValueInfoProto:
-    return tensor_type_proto(v.name, v.type)
-
-
-def check_opset(opset: int) -> int:
-    if not isinstance(opset, int) or isinstance(opset, bool) or not MIN_OPSET <= opset <= MAX_OPSET:
-        raise ExecutorError(f"ONNX export supports opsets {MIN_OPSET}..{MAX_OPSET} (default {DEFAULT_OPSET}); got {opset!r}")
-    return opset
+from irflow.ir.graph import Graph
+from irflow._version import __version__
+from irflow.executors.onnx.context import (  # noqa: F401  (re-exported: export's names before the split)
+    DEFAULT_OPSET, IRFLOW_DTYPE, MAX_OPSET, MIN_OPSET, ONNX_DTYPE, LoweringContext, check_opset, tensor_type_proto,
+    value_info,
+)
+from irflow.executors.onnx.lowering import LOWERINGS
 
 
 def to_model(graph: Graph, *, opset: int | None = None, value_infos: bool = True) -> onnx.ModelProto:
@@ -149,8 +40,6 @@ def to_model(graph: Graph, *, opset: int | None = None, value_infos: bool = True
 
     >>> model = to_model(g); onnx.checker.check_model(model, full_check=True)   # doctest: +SKIP
     """
-    # Imported here, not at module level: lowering modules import helpers from this module.
-    from irflow.executors.onnx.lowering import LOWERINGS
 
     opset = check_opset(DEFAULT_OPSET if opset is None else opset)
     missing = sorted({n.op for n in graph.nodes if n.op not in LOWERINGS})
@@ -182,8 +71,6 @@ def to_model(graph: Graph, *, opset: int | None = None, value_infos: bool = True
     )
     opsets = [helper.make_opsetid("", opset)]
     model = helper.make_model(onnx_graph, opset_imports=opsets, producer_name="irflow")
-    from irflow import __version__
-
     model.producer_version = __version__
     model.ir_version = helper.find_min_ir_version_for(opsets)
     return model

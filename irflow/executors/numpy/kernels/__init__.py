@@ -7,7 +7,12 @@ from __future__ import annotations
 
 from typing import Callable
 
+from irflow.passes import fold_constants as _fold_constants
+
 KERNELS: dict[str, Callable] = {}
+# Constant folding (a pass, below the executors) evaluates with this table; the families
+# imported at the end of this module fill it.
+_fold_constants.set_kernels(KERNELS)
 
 
 def kernel(name: str, *, out: bool = False) -> Callable[[Callable], Callable]:

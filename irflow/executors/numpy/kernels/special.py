@@ -10,6 +10,15 @@ from irflow.executors.numpy.kernels import kernel
 
 # Interpreter per graph object (keyed by id; the graph is kept alive by the entry itself).
 _INTERPRETERS: dict[int, tuple[Any, Any]] = {}
+# The Interpreter class, handed over by irflow/executors/numpy/interpreter.py when it is
+# defined: the interpreter imports the kernels, so the kernels do not import it back.
+_interpreter_class: Any = None
+
+
+def set_interpreter_class(cls: Any) -> None:
+    """Tell the nested-graph kernels (call, cond, scan, while_loop) which Interpreter runs bodies."""
+    global _interpreter_class
+    _interpreter_class = cls
 
 
 def interpreter_for(graph) -> Any:
@@ -17,9 +26,9 @@ def interpreter_for(graph) -> Any:
     hit = _INTERPRETERS.get(id(graph))
     if hit is not None and hit[0] is graph:
         return hit[1]
-    from irflow.executors.numpy.interpreter import Interpreter
-
-    interp = Interpreter(graph)
+    # Set by then: importing anything under irflow.executors.numpy runs its __init__, which
+    # imports the interpreter.
+    interp = _interpreter_class(graph)
     if len(_INTERPRETERS) > 512:
         _INTERPRETERS.clear()
     _INTERPRETERS[id(graph)] = (graph, interp)

@@ -16,7 +16,7 @@ import numpy as np
 from onnx import helper, numpy_helper
 
 from irflow.errors import UnsupportedOpError
-from irflow.executors.onnx.export import LoweringContext, tensor_type_proto
+from irflow.executors.onnx.context import LoweringContext, tensor_type_proto
 from irflow.executors.onnx.lowering import LOWERINGS, lowering
 from irflow.ir.dtypes import DType
 from irflow.ir.graph import Graph, Node, Value

@@ -14,7 +14,7 @@ import numpy as np
 from onnx import numpy_helper
 
 from irflow.errors import UnsupportedOpError
-from irflow.executors.onnx.export import ONNX_DTYPE
+from irflow.executors.onnx.context import ONNX_DTYPE
 from irflow.executors.onnx.lowering import lowering
 from irflow.executors.onnx.lowering.nn import input_type
 from irflow.ir.dtypes import DType

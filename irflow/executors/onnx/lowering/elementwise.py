@@ -55,7 +55,7 @@ def _dtype_of(ctx, name: str) -> DType:
 
 
 def _onnx_dtype(dtype: DType) -> int:
-    from irflow.executors.onnx.export import ONNX_DTYPE  # late: export imports this package
+    from irflow.executors.onnx.context import ONNX_DTYPE
 
     return ONNX_DTYPE[dtype]
 

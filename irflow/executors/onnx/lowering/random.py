@@ -7,7 +7,7 @@ NumPy kernel does.
 """
 from __future__ import annotations
 
-from irflow.executors.onnx.export import ONNX_DTYPE
+from irflow.executors.onnx.context import ONNX_DTYPE
 from irflow.executors.onnx.lowering import lowering
 from irflow.ir.dtypes import DType
 

@@ -5,7 +5,7 @@ import numpy as np
 from onnx import numpy_helper
 
 from irflow.ir.dtypes import DType
-from irflow.executors.onnx.export import ONNX_DTYPE
+from irflow.executors.onnx.context import ONNX_DTYPE
 from irflow.executors.onnx.lowering import lowering
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from onnx import numpy_helper
 
-from irflow.executors.onnx.export import ONNX_DTYPE
+from irflow.executors.onnx.context import ONNX_DTYPE
 from irflow.executors.onnx.lowering import lowering, simple
 from irflow.ir.dtypes import DType
 from irflow.ops.shape_index import slice_bounds
