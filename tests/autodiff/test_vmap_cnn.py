@@ -121,3 +121,30 @@ def test_vmapped_layer_norm_dropout_and_gather_export_to_onnx():
     onnx.checker.check_model(to_model(g), full_check=True)
     out = OrtRunner(g).run(dict(zip(g.input_names, [ids, scales])))
     np.testing.assert_allclose(np.asarray(list(out.values())[0]), want, rtol=1e-9, atol=1e-10)
+
+
+def test_vmapped_indexing_ops_with_batched_indices_export_to_onnx():
+    """Batched indices take the batch-index-column path (gather_nd, scatter_add, gather with both
+    batched); with pad, slice, one_hot, topk, tile and stack in one traced vmapped function."""
+    data = RNG.standard_normal((B, 5, 3))
+    idx = RNG.integers(0, 5, (B, 4, 1))
+    pos = RNG.integers(-3, 3, (B, 2))
+
+    def one(d, i, p):
+        picked = irf.gather_nd(d, i)  # (4, 3)
+        spread = irf.scatter_add(irf.zeros_like(d), i, picked * 2.0)  # (5, 3)
+        rows = irf.gather(d, p, axis=0)  # (2, 3)
+        hot = irf.one_hot(irf.reshape(i, (4,)), 5, dtype="float64")  # (4, 5)
+        padded = irf.pad(spread, ((1, 2), (0, 1)), mode="reflect")  # (8, 4)
+        cut = irf.slice(padded, [6, 0], [None, None], steps=[-2, 3])  # (4, 2)
+        vals, _ = irf.topk(irf.tile(rows, (1, 2)), 3)  # (2, 3)
+        return irf.stack([irf.reduce_sum(hot @ spread), irf.reduce_sum(cut), irf.reduce_sum(vals)])
+
+    f = irf.function(lambda d, i, p: irf.vmap(one)(d, i, p))
+    want = np.stack([one(data[k], idx[k], pos[k]).numpy() for k in range(B)])
+    np.testing.assert_allclose(f(data, idx, pos).numpy(), want, rtol=1e-10, atol=1e-12)
+    g = f.get_graph(data, idx, pos)
+    assert "scan" not in [n.op for n in g.nodes]
+    onnx.checker.check_model(to_model(g), full_check=True)
+    out = OrtRunner(g).run(dict(zip(g.input_names, [data, idx, pos])))
+    np.testing.assert_allclose(np.asarray(list(out.values())[0]), want, rtol=1e-9, atol=1e-10)
