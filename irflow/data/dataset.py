@@ -174,8 +174,9 @@ class Dataset:
     def shuffle(self, buffer_size: int, seed: int | None = None, reshuffle_each_iteration: bool = True) -> "Dataset":
         """Shuffle with a buffer of ``buffer_size`` elements, as ``tf.data``: the buffer is
         filled first, then each output is drawn uniformly from the buffer and replaced by the
-        next input, so output k comes from the first k + buffer_size inputs (a buffer at least
-        as large as the dataset gives a uniform permutation). The order of pass e is fixed by
+        next input (what is left at the end comes out in random order), so output k comes from
+        the first k + buffer_size inputs (a buffer at least as large as the dataset gives a
+        uniform permutation). The order of pass e is fixed by
         (seed, e); ``reshuffle_each_iteration=False`` repeats pass 0's order. ``seed=None``
         draws a seed once, from the operating system.
 
@@ -369,24 +370,41 @@ _DRAWS = 1024  # uniform draws made at once (one NumPy call) instead of one call
 
 
 def shuffle_buffer(items: Iterator[Any], buffer_size: int, rng: np.random.Generator) -> Iterator[Any]:
-    """tf.data's shuffle buffer over any iterator: fill, then draw-and-replace, then drain."""
+    """tf.data's shuffle buffer over any iterator: fill the buffer, then each output is drawn
+    uniformly from it and replaced by the next input; when the input ends, what is left
+    comes out in a uniform random order (one permutation: the same law as drawing one by one)."""
+    replace_rng, drain_rng = rng.spawn(2)
     buf = list(itertools.islice(items, buffer_size))
-    draws = rng.random(_DRAWS)
-    k = 0
+    draws, k = None, _DRAWS
     for item in items:
         if k == _DRAWS:
-            draws, k = rng.random(_DRAWS), 0
+            draws, k = replace_rng.random(_DRAWS), 0
         i = int(draws[k] * len(buf))
         k += 1
         yield buf[i]
         buf[i] = item
-    while buf:
-        if k == _DRAWS:
-            draws, k = rng.random(_DRAWS), 0
-        i = int(draws[k] * len(buf))
-        k += 1
-        buf[i], buf[-1] = buf[-1], buf[i]
-        yield buf.pop()
+    for j in drain_rng.permutation(len(buf)).tolist():
+        yield buf[j]
+
+
+def shuffle_order(items: list, buffer_size: int, rng: np.random.Generator) -> list:
+    """``list(shuffle_buffer(iter(items), buffer_size, rng))`` for a finite list, in one loop
+    without generator steps (the same draws: chunks of one stream concatenate to the stream)."""
+    replace_rng, drain_rng = rng.spawn(2)
+    replacements = max(0, len(items) - buffer_size)
+    buf, out = items[:buffer_size], []
+    if replacements:
+        draws = replace_rng.random(-(-replacements // _DRAWS) * _DRAWS).tolist()
+        append = out.append
+        for k, item in enumerate(items[buffer_size:]):
+            i = int(draws[k] * buffer_size)
+            append(buf[i])
+            buf[i] = item
+    perm = drain_rng.permutation(len(buf))
+    if type(buf) is list and buf == list(range(len(buf))) and not out:  # a full buffer of indices
+        return perm.tolist()
+    out.extend(buf[j] for j in perm.tolist())
+    return out
 
 
 class _Shuffle(Dataset):
@@ -415,6 +433,8 @@ class _Shuffle(Dataset):
         return self._input._index_source()
 
     def _index_iterator(self):
+        if self._input.cardinality() >= 0:  # a finite pass: the whole order in one tight loop
+            return iter(shuffle_order(list(self._input._index_iterator()), self._buffer_size, self._rng()))
         return shuffle_buffer(self._input._index_iterator(), self._buffer_size, self._rng())
 
 

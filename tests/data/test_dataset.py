@@ -99,6 +99,19 @@ def test_batch_fast_path_gives_the_same_batches_as_element_by_element():
         np.testing.assert_array_equal(fy, sy)
 
 
+def test_shuffle_order_of_a_whole_pass_equals_the_streaming_buffer():
+    # more than one chunk of draws (1024), a buffer smaller and one larger than the data
+    from irflow.data.dataset import shuffle_buffer, shuffle_order
+
+    for n, buf in [(3000, 100), (2500, 5000), (0, 3), (1, 1)]:
+        a = shuffle_order(list(range(n)), buf, np.random.default_rng(4))
+        b = list(shuffle_buffer(iter(range(n)), buf, np.random.default_rng(4)))
+        assert a == b and sorted(a) == list(range(n))
+    fast = np_list(D.range(3000).shuffle(700, seed=2).batch(64))
+    slow = np_list(D.range(3000).map(lambda v: v).shuffle(700, seed=2).batch(64))
+    assert all(np.array_equal(f, s) for f, s in zip(fast, slow)) and len(fast) == len(slow)
+
+
 def test_padded_batch_matches_numpy_padding():
     rows = [np.array([1, 2, 3]), np.array([4]), np.array([5, 6])]
     ds = D.from_generator(lambda: iter([(r, np.int64(len(r))) for r in rows]))
