@@ -6,6 +6,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from irflow.errors import ExecutorError
+from irflow.executors.device_names import canonical_device
 from irflow.ir.graph import Graph
 
 EXECUTORS = ("numpy", "ort")
@@ -28,6 +29,7 @@ def get_runner(graph: Graph, executor: str = "numpy", device: str = "auto", opti
     hit = _CACHE.get(raw_key)
     if hit is not None and hit[0] is graph:
         return hit[1]
+    device = canonical_device(device)
     if executor == "numpy":
         if device not in ("auto", "cpu"):
             raise ExecutorError(f"the numpy executor runs on the CPU only; got device={device!r} (use executor='ort' for CUDA)")

@@ -59,8 +59,8 @@ def test_bad_options_are_clear_errors(mlp):
 def test_unknown_executor_and_device(mlp):
     with pytest.raises(irf.ExecutorError, match="unknown executor 'tvm'"):
         irf.run(mlp, {}, executor="tvm")
-    with pytest.raises(irf.ExecutorError, match="unknown device 'gpu'"):
-        irf.run(mlp, {"x": np.ones((1, 6), "float32")}, executor="ort", device="gpu")
+    with pytest.raises(irf.ExecutorError, match="unknown device 'tpu'"):
+        irf.run(mlp, {"x": np.ones((1, 6), "float32")}, executor="ort", device="tpu")
     with pytest.raises(irf.ExecutorError, match="numpy executor runs on the CPU only"):
         irf.run(mlp, {"x": np.ones((1, 6), "float32")}, executor="numpy", device="cuda")
 

@@ -26,7 +26,7 @@ from typing import Iterator
 
 from irflow.errors import ExecutorError
 
-DEVICES = ("auto", "cpu", "cuda")
+from irflow.executors.device_names import DEVICES, canonical_device  # noqa: F401  (DEVICES re-exported)
 PROVIDERS = {"cpu": ["CPUExecutionProvider"], "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"]}
 
 _ORT_FATAL = 4  # onnxruntime severities: 0 verbose, 1 info, 2 warning, 3 error, 4 fatal
@@ -136,8 +136,7 @@ def resolve_device(device: str) -> str:
     >>> resolve_device("cpu")
     'cpu'
     """
-    if device not in DEVICES:
-        raise ExecutorError(f"unknown device {device!r}; choose one of {', '.join(map(repr, DEVICES))}")
+    device = canonical_device(device)  # "CPU", "/GPU:0", "cuda:0", ... as TF and PyTorch spell them
     if device == "cpu":
         return "cpu"
     ok, reason = cuda_status()

@@ -1,0 +1,46 @@
+"""Device strings in TensorFlow and PyTorch spellings."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import irflow as irf
+from irflow.executors.device_names import canonical_device
+from irflow.executors.onnx.device import cuda_available
+
+
+@pytest.mark.parametrize("spelling, expected", [
+    ("cpu", "cpu"), ("CPU", "cpu"), ("cpu:0", "cpu"), ("/CPU:0", "cpu"), ("/device:CPU:0", "cpu"),
+    ("/job:localhost/replica:0/task:0/device:CPU:0", "cpu"),
+    ("cuda", "cuda"), ("cuda:0", "cuda"), ("CUDA", "cuda"), ("gpu", "cuda"), ("GPU", "cuda"), ("/GPU:0", "cuda"),
+    ("/device:GPU:0", "cuda"), ("auto", "auto"), ("AUTO", "auto"),
+])
+def test_spellings_map_to_irflow_devices(spelling, expected):
+    assert canonical_device(spelling) == expected
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("tpu", "unknown device 'tpu'"), ("cuda:1", "only device 0"), ("cpu:x", "unknown device"), ("", "unknown device"),
+    ("auto:0", "takes no index"), (0, "must be a string"),
+])
+def test_bad_device_strings_are_executor_errors(bad, message):
+    with pytest.raises(irf.ExecutorError, match=message):
+        canonical_device(bad)
+
+
+def test_run_and_function_accept_tf_and_torch_spellings():
+    b = irf.GraphBuilder("g")
+    x = b.input("x", "float32", (2,))
+    with b:
+        b.output(irf.relu(x), names=["y"])
+    g = b.build()
+    a = np.array([-1.0, 2.0], "float32")
+    for executor, device in [("numpy", "CPU"), ("numpy", "cpu:0"), ("ort", "/CPU:0"), ("ort", "/device:CPU:0")]:
+        np.testing.assert_array_equal(irf.run(g, {"x": a}, executor=executor, device=device)["y"], [0.0, 2.0])
+    f = irf.function(lambda x: x * 2.0, executor="ort", device="CPU:0")
+    np.testing.assert_array_equal(f(a).numpy(), [-2.0, 4.0])
+    with pytest.raises(irf.ExecutorError, match="CPU only"):
+        irf.run(g, {"x": a}, executor="numpy", device="/GPU:0")
+    if not cuda_available():
+        with pytest.raises(irf.ExecutorError, match="cannot use CUDA"):
+            irf.run(g, {"x": a}, executor="ort", device="/GPU:0")
