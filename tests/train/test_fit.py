@@ -181,3 +181,17 @@ def test_keras_array_form_and_validation_tuple_match_the_numpy_reference():
         model.fit(X, epochs=1)
     with pytest.raises(irf.IrflowError, match="array inputs"):
         model.fit(batches(), Y, verbose=0)
+
+
+def test_fit_on_onnxruntime_matches_numpy():
+    pytest.importorskip("onnxruntime")
+    results = {}
+    for executor in ("numpy", "ort"):
+        nn.init.seed(6)
+        model = nn.MLP([4, 8, 3])
+        model.compile(irf.optim.Adam(0.05), "sparse_categorical_crossentropy", ["accuracy"], executor=executor)
+        history = model.fit(batches(20), epochs=2, verbose=0)
+        results[executor] = (history.history["loss"], model.state_dict())
+    np.testing.assert_allclose(results["ort"][0], results["numpy"][0], rtol=1e-4)
+    for k, v in results["numpy"][1].items():
+        np.testing.assert_allclose(results["ort"][1][k], v, rtol=1e-4, atol=1e-5, err_msg=k)
