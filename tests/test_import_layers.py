@@ -81,7 +81,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("irflow.ops.common", "irflow.ops.batching"): "vmap: ops.common <-> ops.batching",
     ("irflow.autodiff.vectorize", "irflow.autodiff.tape"): "vmap: tape <-> vectorize",
     ("irflow.frontends.control_flow", "irflow.frontends.trace"): "unassigned: trace <-> autograph <-> control_flow",
-    ("irflow.nn.module", "irflow.nn.trainer"): "train: Module.fit <-> Trainer",
     ("irflow.ragged.tensor", "irflow.ragged.ops"): "data (ragged): RaggedTensor methods <-> ragged ops",
     ("irflow.data.dataset", "irflow.data.batching"): "data: Dataset methods <-> the datasets they build",
     ("irflow.data.dataset", "irflow.data.prefetch"): "data: Dataset methods <-> the datasets they build",

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -31,7 +31,9 @@ from irflow.errors import IrflowError
 from irflow.frontends.trace import function
 from irflow.frontends.variables import Variable
 from irflow.nn import losses, metrics as metrics_mod
-from irflow.nn.module import Module
+
+if TYPE_CHECKING:  # Module.compile builds a Trainer, so this module does not import module.py at run time
+    from irflow.nn.module import Module
 
 __all__ = ["Trainer", "Callback", "History", "ArrayBatches"]
 
@@ -66,7 +68,7 @@ class Callback:
     """
 
     trainer: "Trainer"
-    model: Module
+    model: "Module"
 
     def on_train_begin(self, logs: dict) -> None: ...
     def on_train_end(self, logs: dict) -> None: ...
@@ -193,9 +195,9 @@ class Trainer:
     >>> trainer.fit(train_ds, epochs=3, validation_data=val_ds)                       # doctest: +SKIP
     """
 
-    def __init__(self, model: Module, optimizer: Any, loss: Any, metrics: Sequence[Any] | None = None,
+    def __init__(self, model: "Module", optimizer: Any, loss: Any, metrics: Sequence[Any] | None = None,
                  executor: str = "numpy", device: str = "cpu"):
-        if not isinstance(model, Module):
+        if not (callable(model) and hasattr(model, "trainable_variables")):
             raise IrflowError(f"Trainer: model must be an irf.nn.Module, got {type(model).__name__}")
         if not hasattr(optimizer, "apply_gradients"):
             raise IrflowError(f"Trainer: optimizer must be an irf.optim optimizer, got {type(optimizer).__name__}")
