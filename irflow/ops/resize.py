@@ -26,7 +26,7 @@ import numpy as np
 from irflow.errors import IRValidationError, ShapeError
 from irflow.ir.types import TensorType
 from irflow.ops.common import bind
-from irflow.ops.registry import Attr, defop, defvjp
+from irflow.ops.registry import Attr, defbatch, defop, defvjp
 
 MODES = ("nearest", "linear", "cubic")
 COORDINATE_MODES = ("half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners", "asymmetric",
@@ -160,6 +160,13 @@ def _resize_type(x: TensorType, *, axes, out_sizes, scales, mode, coordinate_tra
 
 defop("resize", _resize_type, attrs=_ATTRS, family="nn",
       doc="ONNX Resize (nearest, linear, cubic; every coordinate mode) over static axes; separable taps.")
+
+
+@defbatch("resize")
+def _resize_batch(inputs, dims, size, *, axes, **attrs):
+    # each resized axis shifted past the batch axis (order kept: out_sizes, scales, roi follow it)
+    d = dims[0]
+    return bind("resize", inputs[0], axes=tuple(a + (a >= d) for a in axes), **attrs), d
 
 
 @defvjp("resize")

@@ -228,6 +228,11 @@ CASES.update({
     "max_pool_indices": [case(ins(f64(2, 3, 6)), kernel_size=(2,), strides=(2,), pads=(0, 0), dilations=(1,))],
     "avg_pool": [case(ins(f64(2, 3, 7)), kernel_size=(3,), strides=(2,), pads=(1, 1), dilations=(1,))],
     "avg_pool_grad": [case(ins(f64(2, 3, 4), f64(2, 3, 7)), kernel_size=(3,), strides=(2,), pads=(1, 1), dilations=(1,))],
+    "resize": [case(ins(f64(2, 3, 4)), axes=(1, 2), out_sizes=(5, 8), scales=(5 / 3, 2.0), mode="linear"),
+               case(ins(f64(3, 4)), axes=(0,), out_sizes=(7,), scales=(7 / 3,), mode="cubic",
+                    coordinate_transformation_mode="align_corners"),
+               case(ins(f64(2, 1, 4, 4)), axes=(3, 2), out_sizes=(2, 8), scales=(0.5, 2.0), mode="nearest",
+                    coordinate_transformation_mode="asymmetric", nearest_mode="floor")],
 })
 
 SCAN_OK = {"scan", "while_loop", "cond"}
@@ -397,7 +402,7 @@ def test_every_op_of_the_vectorized_families_has_a_rule():
     assert not missing, f"ops without a batching rule: {missing}"
 
 
-RULE_MODULES = ("shape", "shape_join", "shape_index", "shape_create", "nn", "conv", "conv_nd", "extra")
+RULE_MODULES = ("shape", "shape_join", "shape_index", "shape_create", "nn", "conv", "conv_nd", "resize", "extra")
 
 
 def test_every_op_of_the_shape_nn_conv_extra_modules_has_a_rule_or_declares_the_loop():
