@@ -25,6 +25,7 @@ from irflow import nn, optim  # irf.nn: Modules, layers, losses, metrics; irf.op
 from irflow import data  # irf.data: Dataset chains (tf.data) and DataLoader (PyTorch)
 from irflow import debugging  # irf.debugging: check_numerics, enable_check_numerics
 from irflow import summary, train  # irf.summary: TensorBoard summaries; irf.train: checkpoints
+from irflow import viz  # irf.viz: to_dot, to_svg
 from irflow import ragged  # irf.ragged: RaggedTensor (values + row_splits) and its ops
 
 float16, bfloat16, float32, float64 = DType.float16, DType.bfloat16, DType.float32, DType.float64

@@ -10,7 +10,7 @@ Layers, innermost first (a module may import its own layer and the layers before
     5  irflow.executors                                   NumPy interpreter, ONNX lowering + ORT
     6  irflow.frontends                                   eager, trace, static, ONNX import
     7  irflow.nn, optim, data, train, summary, onnx,      libraries on the frontends
-       debugging, ragged
+       debugging, ragged, viz
     8  irflow (the package), irflow._api                  the public namespace
     9  irflow.cli, irflow.__main__                        the command
 
@@ -54,7 +54,7 @@ LAYERS: list[tuple[int, str]] = [
     (5, "irflow.executors"),
     (6, "irflow.frontends"),
     (7, "irflow.nn"), (7, "irflow.optim"), (7, "irflow.data"), (7, "irflow.train"), (7, "irflow.summary"),
-    (7, "irflow.onnx"), (7, "irflow.debugging"), (7, "irflow.ragged"),
+    (7, "irflow.onnx"), (7, "irflow.debugging"), (7, "irflow.ragged"), (7, "irflow.viz"),
     (8, "irflow._api"),
     (9, "irflow.cli"), (9, "irflow.__main__"),
 ]

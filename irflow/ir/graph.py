@@ -120,6 +120,18 @@ class Graph(BaseModel):
         lines.append("}")
         return "\n".join(lines)
 
+    def _repr_svg_(self) -> str | None:
+        """A notebook's picture of the graph (graphviz's `dot` needed; None falls back to text)."""
+        from irflow.ir.dot import notebook_svg
+
+        return notebook_svg(self)
+
+    def _repr_html_(self) -> str:
+        """The picture when graphviz is installed, else the text form (``str(graph)``)."""
+        from irflow.ir.dot import notebook_html
+
+        return notebook_html(self)
+
     def __eq__(self, other: object) -> bool:
         # Arrays make field-wise equality ambiguous; the lossless JSON form is the identity.
         return isinstance(other, Graph) and self.model_dump_json() == other.model_dump_json()
