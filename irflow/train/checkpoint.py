@@ -157,6 +157,9 @@ class Checkpoint:
         """
         st = _import_safetensors()
         prefix = checkpoint_prefix(path)
+        if prefix.parent.exists() and not prefix.parent.is_dir():
+            raise IrflowError(f"Checkpoint.write: {prefix.parent} is not a directory")
+        prefix.parent.mkdir(parents=True, exist_ok=True)  # as tf.train.Checkpoint.save("new_dir/ckpt")
         state = {k: np.asarray(v, order="C") for k, v in self._state().items()}  # ascontiguousarray would make 0-d 1-d
         index = {
             "format": FORMAT,

@@ -42,8 +42,8 @@ def test_restore_into_fresh_objects_continues_training_exactly(tmp_path, make_op
     for _ in range(3):
         step(X, Y)
     ckpt = irf.train.Checkpoint(model=model, optimizer=opt, step=irf.Variable(np.int64(3)))
-    path = ckpt.save(tmp_path / "ckpt")
-    assert path == str(tmp_path / "ckpt-1")
+    path = ckpt.save(tmp_path / "new_dir" / "ckpt")  # the directory is created, as in TF
+    assert path == str(tmp_path / "new_dir" / "ckpt-1")
     step(X, Y)
     step(X, Y)
     expected = weights(model)

@@ -48,6 +48,11 @@ def test_eager_scalar_histogram_text_image_are_in_the_event_file(tmp_path):
     assert "digit" in tags["images"] and "pair/image/0" in tags["images"] and "pair/image/1" in tags["images"]
     img = acc.Images("digit")[0]
     assert img.step == 2 and (img.width, img.height) == (8, 8)
+    pil = pytest.importorskip("PIL.Image", reason="decodes the PNG to check its pixels")
+    import io
+    pixels = np.asarray(pil.open(io.BytesIO(img.encoded_image_string)))[..., 0].astype(int)
+    expected = np.linspace(0, 1, 64).reshape(8, 8) * 255  # floats in [0, 1] scale to 0..255
+    assert np.abs(pixels - expected).max() <= 1
     assert any("note" in t for t in tags["tensors"])
     text_event = [acc.Tensors(t) for t in tags["tensors"] if "note" in t][0][0]
     assert text_event.step == 1 and b"hello *world*" in text_event.tensor_proto.string_val[0]
