@@ -66,7 +66,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("irflow.autodiff.custom", "irflow.frontends.eager"): "vmap: the tape hooks the eager frontend's recording",
     ("irflow.autodiff.tape", "irflow.frontends.eager"): "vmap: the tape hooks the eager frontend's recording",
     ("irflow.autodiff.transforms", "irflow.frontends.eager"): "vmap: the tape hooks the eager frontend's recording",
-    ("irflow.autodiff.vectorize", "irflow.frontends.eager"): "vmap: the tape hooks the eager frontend's recording",
     ("irflow.frontends.trace", "irflow.onnx"): "surface: Function.export_onnx calls irf.onnx.export",
     ("irflow.ir.verify", "irflow.ops.registry"): "surface: the verifier reads the op registry",
     ("irflow.ops.control", "irflow.autodiff.vjp"): "unassigned: cond/scan VJP rules differentiate their bodies",
@@ -78,8 +77,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     # one edge of each known cycle
     ("irflow.ir.graph", "irflow.ir.serialize"): "surface: Graph.save/load <-> serialize",
     ("irflow.ir.graph", "irflow.ir.verify"): "surface: Graph.verify <-> verify",
-    ("irflow.ops.common", "irflow.ops.batching"): "vmap: ops.common <-> ops.batching",
-    ("irflow.autodiff.vectorize", "irflow.autodiff.tape"): "vmap: tape <-> vectorize",
     ("irflow.frontends.control_flow", "irflow.frontends.trace"): "unassigned: trace <-> autograph <-> control_flow",
     ("irflow.ragged.tensor", "irflow.ragged.ops"): "data (ragged): RaggedTensor methods <-> ragged ops",
     ("irflow.data.dataset", "irflow.data.batching"): "data: Dataset methods <-> the datasets they build",

@@ -23,7 +23,7 @@ import numpy as np
 from irflow.autodiff.structure import flatten, is_symbolic, unflatten
 from irflow.autodiff.nested import in_vmap, nested_gradients
 from irflow.autodiff.symbolic import symbolic_gradients, symbolic_jacobian
-from irflow.autodiff.vjp import backward
+from irflow.autodiff.vjp import backward, run_through_bind
 from irflow.errors import IrflowError
 from irflow.frontends.eager import RECORDERS, Tensor, _scalar_array, _weak_dtype
 from irflow.ir.dtypes import dtype_of_array
@@ -630,20 +630,10 @@ def execute(graph, feeds: dict[str, Any]) -> dict[str, Any]:
     ``feeds`` hold the original objects (Tensors, Variables, _VarReads, arrays); a Variable
     whose value changed since it was read is fed the value read, so the gradient is right.
     """
-    env: dict[str, Any] = {"": None}
+    env: dict[str, Any] = {}
     for k, v in feeds.items():
         if type(v) is _VarRead:
             v = v.var if v.var._eager_value() is v.value else Tensor(v.value)
         env[k] = v
-    for k, arr in graph.initializers.items():
-        env[k] = arr
-    for node in graph.nodes:
-        res = bind(node.op, *[env[i] for i in node.inputs], **node.attrs)
-        env.update(zip([v.name for v in node.outputs], res if len(node.outputs) > 1 else (res,)))
-    out = {}
-    for v in graph.outputs:
-        r = env[v.name]
-        if type(r) is np.ndarray:
-            r = Tensor(r)
-        out[v.name] = r
-    return out
+    out = run_through_bind(graph, env)
+    return {k: Tensor(r) if type(r) is np.ndarray else r for k, r in out.items()}

@@ -20,13 +20,14 @@ from typing import Any, Callable
 import numpy as np
 
 from irflow.autodiff.structure import flatten, unflatten
+from irflow.autodiff.vjp import run_through_bind
 from irflow.autodiff.vmap_transform import batch_nodes, move_out, vmap_graph
 from irflow.errors import IrflowError
 from irflow.ir.dtypes import dtype_of_array
 from irflow.ir.types import TensorType
 from irflow.ops.batching import first_batched
 from irflow.ops.builder import GraphBuilder, SymbolicTensor
-from irflow.ops.dispatch import BUILDER_STACK
+from irflow.ops.dispatch import BUILDER_STACK, bind
 
 
 class VmapBuilder(GraphBuilder):
@@ -74,9 +75,7 @@ class VmapBuilder(GraphBuilder):
         return self._captured.get(("obj", id(x)))
 
     def to_symbolic(self, x: Any, weak_dtype: Any) -> SymbolicTensor | None:
-        from irflow.frontends.eager import Tensor
-
-        if type(x) is Tensor:
+        if _is_eager_tensor(x):
             t = TensorType(dtype=dtype_of_array(x._value), shape=x._value.shape)
             return self._capture_key(("obj", id(x)), x, t, "tensor")
         return super().to_symbolic(x, weak_dtype)
@@ -88,6 +87,12 @@ class VmapBuilder(GraphBuilder):
                 return self.to_symbolic(outer.read_variable(var), None)
         t = TensorType(dtype=var.dtype, shape=var.shape)
         return self._capture_key(("obj", id(var)), var, t, getattr(var, "name", "variable"))
+
+
+def _is_eager_tensor(x: Any) -> bool:
+    """An eager Tensor (an array in ``_value``; a Variable also has ``_eager_value``), told by
+    its fields so that autodiff does not import the eager frontend."""
+    return hasattr(x, "_value") and not hasattr(x, "_eager_value") and not isinstance(x, SymbolicTensor)
 
 
 def _is_tensor_leaf(x: Any) -> bool:
@@ -251,11 +256,11 @@ def apply_batched(graph: Any, origins: list, in_dims: list, size: Any, out_axes:
         like = _first(env)
         return [move_out(*env[v.name], oa, size, like, f"output {i}")
                 for i, (v, oa) in enumerate(zip(graph.outputs, out_axes))]
-    from irflow.autodiff.tape import execute
-
     bg = vmap_graph(graph, in_dims, size, out_axes)
-    values = execute(bg, {v.name: o for v, o in zip(bg.inputs, origins)})
-    return [values[v.name] for v in bg.outputs]
+    values = run_through_bind(bg, {v.name: o for v, o in zip(bg.inputs, origins)})
+    # an output that is a NumPy input passed through still comes back as a tensor
+    return [bind("identity", r) if isinstance(r, (np.ndarray, np.generic)) else r
+            for r in (values[v.name] for v in bg.outputs)]
 
 
 def _first(env: dict) -> Any:

@@ -26,6 +26,21 @@ def replay(graph: Graph, b: GraphBuilder, env: dict[str, SymbolicTensor]) -> Non
             env[v.name] = s
 
 
+def run_through_bind(graph: Graph, env: dict[str, Any]) -> dict[str, Any]:
+    """Apply ``graph``'s nodes to the values in ``env`` (its inputs) through ``bind``, node by
+    node: eagerly each op runs now and active tapes record it. Returns every output by name (an
+    output that is an input or an initializer is returned as it was given).
+    """
+    env = dict(env)
+    env[""] = None
+    for k, arr in graph.initializers.items():
+        env[k] = arr
+    for node in graph.nodes:
+        res = bind(node.op, *[env[i] for i in node.inputs], **node.attrs)
+        env.update(zip([v.name for v in node.outputs], res if len(node.outputs) > 1 else (res,)))
+    return {v.name: env[v.name] for v in graph.outputs}
+
+
 def backward(
     graph: Any,
     env: Mapping[str, Any],

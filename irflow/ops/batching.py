@@ -24,7 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from irflow.errors import ShapeError
-from irflow.ops.common import norm_axes
+from irflow.ops.common import align_front, elementwise_rule, move_axis, norm_axes, rank_of, to_front
 from irflow.ops.dispatch import bind
 from irflow.ops.registry import LOOP, BatchRule, defbatch
 
@@ -39,27 +39,6 @@ class _LoopThis:
 # A rule may ``return LOOP_THIS`` for an input combination it does not handle (e.g. a batched
 # index where only batched data is supported): vmap then runs that node in a scan.
 LOOP_THIS: Any = _LoopThis()
-
-
-def rank_of(x: Any, d: Dim) -> int:
-    """The rank of one example of ``x`` (its rank without the batch axis)."""
-    return x.type.rank - (d is not None)
-
-
-def move_axis(x: Any, src: int, dst: int) -> Any:
-    """``x`` with axis ``src`` moved to position ``dst`` (a transpose; nothing when equal)."""
-    r = x.type.rank
-    src, dst = src % r, dst % r
-    if src == dst:
-        return x
-    perm = [i for i in range(r) if i != src]
-    perm.insert(dst, src)
-    return bind("transpose", x, perm=tuple(perm))
-
-
-def to_front(x: Any, d: Dim) -> Any:
-    """A batched ``x`` with its batch axis moved to 0 (unbatched values pass through)."""
-    return x if d is None or d == 0 else move_axis(x, d, 0)
 
 
 def broadcast_batch(x: Any, size: Any, like: tuple[Any, Dim] | None = None) -> Any:
@@ -94,35 +73,6 @@ def first_batched(inputs: Sequence[Any], dims: Sequence[Dim]) -> tuple[Any, Dim]
         if d is not None and x is not None:
             return x, d
     raise ShapeError("no batched input")
-
-
-def align_front(inputs: Sequence[Any], dims: Sequence[Dim]) -> list:
-    """Batched inputs moved to axis 0 and padded with size-1 axes after it to the largest
-    example rank, so NumPy broadcasting from the right pairs example axes correctly; unbatched
-    inputs are left as they are (they broadcast against the batch axis)."""
-    ranks = [rank_of(x, d) for x, d in zip(inputs, dims)]
-    r = max(ranks)
-    out = []
-    for x, d, k in zip(inputs, dims, ranks):
-        if d is not None:
-            x = to_front(x, d)
-            if k < r:
-                x = bind("expand_dims", x, axes=tuple(range(1, 1 + r - k)))
-        out.append(x)
-    return out
-
-
-def elementwise_rule(op: str) -> BatchRule:
-    """The rule of a broadcasting elementwise op (any number of inputs): one op on the batch."""
-
-    def rule(inputs, dims, size, **attrs):
-        d0 = dims[0]
-        if all(d == d0 for d in dims) and len({rank_of(x, d) for x, d in zip(inputs, dims)}) == 1:
-            return bind(op, *inputs, **attrs), d0  # all batched alike: nothing to move
-        return bind(op, *align_front(inputs, dims), **attrs), 0
-
-    rule.__name__ = f"batch_{op}"
-    return rule
 
 
 def same_shape_rule(op: str) -> BatchRule:

@@ -7,7 +7,7 @@ widen as NumPy; bool yields to any other type; int mixed with float is a DTypeEr
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -15,7 +15,7 @@ from irflow.errors import DTypeError, ShapeError, UnsupportedOpError
 from irflow.ir.dtypes import DType
 from irflow.ir.types import Dim, TensorType
 from irflow.ops.dispatch import bind
-from irflow.ops.registry import Attr, VJPRule, defbatch, defop, defvjp
+from irflow.ops.registry import Attr, BatchRule, VJPRule, defbatch, defop, defvjp
 
 FLOAT_RANK = {DType.float16: 1, DType.bfloat16: 1, DType.float32: 2, DType.float64: 3}
 
@@ -181,9 +181,58 @@ def binary_op(
 
 def _default_batch_rule(name: str) -> None:
     """Elementwise ops made by the factories batch as one op on the whole batch."""
-    from irflow.ops.batching import elementwise_rule  # batching imports this module
-
     defbatch(name, elementwise_rule(name))
+
+
+# -- batching helpers the factories need (the rest are in irflow.ops.batching) ---------------------
+def rank_of(x: Any, d: Dim) -> int:
+    """The rank of one example of ``x`` (its rank without the batch axis)."""
+    return x.type.rank - (d is not None)
+
+
+def move_axis(x: Any, src: int, dst: int) -> Any:
+    """``x`` with axis ``src`` moved to position ``dst`` (a transpose; nothing when equal)."""
+    r = x.type.rank
+    src, dst = src % r, dst % r
+    if src == dst:
+        return x
+    perm = [i for i in range(r) if i != src]
+    perm.insert(dst, src)
+    return bind("transpose", x, perm=tuple(perm))
+
+
+def to_front(x: Any, d: Dim) -> Any:
+    """A batched ``x`` with its batch axis moved to 0 (unbatched values pass through)."""
+    return x if d is None or d == 0 else move_axis(x, d, 0)
+
+
+def align_front(inputs: Sequence[Any], dims: Sequence[Dim]) -> list:
+    """Batched inputs moved to axis 0 and padded with size-1 axes after it to the largest
+    example rank, so NumPy broadcasting from the right pairs example axes correctly; unbatched
+    inputs are left as they are (they broadcast against the batch axis)."""
+    ranks = [rank_of(x, d) for x, d in zip(inputs, dims)]
+    r = max(ranks)
+    out = []
+    for x, d, k in zip(inputs, dims, ranks):
+        if d is not None:
+            x = to_front(x, d)
+            if k < r:
+                x = bind("expand_dims", x, axes=tuple(range(1, 1 + r - k)))
+        out.append(x)
+    return out
+
+
+def elementwise_rule(op: str) -> BatchRule:
+    """The rule of a broadcasting elementwise op (any number of inputs): one op on the batch."""
+
+    def rule(inputs, dims, size, **attrs):
+        d0 = dims[0]
+        if all(d == d0 for d in dims) and len({rank_of(x, d) for x, d in zip(inputs, dims)}) == 1:
+            return bind(op, *inputs, **attrs), d0  # all batched alike: nothing to move
+        return bind(op, *align_front(inputs, dims), **attrs), 0
+
+    rule.__name__ = f"batch_{op}"
+    return rule
 
 
 def _check_kind(op: str, dtype: DType, kinds: str) -> None:
