@@ -122,7 +122,11 @@ def reduction_rule(op: str, key: str = "axes", keeps_rank: bool = False) -> Batc
 
 
 def shift_axis(axis: int, example_rank: int, d: int, op: str) -> int:
-    """One example axis (negatives allowed) -> the same axis in a value batched at ``d``."""
+    """One example axis (negatives allowed) -> the same axis in a value batched at ``d``.
+
+    >>> shift_axis(-1, 3, 1, "softmax")   # axis 2 of the example; the batch sits at 1
+    3
+    """
     return shift_axes(axis, example_rank, d, op)[1][0]
 
 
@@ -133,6 +137,9 @@ def insert_axes(new_axes: Sequence[int], out_rank: int, d: int, op: str) -> tupl
     batched at ``d``. The batch axis stays just before the example axis it preceded, so no
     transpose is needed: returns (the new axes' positions in the batched result, the batch
     axis of the result).
+
+    >>> insert_axes((0,), 3, 1, "expand_dims")   # example (a, b) -> (1, a, b), batch after a
+    ((0,), 2)
     """
     ax = norm_axes(tuple(new_axes), out_rank, op)
     kept = [i for i in range(out_rank) if i not in ax]  # where the input's example axes land
@@ -143,7 +150,10 @@ def insert_axes(new_axes: Sequence[int], out_rank: int, d: int, op: str) -> tupl
 def common_axis(inputs: Sequence[Any], dims: Sequence[Dim], size: Any) -> tuple[list, int]:
     """Inputs all batched at one axis: when every present input is batched at the same axis
     they are left alone; otherwise each is moved (or broadcast) to axis 0. Returns (inputs,
-    that axis); omitted (None) inputs stay None."""
+    that axis); omitted (None) inputs stay None.
+
+    >>> xs, d = common_axis([x, y], [1, None], size)   # x moved, y broadcast: d == 0  # doctest: +SKIP
+    """
     present = [d for x, d in zip(inputs, dims) if x is not None]
     if all(d is not None and d == present[0] for d in present):
         return list(inputs), present[0]
@@ -168,7 +178,10 @@ def const_ints(values: Sequence[int]) -> Any:
 def reshape_to(x: Any, dims: Sequence[Any], run_time_shape: Any) -> Any:
     """``x`` reshaped to ``dims`` (ints, or symbols / None where unknown): a static reshape
     when at most one dim is unknown (it becomes -1), else ``reshape_dynamic`` with the shape
-    ``run_time_shape()`` builds (a 1-D int64 tensor; called only then)."""
+    ``run_time_shape()`` builds (a 1-D int64 tensor; called only then).
+
+    >>> reshape_to(x, (None, 4), lambda: shape_tensor)   # reshape to (-1, 4)  # doctest: +SKIP
+    """
     dims = tuple(dims)
     unknown = [i for i, v in enumerate(dims) if not isinstance(v, int)]
     if not unknown:
@@ -179,7 +192,10 @@ def reshape_to(x: Any, dims: Sequence[Any], run_time_shape: Any) -> Any:
 
 
 def merge_axes(x: Any, a: int) -> Any:
-    """Axes ``a`` and ``a + 1`` of ``x`` merged into one (a-major): (.., P, Q, ..) -> (.., P * Q, ..)."""
+    """Axes ``a`` and ``a + 1`` of ``x`` merged into one (a-major): (.., P, Q, ..) -> (.., P * Q, ..).
+
+    >>> merge_axes(x, 1)   # (N, B, C, H, W) -> (N, B * C, H, W)  # doctest: +SKIP
+    """
     s = tuple(x.type.shape)
     merged = s[a] * s[a + 1] if _static(s[a:a + 2]) else None
     return reshape_to(x, s[:a] + (merged,) + s[a + 2:],
@@ -187,7 +203,10 @@ def merge_axes(x: Any, a: int) -> Any:
 
 
 def split_axis(y: Any, a: int, like: Any, la: int) -> Any:
-    """Undo ``merge_axes``: axis ``a`` of ``y`` split into axes ``la, la + 1`` of ``like``."""
+    """Undo ``merge_axes``: axis ``a`` of ``y`` split into axes ``la, la + 1`` of ``like``.
+
+    >>> split_axis(y, 0, x, 0)   # (B * N, ...) -> (B, N, ...), B and N from x  # doctest: +SKIP
+    """
     s = tuple(y.type.shape)
     two = tuple(like.type.shape[la:la + 2])
     return reshape_to(y, s[:a] + two + s[a + 1:],
@@ -197,7 +216,10 @@ def split_axis(y: Any, a: int, like: Any, la: int) -> Any:
 
 def split_batch(y: Any, a: int, ref: Any) -> Any:
     """Axis ``a`` of ``y`` holds B blocks one after another (batch-major, as ``merge_axes``
-    makes them): split it into (B, block) with B the leading dim of ``ref``."""
+    makes them): split it into (B, block) with B the leading dim of ``ref``.
+
+    >>> split_batch(y, 1, w)   # (N, B * O, H, W) -> (N, B, O, H, W), B = w.shape[0]  # doctest: +SKIP
+    """
     s = tuple(y.type.shape)
     bsz = ref.type.shape[0]
     block = s[a] // bsz if _static((s[a], bsz)) and bsz else None
@@ -221,7 +243,10 @@ def fold_rule(op: str, folded: int | None = None) -> BatchRule:
     """The rule of an op whose first ``folded`` inputs (all, by default) carry a leading batch
     axis N of the op's own (pooling, the pooling gradients): those inputs, moved or broadcast to
     batch axis 0, are folded into N (B * N examples), the op runs once, the result is unfolded.
-    Other inputs (weights) must be unbatched, else the node loops."""
+    Other inputs (weights) must be unbatched, else the node loops.
+
+    >>> defbatch("max_pool2d", fold_rule("max_pool2d"))   # doctest: +SKIP
+    """
 
     def rule(inputs, dims, size, **attrs):
         n = len(inputs) if folded is None else folded
@@ -239,13 +264,19 @@ def fold_rule(op: str, folded: int | None = None) -> BatchRule:
 def batch_index_column(idx: Any) -> Any:
     """For nd-indices ``idx`` batched at axis 0, shape (B, ..., k): a (B, ..., 1) tensor of
     the same dtype holding each row's batch index b. Prepended to the index tuples it turns a
-    per-example gather_nd / scatter into one op on the batch (no static B needed)."""
+    per-example gather_nd / scatter into one op on the batch (no static B needed).
+
+    >>> batch_index_column(idx)   # (B, 4, 2) -> (B, 4, 1) holding b  # doctest: +SKIP
+    """
     first = bind("slice", idx, starts=(0,), ends=(1,), axes=(idx.type.rank - 1,), steps=None)
     return bind("cumsum", bind("ones_like", first), axis=0, exclusive=True, reverse=False)
 
 
 def with_batch_index(idx: Any) -> Any:
-    """nd-indices (B, ..., k) batched at axis 0 -> (B, ..., 1 + k) addressing data batched at 0."""
+    """nd-indices (B, ..., k) batched at axis 0 -> (B, ..., 1 + k) addressing data batched at 0.
+
+    >>> bind("gather_nd", data_front, with_batch_index(idx_front))   # doctest: +SKIP
+    """
     return bind("concat", batch_index_column(idx), idx, axis=idx.type.rank - 1)
 
 

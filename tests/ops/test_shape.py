@@ -676,7 +676,7 @@ def test_other_errors_name_the_op():
         irf.stack([t, irf.tensor(np.zeros((3, 2), "float32"))])
 
 
-@pytest.mark.parametrize("module", ["irflow.ops.shape", "irflow.ops.shape_index", "irflow.ops.shape_create"])
+@pytest.mark.parametrize("module", ["irflow.ops.shape", "irflow.ops.shape_join", "irflow.ops.shape_index", "irflow.ops.shape_create"])
 def test_docstring_examples_run(module):
     import doctest
     import importlib
