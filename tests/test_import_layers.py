@@ -78,7 +78,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("irflow.ir.graph", "irflow.ir.serialize"): "surface: Graph.save/load <-> serialize",
     ("irflow.ir.graph", "irflow.ir.verify"): "surface: Graph.verify <-> verify",
     ("irflow.frontends.control_flow", "irflow.frontends.trace"): "unassigned: trace <-> autograph <-> control_flow",
-    ("irflow.ragged.tensor", "irflow.ragged.ops"): "data (ragged): RaggedTensor methods <-> ragged ops",
     ("irflow.data.dataset", "irflow.data.batching"): "data: Dataset methods <-> the datasets they build",
     ("irflow.data.dataset", "irflow.data.prefetch"): "data: Dataset methods <-> the datasets they build",
     ("irflow.data.dataset", "irflow.data.sources"): "data: Dataset methods <-> the datasets they build",

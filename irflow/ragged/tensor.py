@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from irflow.errors import IrflowError, ShapeError
+from irflow.errors import DTypeError, IrflowError, ShapeError
 from irflow.frontends.eager import Tensor, _wrap
 from irflow.ops.builder import SymbolicTensor
 from irflow.ops.dispatch import bind
@@ -70,8 +70,6 @@ class RaggedTensor:
         >>> irf.ragged.RaggedTensor.from_row_splits([1, 2, 3], [0, 1, 3]).to_list()
         [[1], [2, 3]]
         """
-        from irflow.ragged.ops import from_row_splits
-
         return from_row_splits(values, row_splits, validate)
 
     @classmethod
@@ -81,8 +79,6 @@ class RaggedTensor:
         >>> irf.ragged.RaggedTensor.from_row_lengths([1, 2, 3], [2, 1]).to_list()
         [[1, 2], [3]]
         """
-        from irflow.ragged.ops import from_row_lengths
-
         return from_row_lengths(values, row_lengths, validate)
 
     # -- parts ------------------------------------------------------------------------------------
@@ -217,8 +213,6 @@ class RaggedTensor:
         >>> irf.ragged.constant([[1, 2], [], [3]]).to_tensor(-1).numpy().tolist()
         [[1, 2], [-1, -1], [3, -1]]
         """
-        from irflow.ragged.ops import to_tensor
-
         return to_tensor(self, default_value)
 
     def __repr__(self) -> str:
@@ -274,3 +268,86 @@ def _rowids(rt: RaggedTensor) -> Any:
                  *(() if isinstance(bins, int) else (bins,)), num_segments=bins if isinstance(bins, int) else None)
     counts = bind("cumsum", marks, axis=0)
     return bind("slice", counts, starts=(0,), ends=(-1,))
+
+
+# -- factories and to_tensor (here, beside the class whose methods call them) ------------------
+def from_row_splits(values: Any, row_splits: Any, validate: bool = True) -> RaggedTensor:
+    """Rows ``values[row_splits[i]:row_splits[i + 1]]``; splits start at 0, never decrease and end
+    at len(values) (checked on concrete values when ``validate``).
+
+    >>> irf.ragged.from_row_splits(np.arange(5.0), [0, 2, 2, 5]).to_list()
+    [[0.0, 1.0], [], [2.0, 3.0, 4.0]]
+    """
+    values = _as_part(values)
+    if isinstance(row_splits, (list, tuple)):
+        row_splits = np.asarray(row_splits, dtype=np.int64)
+    splits = row_splits if _is_symbolic(row_splits) else _as_part(row_splits)
+    if getattr(splits.dtype, "value", None) not in ("int32", "int64"):
+        raise DTypeError(f"ragged: row_splits must be int32 or int64, got {splits.dtype}")
+    if len(splits.shape) != 1:
+        raise ShapeError(f"ragged: row_splits must be 1-D, got shape {splits.shape}")
+    if len(values.shape) == 0:
+        raise ShapeError("ragged: values must have a first axis (one entry per value), got a scalar")
+    if validate and not _is_symbolic(splits) and not _is_symbolic(values):
+        s = _array(splits)
+        if s.size == 0 or s[0] != 0 or np.any(np.diff(s) < 0) or s[-1] != values.shape[0]:
+            raise ShapeError(f"ragged: row_splits {s.tolist()} must start at 0, never decrease and end at the "
+                             f"number of values ({values.shape[0]})")
+    return RaggedTensor(values, splits)
+
+
+def from_row_lengths(values: Any, row_lengths: Any, validate: bool = True) -> RaggedTensor:
+    """Rows of the given lengths, cut from ``values`` in order.
+
+    >>> irf.ragged.from_row_lengths(np.arange(4), [1, 0, 3]).to_list()
+    [[0], [], [1, 2, 3]]
+    """
+    if _is_symbolic(row_lengths):
+        lengths = row_lengths if row_lengths.dtype.value == "int64" else bind("cast", row_lengths, dtype="int64")
+        splits = bind("cumsum", bind("pad", lengths, pads=(1, 0), mode="constant", value=0), axis=0)
+        return from_row_splits(values, splits, validate=False)
+    lengths = np.asarray(_array(_as_part(row_lengths)) if not isinstance(row_lengths, (list, tuple)) else row_lengths,
+                         dtype=np.int64)
+    if validate and np.any(lengths < 0):
+        raise ShapeError(f"ragged: row_lengths {lengths.tolist()} must be >= 0")
+    return from_row_splits(values, np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64), validate)
+
+
+def to_tensor(rt: RaggedTensor, default_value: Any = 0) -> Any:
+    """A dense ``(nrows, longest row, *inner)`` tensor; short rows filled with ``default_value``.
+
+    >>> irf.ragged.to_tensor(irf.ragged.constant([[1.0], [2.0, 3.0]])).numpy().tolist()
+    [[1.0, 0.0], [2.0, 3.0]]
+    """
+    values = rt.values
+    if isinstance(values, np.ndarray):  # strings: a host-side NumPy result
+        s = _array(rt.row_splits)
+        longest = int(np.diff(s).max()) if len(s) > 1 else 0
+        out = np.full((len(s) - 1, longest) + values.shape[1:], default_value, dtype=values.dtype)
+        for i in range(len(s) - 1):
+            out[i, :s[i + 1] - s[i]] = values[s[i]:s[i + 1]]
+        return out
+    rowids = rt.value_rowids()
+    splits = rt.row_splits if rt.row_splits.dtype.value == "int64" else bind("cast", rt.row_splits, dtype="int64")
+    starts = bind("gather", splits, rowids, axis=0)
+    if _is_symbolic(values) or _is_symbolic(splits):
+        positions = bind("cumsum", bind("ones_like", rowids), axis=0, exclusive=True)
+    else:
+        positions = _wrap(np.arange(values.shape[0], dtype=np.int64))
+    cols = positions - starts
+    lengths = rt.row_lengths()
+    if not _is_symbolic(lengths) and lengths.shape[0] == 0:
+        longest = _wrap(np.int64(0).reshape(()))
+    else:  # max over an empty tensor: pad one 0 length in front
+        longest = bind("reduce_max", bind("pad", lengths, pads=(1, 0), mode="constant", value=0), axes=None, keepdims=False)
+    n = rt.nrows()
+    n_t = _wrap(np.asarray([n], dtype=np.int64)) if isinstance(n, int) else bind("expand_dims", n, axes=(0,))
+    inner = bind("slice", bind("shape_of", values), starts=(1,), ends=(2**62,))
+    shape = bind("concat", n_t, bind("expand_dims", longest, axes=(0,)), inner, axis=0)
+    fill = np.asarray(default_value, dtype=values.dtype.numpy).reshape(1)
+    dims = (n if isinstance(n, int) else None, None) + tuple(values.shape[1:])
+    if not _is_symbolic(shape):
+        dims = tuple(int(d) for d in shape.numpy())
+    base = bind("full_dynamic", shape, value=fill, dims=dims)
+    index = bind("stack", rowids, cols, axis=1)
+    return bind("scatter_nd", base, index, values, reduction="none")
