@@ -190,20 +190,33 @@ class Trainer:
     order, as PyTorch; a name such as ``"sparse_categorical_crossentropy"`` or ``"mse"`` also
     works), updating ``metrics`` (objects or names such as ``"accuracy"``).
 
+    The Lightning shape: with ``loss=None`` the model computes its own loss in
+    ``training_step(batch)`` (returning the loss, or ``(loss, predictions)`` to update
+    metrics; ``batch`` is the ``(x, y)`` tuple) and, for validation data,
+    ``validation_step(batch)`` (run in inference mode; default: ``training_step``); with
+    ``optimizer=None`` it comes from ``model.configure_optimizers()``. Both are traced.
+
     >>> trainer = irf.train.Trainer(model, irf.optim.Adam(1e-2), "sparse_categorical_crossentropy",
     ...                             metrics=["accuracy"])                            # doctest: +SKIP
     >>> trainer.fit(train_ds, epochs=3, validation_data=val_ds)                       # doctest: +SKIP
+    >>> irf.train.Trainer(lit_model).fit(train_ds, epochs=3)                          # doctest: +SKIP
     """
 
-    def __init__(self, model: "Module", optimizer: Any, loss: Any, metrics: Sequence[Any] | None = None,
+    def __init__(self, model: "Module", optimizer: Any = None, loss: Any = None, metrics: Sequence[Any] | None = None,
                  executor: str = "numpy", device: str = "cpu"):
         if not (callable(model) and hasattr(model, "trainable_variables")):
             raise IrflowError(f"Trainer: model must be an irf.nn.Module, got {type(model).__name__}")
+        if optimizer is None:
+            if not hasattr(model, "configure_optimizers"):
+                raise IrflowError(f"Trainer: no optimizer given and {type(model).__name__} defines no configure_optimizers()")
+            optimizer = model.configure_optimizers()
         if not hasattr(optimizer, "apply_gradients"):
             raise IrflowError(f"Trainer: optimizer must be an irf.optim optimizer, got {type(optimizer).__name__}")
+        if loss is None and not hasattr(model, "training_step"):
+            raise IrflowError(f"Trainer: no loss given and {type(model).__name__} defines no training_step(batch)")
         self.model = model
         self.optimizer = optimizer
-        self.loss_fn = _resolve_loss(loss)
+        self.loss_fn = None if loss is None else _resolve_loss(loss)
         self.metrics = _resolve_metrics(metrics)
         self.loss_tracker = metrics_mod.Mean("loss")
         self.stop_training = False
@@ -211,10 +224,24 @@ class Trainer:
         self.test_step = function(self._test_step, executor=executor, device=device)
 
     # -- the traced steps ------------------------------------------------------------------------
+    def _model_step(self, x: Any, y: Any, sample_weight: Any, hook: str) -> tuple[Any, Any]:
+        """(loss, predictions or None) from the model's own ``training_step``/``validation_step``."""
+        batch = (x, y) if sample_weight is None else (x, y, sample_weight)
+        out = getattr(self.model, hook)(batch)
+        if isinstance(out, tuple) and len(out) == 2:
+            return out
+        if self.metrics:
+            raise IrflowError(f"Trainer: {type(self.model).__name__}.{hook} returned only the loss; return "
+                              "(loss, predictions) so the metrics can be updated")
+        return out, None
+
     def _train_step(self, x: Any, y: Any, sample_weight: Any, log_batches: bool) -> Any:
         with GradientTape() as tape:
-            pred = self.model(x, training=True)
-            loss = self.loss_fn(pred, y)
+            if self.loss_fn is None:
+                loss, pred = self._model_step(x, y, sample_weight, "training_step")
+            else:
+                pred = self.model(x, training=True)
+                loss = self.loss_fn(pred, y)
         variables = self.model.trainable_variables
         self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         self._update_metrics(loss, y, pred, sample_weight)
@@ -223,13 +250,24 @@ class Trainer:
         return loss
 
     def _test_step(self, x: Any, y: Any, sample_weight: Any) -> Any:
-        pred = self.model(x, training=False)
-        loss = self.loss_fn(pred, y)
+        if self.loss_fn is None:
+            hook = "validation_step" if hasattr(self.model, "validation_step") else "training_step"
+            was_training = self.model.training
+            self.model.eval()  # this runs while tracing: the traced graph is the inference-mode one
+            try:
+                loss, pred = self._model_step(x, y, sample_weight, hook)
+            finally:
+                self.model.train(was_training)
+        else:
+            pred = self.model(x, training=False)
+            loss = self.loss_fn(pred, y)
         self._update_metrics(loss, y, pred, sample_weight)
         return loss
 
     def _update_metrics(self, loss: Any, y: Any, pred: Any, sample_weight: Any) -> None:
         self.loss_tracker.update_state(loss)
+        if pred is None:
+            return
         for m in self.metrics:
             if sample_weight is None:
                 m.update_state(y, pred)

@@ -195,3 +195,50 @@ def test_fit_on_onnxruntime_matches_numpy():
     np.testing.assert_allclose(results["ort"][0], results["numpy"][0], rtol=1e-4)
     for k, v in results["numpy"][1].items():
         np.testing.assert_allclose(results["ort"][1][k], v, rtol=1e-4, atol=1e-5, err_msg=k)
+
+
+def test_lightning_style_trainer_uses_training_step_and_configure_optimizers():
+    class Lit(nn.Module):
+        def __init__(self):
+            self.net = nn.Linear(4, 3)
+            self.val_calls = 0
+
+        def forward(self, x):
+            return self.net(x)
+
+        def training_step(self, batch):
+            x, y = batch
+            logits = self(x)
+            return nn.losses.softmax_cross_entropy(logits, y), logits
+
+        def validation_step(self, batch):
+            self.val_calls += 1  # counts traces: the validation graph is traced once
+            assert not self.training
+            x, y = batch
+            logits = self(x)
+            return nn.losses.softmax_cross_entropy(logits, y), logits
+
+        def configure_optimizers(self):
+            return irf.optim.SGD(0.5)
+
+    nn.init.seed(0)
+    lit = Lit()
+    w0, b0 = lit.net.weight.numpy().copy(), lit.net.bias.numpy().copy()
+    trainer = irf.train.Trainer(lit, metrics=["accuracy"])
+    history = trainer.fit(batches(20), epochs=2, validation_data=batches(20), verbose=0)
+    w, b, losses = numpy_softmax_regression(w0, b0, batches(20), 2, 0.5)
+    np.testing.assert_allclose(lit.net.weight.numpy(), w, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(history.history["loss"], losses, rtol=1e-5)
+    assert lit.val_calls == 1 and lit.training
+    assert "val_accuracy" in history.history
+
+    class LossOnly(Lit):
+        def training_step(self, batch):
+            x, y = batch
+            return nn.losses.softmax_cross_entropy(self(x), y)
+
+    irf.train.Trainer(LossOnly()).fit(batches(20), epochs=1, verbose=0)  # no metrics: fine
+    with pytest.raises(irf.IrflowError, match=r"\(loss, predictions\)"):
+        irf.train.Trainer(LossOnly(), metrics=["accuracy"]).fit(batches(20), epochs=1, verbose=0)
+    with pytest.raises(irf.IrflowError, match="configure_optimizers"):
+        irf.train.Trainer(nn.Linear(4, 3))
