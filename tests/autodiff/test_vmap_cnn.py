@@ -170,3 +170,24 @@ def test_jacobian_of_a_conv_net_is_one_loop_free_graph_and_matches_finite_differ
         wm[k] -= eps
         fd = (f(wp).numpy() - f(wm).numpy()) / (2 * eps)
         np.testing.assert_allclose(jac[(slice(None),) + k], fd, rtol=1e-6, atol=1e-8)
+
+
+def test_a_symbolic_batch_size_exports_without_a_loop():
+    """Traced with a None batch dim, the rules read the batch size at run time (-1 reshapes,
+    Expand with a 1 for the batch): the graph runs on any batch size on NumPy and onnxruntime."""
+    w = RNG.standard_normal((4, 3, 3, 3)).astype(np.float32)
+
+    def one(x):  # x (N, C, H, W): one example is a small batch of images
+        h = irf.reshape(irf.max_pool2d(irf.relu(irf.conv2d(x, w, padding=1)), 2), (-1,))
+        return irf.broadcast_to(irf.expand_dims(irf.layer_norm(h), 0), (2, 128))
+
+    f = irf.function(lambda xs: irf.vmap(one)(xs), input_signature=[irf.TensorSpec((None, 2, 3, 8, 8), "float32")])
+    g = f.get_graph()
+    assert g.outputs[0].type.shape[0] is None and "scan" not in [n.op for n in g.nodes]
+    onnx.checker.check_model(to_model(g), full_check=True)
+    for b in (1, 5):
+        xs = RNG.standard_normal((b, 2, 3, 8, 8)).astype(np.float32)
+        want = np.stack([one(x).numpy() for x in xs])
+        np.testing.assert_allclose(irf.run(g, {g.input_names[0]: xs})[g.outputs[0].name], want, rtol=1e-5, atol=1e-6)
+        out = OrtRunner(g).run({g.input_names[0]: xs})
+        np.testing.assert_allclose(out[g.outputs[0].name], want, rtol=1e-4, atol=1e-5)
