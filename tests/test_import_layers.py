@@ -63,9 +63,7 @@ LAYERS: list[tuple[int, str]] = [
 # one edge of each known cycle that is to be removed.
 ALLOWED: dict[tuple[str, str], str] = {
     # outward arrows
-    ("irflow.autodiff.custom", "irflow.frontends.eager"): "vmap: the tape hooks the eager frontend's recording",
     ("irflow.autodiff.tape", "irflow.frontends.eager"): "vmap: the tape hooks the eager frontend's recording",
-    ("irflow.autodiff.transforms", "irflow.frontends.eager"): "vmap: the tape hooks the eager frontend's recording",
     ("irflow.frontends.trace", "irflow.onnx"): "surface: Function.export_onnx calls irf.onnx.export",
     ("irflow.ir.verify", "irflow.ops.registry"): "surface: the verifier reads the op registry",
     ("irflow.ops.control", "irflow.autodiff.vjp"): "unassigned: cond/scan VJP rules differentiate their bodies",

@@ -18,9 +18,8 @@ import numpy as np
 
 from irflow.autodiff.structure import flatten, is_symbolic, unflatten
 from irflow.autodiff.symbolic import symbolic_gradients, symbolic_jacobian
-from irflow.autodiff.tape import GradientTape
+from irflow.autodiff.tape import GradientTape, Tensor  # the tape is autodiff's one link to the eager frontend
 from irflow.errors import IrflowError
-from irflow.frontends.eager import Tensor
 from irflow.ops.dispatch import bind
 
 
