@@ -60,12 +60,19 @@ _STRUCTURES: dict[type, tuple[Callable[[Any], Sequence[Any]], Callable[[list], A
 _CONTAINERS: tuple = (tuple, list, dict)
 
 
-def register_structure(cls: type, parts: Callable[[Any], Sequence[Any]], rebuild: Callable[[list], Any]) -> None:
+_PART_NAMES: dict[type, tuple[str, ...]] = {}  # graph input names of a registered argument's parts
+
+
+def register_structure(cls: type, parts: Callable[[Any], Sequence[Any]], rebuild: Callable[[list], Any],
+                       part_names: Sequence[str] | None = None) -> None:
     """Let arguments and results of type ``cls`` flatten into ``parts(x)`` (tensors or nested
     structures) and be rebuilt by ``rebuild(list of parts)``: a RaggedTensor argument becomes two
-    graph inputs (values, row_splits) and the traced body receives a RaggedTensor of them."""
+    graph inputs (values, row_splits) and the traced body receives a RaggedTensor of them.
+    ``part_names`` name the graph inputs of an argument ``x``: ``x_values``, ``x_row_splits``."""
     global _CONTAINERS
     _STRUCTURES[cls] = (parts, rebuild)
+    if part_names is not None:
+        _PART_NAMES[cls] = tuple(part_names)
     _CONTAINERS = (tuple, list, dict, *_STRUCTURES)
 
 
@@ -528,7 +535,10 @@ class Function:
         sub: list = []
         flatten(x, sub)
         tensors = [s for s in sub if _is_tensor_leaf(s)]
-        if len(sub) == 1 and tensors:
+        part_names = _PART_NAMES.get(type(x))
+        if part_names is not None and len(part_names) == len(tensors):
+            out.extend(f"{base}_{n}" for n in part_names)
+        elif len(sub) == 1 and tensors:
             out.append(base)
         else:
             out.extend(f"{base}_{j}" for j in range(len(tensors)))

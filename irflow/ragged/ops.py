@@ -189,8 +189,9 @@ def _register_with_tracing() -> None:
             raise DTypeError("irf.function: a RaggedTensor of strings cannot be a graph input; map it to ids first")
         return rt.values, rt.row_splits
 
-    register_structure(RaggedTensor, parts, lambda p: RaggedTensor(*p))
-    register_structure(RaggedTensorSpec, RaggedTensorSpec.component_specs, lambda p: RaggedTensor(*p))
+    names = ("values", "row_splits")
+    register_structure(RaggedTensor, parts, lambda p: RaggedTensor(*p), names)
+    register_structure(RaggedTensorSpec, RaggedTensorSpec.component_specs, lambda p: RaggedTensor(*p), names)
 
 
 def _register_with_ops() -> None:

@@ -165,6 +165,7 @@ def test_ragged_function_exports_to_onnx_and_runs_on_onnxruntime(tmp_path):
     rows = [[1, 2, 3], [], [9], [4, 4]]
     rt = irf.ragged.constant(rows)
     names = [i.name for i in sess.get_inputs()]
+    assert names == ["ids_values", "ids_row_splits"]
     got = sess.run(None, {names[0]: rt.values.numpy(), names[1]: rt.row_splits.numpy()})
     want = fn(rt)
     for w, o in zip(want, got):
