@@ -16,13 +16,19 @@ How a model becomes IR:
    function's body, which is imported node by node.
 5. Values known at import time are folded: ``Constant`` outputs, ``Shape`` of a statically
    shaped tensor, and any node whose inputs are all such values (its importer runs eagerly
-   on NumPy, through the same ``bind``). Initializers are NOT folded (they stay weights, so
+   on NumPy, through the same ``bind``) when its inputs and outputs fit ``fold_limit_bytes``
+   (a dry run in a scratch builder gives the output types first; larger values stay run-time
+   ops, see ``onnx_import_nodes``). Initializers are NOT folded (they stay weights, so
    ``irflow grad --wrt`` can name them), but their values are readable where an op needs a
    static argument (a Reshape's shape, a Slice's starts). ``Shape`` of a tensor with symbolic
    dims yields a *shape value* (a tuple of ints and symbols) that Gather/Slice/Concat/
    Unsqueeze/Squeeze/Cast propagate, so torch.onnx.export's Shape -> Gather -> Concat ->
    Reshape chains become static reshapes.
-6. IR values are renamed to their ONNX names where possible, and the graph is pruned.
+6. With ``strict=True`` (the default) every node's dtypes are checked against its ONNX
+   schema's type constraints, and graph outputs and ``value_info`` against the inferred types
+   (``onnx_import_types``). Any exception an importer raises that is not an ``IrflowError``
+   becomes an ``IRValidationError`` naming the node.
+7. IR values are renamed to their ONNX names where possible, and the graph is pruned.
 
 >>> g = load("model.onnx")          # doctest: +SKIP
 >>> irf.run(g, {"x": x})            # doctest: +SKIP
