@@ -44,3 +44,41 @@ def test_run_and_function_accept_tf_and_torch_spellings():
     if not cuda_available():
         with pytest.raises(irf.ExecutorError, match="cannot use CUDA"):
             irf.run(g, {"x": a}, executor="ort", device="/GPU:0")
+
+
+def test_bfloat16_on_ort_cpu_is_an_irflow_error_naming_the_op_and_the_way_out():
+    import ml_dtypes
+
+    b = irf.GraphBuilder("bf")
+    x = b.input("x", "float32", (2,))
+    with b:
+        b.output(irf.relu(x.astype("bfloat16")), names=["y"])
+    g = b.build()
+    relu = next(n.name for n in g.nodes if n.op == "relu")
+    feeds = {"x": np.array([-1.0, 2.0], "float32")}
+    with pytest.raises(irf.ExecutorError, match=rf"Relu-\d+ .*\(bfloat16\), needed by node {relu} \(op 'relu'\).*executor='numpy'"):
+        irf.run(g, feeds, executor="ort", device="cpu")
+    # the NumPy executor runs it, as the message says
+    out = irf.run(g, feeds, executor="numpy")["y"]
+    assert out.dtype == ml_dtypes.bfloat16 and out.astype("float32").tolist() == [0.0, 2.0]
+    # a bfloat16 feed: onnxruntime's Python API cannot take it
+    b = irf.GraphBuilder("bf_in")
+    x = b.input("x", "bfloat16", (2,))
+    with b:
+        b.output(x.astype("float32"), names=["y"])
+    with pytest.raises(irf.ExecutorError, match="cannot take bfloat16 NumPy arrays"):
+        irf.run(b.build(), {"x": np.ones(2, ml_dtypes.bfloat16)}, executor="ort", device="cpu")
+
+
+def test_missing_onnxruntime_kernel_is_explained_with_the_irflow_node():
+    from irflow.executors.onnx.runner import _explain_missing_kernel
+
+    b = irf.GraphBuilder("g")
+    x = b.input("x", "float16", (2,))
+    with b:
+        b.output(irf.relu(x), names=["y"])
+    g = b.build()
+    node = g.nodes[0].name
+    text = _explain_missing_kernel(g, f"NOT_IMPLEMENTED : Could not find an implementation for Relu(14) node with name '{node}'")
+    assert f"node {node} (op 'relu')" in text and "Relu-14" in text and "float16" in text
+    assert _explain_missing_kernel(g, "some other failure") == ""

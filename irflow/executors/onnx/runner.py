@@ -95,6 +95,29 @@ def ort_options(options: OrtOptions | None = None, **overrides: Any) -> OrtOptio
     return dataclasses.replace(base, **overrides)
 
 
+def _explain_missing_kernel(graph: Graph, message: str) -> str:
+    """For onnxruntime's "Could not find an implementation for Op(ver) node with name 'n'": the
+    irflow node and op behind it and its input dtypes, as a prefix to onnxruntime's own text."""
+    import re
+
+    found = re.search(r"implementation for (\w+)\((\d+)\) node with name '([^']*)'", message)
+    if found is None:
+        return ""
+    onnx_op, version, onnx_node = found.groups()
+    ir_name = onnx_node.split("/")[0]
+    node = next((n for n in graph.nodes if n.name == ir_name), None)
+    if node is None:
+        return f"onnxruntime has no kernel for ONNX {onnx_op}-{version}; "
+    types = graph.value_types()
+    dtypes = ", ".join(str(types[i].dtype) for i in node.inputs if i in types)
+    hint = ""
+    if "bfloat16" in dtypes:  # onnxruntime's CPU provider has bfloat16 Cast, and few other kernels
+        hint = "onnxruntime's CPU provider has almost no bfloat16 kernels: "
+    return (f"onnxruntime has no kernel for ONNX {onnx_op}-{version} on these dtypes ({dtypes}), needed by node "
+            f"{node.name} (op {node.op!r}); {hint}run it with executor='numpy' (bfloat16 computed in float32, "
+            "rounded once per op) or cast that op's inputs to float32. ")
+
+
 class OrtRunner:
     """Lowers a graph once and runs it on onnxruntime.
 
@@ -119,7 +142,7 @@ class OrtRunner:
                 self.model.SerializeToString(), self.options.session_options(), providers=PROVIDERS[self.device]
             )
         except Exception as e:  # noqa: BLE001 - onnxruntime raises several unrelated types
-            raise ExecutorError(f"onnxruntime rejected graph {graph.name!r}: {e}") from None
+            raise ExecutorError(f"onnxruntime rejected graph {graph.name!r}: {_explain_missing_kernel(graph, str(e))}{e}") from None
         if self.device == "cuda" and "CUDAExecutionProvider" not in self.session.get_providers():
             raise ExecutorError(f"onnxruntime did not place graph {graph.name!r} on CUDA (providers: {self.session.get_providers()})")
         # A run-time failure comes back as an exception (ort_failure); onnxruntime's own log line
@@ -198,6 +221,11 @@ def ort_failure(graph: Graph, e: Exception) -> ExecutorError:
 
             kind = "NaN" if onnx_name.endswith("nan") else "Inf"
             return NumericsError(numerics_message(node.attrs["message"], kind))
+    if "Numpy_type" in text and any(v.type.dtype.value == "bfloat16" for v in graph.inputs):
+        names = ", ".join(repr(v.name) for v in graph.inputs if v.type.dtype.value == "bfloat16")
+        return ExecutorError(
+            f"graph {graph.name!r}: onnxruntime's Python API cannot take bfloat16 NumPy arrays (input(s) {names}); "
+            "feed float32 and cast to bfloat16 inside the graph, or run with executor='numpy'")
     return ExecutorError(f"onnxruntime failed on graph {graph.name!r}: {text}")
 
 
