@@ -5,7 +5,9 @@ One engine, two spellings (docs/training.md explains the choice):
 - Keras: ``model.compile(optimizer, loss, metrics)`` then ``model.fit(data, epochs,
   validation_data, callbacks)`` and ``model.evaluate(data)``; these delegate to
 - ``Trainer(model, optimizer, loss, metrics).fit(data, epochs, ...)`` (``irf.train.Trainer``),
-  for code that keeps the loop apart from the model, as PyTorch Lightning's ``Trainer`` does.
+  for code that keeps the loop apart from the model, as PyTorch Lightning's ``Trainer`` does;
+  without a loss it calls the model's ``training_step(batch)`` (and ``validation_step``,
+  ``configure_optimizers``), Lightning's hooks.
 
 The train step (forward, loss, gradient, optimizer update, metric updates) is one
 ``irf.function``: traced once per batch shape (a shorter last batch adds one trace) and then
@@ -19,6 +21,7 @@ generator function's result wrapped in a list, an ``irf.data.Dataset`` or ``Data
 """
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
@@ -170,7 +173,7 @@ class ArrayBatches:
                 yield self.x[idx], self.y[idx], self.sample_weight[idx]
 
 
-def _as_batches(data: Any, batch_size: int | None, what: str) -> Any:
+def _as_batches(data: Any, batch_size: int | None) -> Any:
     """``(x, y)`` or ``(x, y, w)`` of whole arrays (Keras' validation_data) -> ArrayBatches."""
     if isinstance(data, tuple) and len(data) in (2, 3) and all(isinstance(a, np.ndarray) for a in data):
         return ArrayBatches(data[0], data[1], batch_size or 32, sample_weight=data[2] if len(data) == 3 else None)
@@ -332,7 +335,7 @@ class Trainer:
         def batch_summary_due() -> bool:  # evaluated after each call, when the update count is written back
             return int(iterations.numpy()) % log_every_n_steps == 0
         if validation_data is not None:
-            validation_data = _as_batches(validation_data, None, "validation_data")
+            validation_data = _as_batches(validation_data, None)
         epoch_var = self._epoch_variable(checkpoint_manager)
         if initial_epoch is None:
             initial_epoch = int(epoch_var.numpy()) if epoch_var is not None else 0
@@ -354,7 +357,7 @@ class Trainer:
             bar.start(epoch, epochs)
             # One as_default per epoch: the writer flushes once, on leaving (a flush waits for
             # tensorboardX's queue, a few ms), and TensorBoard sees each finished epoch.
-            with (writer.as_default() if writer is not None else _nullcontext()):
+            with (writer.as_default() if writer is not None else contextlib.nullcontext()):
                 n = 0
                 for n, batch in enumerate(data, 1):
                     x, y, w = _unpack(batch, "fit")
@@ -405,14 +408,6 @@ class Trainer:
         objects = getattr(getattr(manager, "checkpoint", None), "_objects", {})
         var = objects.get("epoch")
         return var if isinstance(var, Variable) else None
-
-
-class _nullcontext:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: Any) -> None:
-        return None
 
 
 def _format(logs: dict[str, Any]) -> str:
