@@ -146,3 +146,26 @@ def test_no_mapped_argument_needs_axis_size():
         irf.vmap(lambda a: a, in_axes=None)(np.ones(3))
     with pytest.raises(IrflowError, match="axis_size has size 5.*argument 0 has size 3"):
         irf.vmap(lambda a: a, axis_size=5)(np.ones(3))
+
+
+def test_module_variables_under_vmap_get_gradients_eager_and_traced():
+    """A Module's Variables read inside vmap are captured as themselves: a tape (eager, or
+    inside irf.function) differentiates through the vmapped call as through the batched one."""
+    lin = irf.nn.Linear(3, 2)
+    xs = rng.standard_normal((5, 3)).astype("float32")
+    with irf.GradientTape() as tape:
+        want_loss = irf.reduce_sum(irf.tanh(lin(xs)))
+    want = tape.gradient(want_loss, lin.trainable_variables)
+    with irf.GradientTape() as tape:
+        loss = irf.reduce_sum(irf.vmap(lambda x: irf.tanh(lin(x)))(xs))
+    got = tape.gradient(loss, lin.trainable_variables)
+
+    @irf.function
+    def traced(a):
+        with irf.GradientTape() as t:
+            l2 = irf.reduce_sum(irf.vmap(lambda x: irf.tanh(lin(x)))(a))
+        return t.gradient(l2, lin.trainable_variables)
+
+    for g, gt, w in zip(got, traced(xs), want):
+        np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(gt.numpy(), w.numpy(), rtol=1e-5, atol=1e-6)
