@@ -70,7 +70,12 @@ class _ModuleMeta(type):
 
     def __init__(cls, name, bases, ns):
         super().__init__(name, bases, ns)
+        if callable(ns.get("call")) and "forward" not in ns:
+            cls.forward = ns["call"]  # Keras spells forward `call(self, inputs, training=None)`
         forward = getattr(cls, "forward", None)
+        call = getattr(cls, "__call__", None)
+        if call is not None and call.__qualname__ != "Module.__call__":
+            forward = call  # a tf.Module-style subclass that overrides __call__ itself
         try:
             cls._forward_takes_training = forward is not None and "training" in inspect.signature(forward).parameters
         except (TypeError, ValueError):
@@ -401,11 +406,26 @@ class Module(metaclass=_ModuleMeta):
         return trainer.fit(data, epochs, validation_data, callbacks, writer, checkpoint_manager, verbose, initial_epoch,
                            log_every_n_steps)
 
-    def evaluate(self, data: Any, verbose: int = 0) -> dict[str, float]:
-        """Loss and metrics of the compiled model over ``data``, in inference mode.
+    def evaluate(self, x: Any = None, y: Any = None, batch_size: int | None = None, verbose: int = 0, *,
+                 sample_weight: Any = None) -> dict[str, float]:
+        """Loss and metrics of the compiled model, in inference mode, with Keras' argument order:
+        ``x`` is an iterable of ``(x, y)`` batches, or an array with its labels ``y`` (batched by
+        ``batch_size``, default 32, in order).
 
-        >>> model.evaluate(test_ds)   # doctest: +SKIP
+        >>> model.evaluate(test_ds)              # doctest: +SKIP
+        >>> model.evaluate(x_test, y_test)       # doctest: +SKIP
         """
+        from irflow.nn.trainer import ArrayBatches
+
+        if isinstance(x, (np.ndarray, Tensor)):
+            if y is None:
+                raise IrflowError(f"{type(self).__name__}.evaluate(x): an array x needs its labels y")
+            data = ArrayBatches(np.asarray(x), np.asarray(y), batch_size or 32, False, 0, sample_weight)
+        else:
+            if y is not None or batch_size is not None or sample_weight is not None:
+                raise IrflowError(f"{type(self).__name__}.evaluate: y, batch_size and sample_weight are for array "
+                                  f"inputs; {type(x).__name__} already yields (x, y) batches")
+            data = x
         return self._trainer("evaluate").evaluate(data, verbose)
 
     def __repr__(self) -> str:

@@ -243,7 +243,7 @@ class Trainer:
             if self.loss_fn is None:
                 loss, pred = self._model_step(x, y, sample_weight, "training_step")
             else:
-                pred = self.model(x, training=True)
+                pred = self.model.call_child(self.model, x, training=True)
                 loss = self.loss_fn(pred, y)
         variables = self.model.trainable_variables
         self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
@@ -262,7 +262,7 @@ class Trainer:
             finally:
                 self.model.train(was_training)
         else:
-            pred = self.model(x, training=False)
+            pred = self.model.call_child(self.model, x, training=False)
             loss = self.loss_fn(pred, y)
         self._update_metrics(loss, y, pred, sample_weight)
         return loss
