@@ -13,8 +13,13 @@ function over ragged input sizes the result by its row_splits.
 ONNX: one ScatterND (reduction add / max / min) into a ConstantOfShape of the output shape.
 Gradients: the sum's is a gather of the output cotangent by segment id; the max's (min's) is
 that gather masked to the entries equal to their segment's max and shared evenly among ties
-(as TensorFlow's unsorted_segment_max gradient). Batching (vmap): no rule is declared here, so
-vmap uses its scan fallback.
+(as TensorFlow's unsorted_segment_max gradient).
+
+Batching (vmap, ``_segment_batch``): batched data with unbatched ids keeps the batch where it
+is (behind the segment axis; a leading batch axis is moved to axis 1); batched ids (JAX's
+segment_sum batching) offset each example's ids by ``b * num_segments`` so ONE segment op over
+the flattened (B * N) rows fills B * num_segments segments, reshaped to (B, num_segments, ...).
+A batched ``num_segments`` input (a per-example output length) loops.
 """
 from __future__ import annotations
 
@@ -25,8 +30,10 @@ import numpy as np
 from irflow.errors import DTypeError, ShapeError
 from irflow.ir.dtypes import DType
 from irflow.ir.types import TensorType
+from irflow.ops.batching import LOOP_THIS, batch_index_column, const_ints, materialize, merge_axes, move_axis, \
+    reshape_to, shape_part, to_front
 from irflow.ops.common import bind
-from irflow.ops.registry import Attr, defop, defvjp
+from irflow.ops.registry import Attr, defbatch, defop, defvjp
 from irflow.ops.shape import same_dim
 
 _INDEX = (DType.int32, DType.int64)
@@ -93,6 +100,46 @@ def _segment_extreme_vjp(op: str):
 
 defvjp("segment_max", _segment_extreme_vjp("segment_max"))
 defvjp("segment_min", _segment_extreme_vjp("segment_min"))
+
+
+def _segment_batch(op: str):
+    def rule(inputs, dims, size, *, num_segments):
+        data, ids, n = (list(inputs) + [None])[:3]
+        dd, di = dims[0], dims[1]
+        if len(dims) > 2 and dims[2] is not None:
+            return LOOP_THIS  # a per-example num_segments: per-example output lengths
+        if di is None:
+            # shared ids: segment along the example's axis 0, the batch rides along behind it
+            x = move_axis(data, 0, 1) if dd == 0 else data
+            return bind(op, x, ids, *_n_args(n), num_segments=num_segments), (1 if dd == 0 else dd)
+        ids_b = to_front(ids, di)                                        # (B, N)
+        x = materialize(data, dd, size, (ids_b, 0))                      # (B, N, *rest)
+        idt = ids_b.type.dtype
+        if n is None:
+            count = bind("constant", value=np.array(num_segments, idt.numpy))
+        else:
+            count = n if n.type.dtype is idt else bind("cast", n, dtype=idt)
+        # example b's ids shifted by b * num_segments: B disjoint ranges of segments
+        shifted = bind("add", ids_b, bind("mul", batch_index_column(ids_b), count))   # (B, 1) holds b
+        flat_ids, flat_x = merge_axes(shifted, 0), merge_axes(x, 0)
+        if n is None and isinstance(size, int):
+            out = bind(op, flat_x, flat_ids, num_segments=size * num_segments)
+        else:
+            batch = bind("cast", bind("reshape", shape_part(ids_b, 0, 1), shape=()), dtype=idt)
+            out = bind(op, flat_x, flat_ids, bind("mul", batch, count), num_segments=None)
+        rest = tuple(x.type.shape[2:])
+        seg_part = (const_ints([num_segments]) if n is None
+                    else bind("reshape", bind("cast", n, dtype=DType.int64), shape=(1,)))
+        out = reshape_to(out, (size, num_segments) + rest,
+                         lambda: bind("concat", shape_part(ids_b, 0, 1), seg_part, shape_part(out, 1), axis=0))
+        return out, 0
+
+    rule.__name__ = f"_{op}_batch"
+    return rule
+
+
+for _op in ("segment_sum", "segment_max", "segment_min"):
+    defbatch(_op, _segment_batch(_op))
 
 
 def _segment_call(op: str, data: Any, segment_ids: Any, num_segments: Any) -> Any:

@@ -235,6 +235,20 @@ CASES.update({
                     coordinate_transformation_mode="asymmetric", nearest_mode="floor")],
 })
 
+
+def _seg_cases(op: str) -> list[Case]:
+    """Segment reductions: ids leave segments empty (num_segments 5 > the 4 ids drawn), int32 and
+    int64 ids, a num_segments input (batched: per-example lengths, so that placement loops; its VJP graph has
+    a cotangent of unknown length, which this test cannot draw, so no VJP check there)."""
+    return [case(ins(f64(6, 3), ints(6, high=4)), num_segments=5),
+            case(ins(f64(5), ints(5, high=3)), num_segments=3),
+            case(lambda rng: [rng.standard_normal((4, 2, 2)), rng.integers(0, 3, 4).astype(np.int32)], num_segments=4),
+            case(lambda rng: [rng.standard_normal((5, 2)), rng.integers(0, 3, 5), np.int64(4)], num_segments=None, grad=False,
+                 loop_inputs=(2,))]
+
+
+CASES.update({op: _seg_cases(op) for op in ("segment_sum", "segment_max", "segment_min")})
+
 SCAN_OK = {"scan", "while_loop", "cond"}
 
 
@@ -336,7 +350,7 @@ def test_batching_rule_equals_loop(op, k):
 
 # The batch size is a symbol when a traced function's batch dim is one: rules must then read it
 # at run time (or loop). Checked for the families whose rules have such paths.
-SYMBOLIC_FAMILIES = {"shape", "nn", "extra"}
+SYMBOLIC_FAMILIES = {"shape", "nn", "extra", "segment"}
 SYMBOLIC_PARAMS = [p for p in PARAMS if REGISTRY[p.values[0]].family in SYMBOLIC_FAMILIES]
 
 
