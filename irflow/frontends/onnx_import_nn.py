@@ -16,14 +16,11 @@ from irflow.ops.dispatch import bind
 
 @importer("Softmax", "LogSoftmax")
 def _softmax(n):
+    # The IR ops (max-shifted, with their own VJPs) export back as ONNX Softmax / LogSoftmax,
+    # which onnxruntime runs as one kernel.
     x = n.input(0)
     axis = n.axis(n.attr("axis", -1), rank_of(x))
-    # Written out rather than an IR softmax op: max-shifted, stable, and one VJP for both.
-    shifted = bind("sub", x, bind("reduce_max", x, axes=(axis,), keepdims=True))
-    if n.op_type == "LogSoftmax":
-        return bind("sub", shifted, bind("log", bind("reduce_sum", bind("exp", shifted), axes=(axis,), keepdims=True)))
-    e = bind("exp", shifted)
-    return bind("div", e, bind("reduce_sum", e, axes=(axis,), keepdims=True))
+    return bind("log_softmax" if n.op_type == "LogSoftmax" else "softmax", x, axis=axis)
 
 
 def _spatial(n, x, what: str) -> int:
@@ -325,6 +322,14 @@ def _layer_norm(n):
     if len([o for o in n.output_names if o]) > 1:
         return _layer_norm_full(n)
     axis = n.axis(n.attr("axis", -1), rank_of(x))
+    normalized = tuple(x.shape[axis:])
+    if (np_dtype(x) in (np.float32, np.float64) and tuple(scale.shape) == normalized
+            and (bias is None or tuple(bias.shape) == normalized) and np_dtype(scale) == np_dtype(x)
+            and (bias is None or np_dtype(bias) == np_dtype(x))):
+        # the IR op, which exports back as ONNX LayerNormalization (one onnxruntime kernel);
+        # float16 inputs keep the decomposition (stash_type computes them in float32)
+        args = (x, scale) if bias is None else (x, scale, bias)
+        return bind("layer_norm", *args, axis=axis, epsilon=float(n.attr("epsilon", 1e-5)))
     axes = tuple(range(axis, rank_of(x)))
     mean = bind("reduce_mean", x, axes=axes, keepdims=True)
     d = bind("sub", x, mean)

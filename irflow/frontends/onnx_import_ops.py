@@ -177,6 +177,13 @@ def _gelu(n):
 def _clip(n):
     x = n.input(0)
     lo, hi = n.input(1), n.input(2)
+    known = [n.ctx.known_value(n.input_names[i]) if n.has_input(i) else None for i in (1, 2)]
+    if np_dtype(x).kind == "f" and all((k is not None and np.asarray(k).size == 1) or not n.has_input(i)
+                                       for k, i in zip(known, (1, 2))):
+        # constant bounds (ReLU6 and friends): the clip op, which exports back as ONNX Clip,
+        # which onnxruntime fuses into a preceding Conv
+        bounds = [None if k is None else float(np.asarray(k).reshape(())) for k in known]
+        return bind("clip", x, min=bounds[0], max=bounds[1])
     if lo is not None:
         x = bind("maximum", x, lo)
     if hi is not None:
