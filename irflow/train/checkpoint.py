@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from irflow.atomic import write_bytes, write_text
+from irflow.atomic import atomic_write_many
 from irflow.errors import IrflowError
 from irflow.frontends.variables import Variable
 from irflow.nn.module import Module
@@ -168,9 +168,12 @@ class Checkpoint:
             "objects": {name: type(obj).__name__ for name, obj in self._objects.items()},
             "tensors": {k: {"dtype": str(v.dtype), "shape": list(v.shape)} for k, v in state.items()},
         }
-        # Tensors first, index last: an index that exists names a complete tensors file.
-        write_bytes(str(prefix) + TENSORS_SUFFIX, st.save(state, metadata={"format": FORMAT}))
-        write_text(str(prefix) + INDEX_SUFFIX, json.dumps(index, indent=1) + "\n")
+        # One staged pair, tensors renamed first and the index last: a failure anywhere leaves the
+        # old pair (a rewrite of the same prefix never mixes new tensors with an old index).
+        tensors = st.save(state, metadata={"format": FORMAT})
+        with atomic_write_many([str(prefix) + TENSORS_SUFFIX, str(prefix) + INDEX_SUFFIX]) as (tf, jf):
+            tf.write(tensors)
+            jf.write((json.dumps(index, indent=1) + "\n").encode())
         return str(prefix)
 
     def save(self, file_prefix: str | Path) -> str:

@@ -206,3 +206,46 @@ def test_dropout_call_counter_is_checkpointed_so_masks_continue(tmp_path):
     np.testing.assert_array_equal(a(X, training=True).numpy(), b(X, training=True).numpy())
     fresh = build()  # without the counter the next mask would be the first one again
     assert not np.array_equal(fresh(X, training=True).numpy(), b(X, training=True).numpy())
+
+
+@pytest.mark.parametrize("fail_at", [0, 1])
+def test_a_failed_rewrite_of_the_same_prefix_leaves_the_old_pair(tmp_path, monkeypatch, fail_at):
+    # tensors + index are one staged pair: a failure while writing either leaves both old files
+    import errno
+
+    import irflow.atomic
+
+    model = make(0)
+    ckpt = irf.train.Checkpoint(model=model)
+    path = ckpt.write(tmp_path / "ck")
+    old = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    saved = [v.numpy().copy() for v in model.trainable_variables]
+    for v in model.trainable_variables:
+        v.assign(v.numpy() + 1.0)
+    real_open = irflow.atomic._open_temp
+    count = [0]
+
+    class Full:
+        def __init__(self, f):
+            self._f = f
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __getattr__(self, name):
+            return getattr(self._f, name)
+
+    def open_one_failing(fd, mode, encoding):
+        f = real_open(fd, mode, encoding)
+        count[0] += 1
+        return Full(f) if count[0] - 1 == fail_at else f
+
+    monkeypatch.setattr(irflow.atomic, "_open_temp", open_one_failing)
+    with pytest.raises(irf.IrflowError, match="No space left"):
+        ckpt.write(tmp_path / "ck")
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == old  # byte for byte, no temporaries
+    fresh = make(1)
+    irf.train.Checkpoint(model=fresh).read(path)
+    for a, b in zip(fresh.trainable_variables, saved):
+        np.testing.assert_array_equal(a.numpy(), b)
