@@ -70,6 +70,12 @@ def _json_size(g) -> int:
     (_constant_of_shape([50000, 50000]), "full_dynamic"),                  # 10 GB of float32
     (_range(0, 2_000_000_000, 1), "range"),                                # 16 GB of int64
     (_range(0.0, 2e9, 0.5, np.float64), "range"),
+    (_model([_const("v", np.float32(1)), _const("s", np.array([50000, 50000], np.int64)), helper.make_node("Expand", ["v", "s"], ["y"])],
+            [], [helper.make_tensor_value_info("y", TensorProto.FLOAT, [50000, 50000])]), "broadcast_to"),
+    (_model([_const("v", np.ones((1, 1), np.float32)), _const("s", np.array([50000, 50000], np.int64)), helper.make_node("Tile", ["v", "s"], ["y"])],
+            [], [helper.make_tensor_value_info("y", TensorProto.FLOAT, [50000, 50000])]), "tile"),
+    (_model([_const("v", np.ones(1, np.float32)), _const("p", np.array([0, 10**9], np.int64)), helper.make_node("Pad", ["v", "p"], ["y"])],
+            [], [helper.make_tensor_value_info("y", TensorProto.FLOAT, [10**9 + 1])]), "pad"),
 ])
 def test_huge_constant_outputs_stay_ops_and_import_in_bounded_memory(model, op):
     assert len(model.SerializeToString()) < 400
