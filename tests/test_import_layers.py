@@ -73,8 +73,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("irflow.ops.control", "irflow.autodiff.vmap_transform"): "vmaprules: batching rules of cond/scan/while",
     ("irflow.ops.special", "irflow.autodiff.vmap_transform"): "vmaprules: batching rules of call/custom_call",
     # one edge of each known cycle
-    ("irflow.ir.graph", "irflow.ir.serialize"): "surface: Graph.save/load <-> serialize",
-    ("irflow.ir.graph", "irflow.ir.verify"): "surface: Graph.verify <-> verify",
     ("irflow.frontends.control_flow", "irflow.frontends.trace"): "unassigned: trace <-> autograph <-> control_flow",
     ("irflow.data.dataset", "irflow.data.batching"): "data: Dataset methods <-> the datasets they build",
     ("irflow.data.dataset", "irflow.data.prefetch"): "data: Dataset methods <-> the datasets they build",

@@ -7,13 +7,14 @@ editing old ones.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Callable
 
 import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, PlainValidator, ValidationError
 
 from irflow.errors import IrflowError, IRValidationError
 from irflow.ir.dtypes import dtype_of_array
+from irflow.ir import serialize
 from irflow.ir.serialize import decode_array, decode_attrs, encode_array, encode_attrs
 from irflow.ir.types import TensorType
 
@@ -105,9 +106,9 @@ class Graph(BaseModel):
 
         Returns the graph so calls chain: ``g = builder.build().verify()``.
         """
-        from irflow.ir.verify import verify_graph
-
-        verify_graph(self)
+        if _verifier is None:
+            raise IrflowError("Graph.verify: no verifier registered (irflow/ir/__init__.py imports irflow.ir.verify)")
+        _verifier(self)
         return self
 
     # -- text and files ------------------------------------------------------------------
@@ -150,6 +151,20 @@ class Graph(BaseModel):
 
         check_output_path(path)
         write_text(path, self.model_dump_json())
+
+
+
+# Nested graphs in attrs (control-flow bodies) are encoded and decoded as this class.
+serialize.register_graph_class(Graph)
+# Set by irflow/ir/verify.py when it is imported (irflow/ir/__init__.py imports it): the
+# verifier reads graphs, so graph.py does not import it back.
+_verifier: Callable[[Graph], None] | None = None
+
+
+def register_verifier(fn: Callable[[Graph], None]) -> None:
+    """Install the function ``Graph.verify`` calls (``irflow.ir.verify.verify_graph``)."""
+    global _verifier
+    _verifier = fn
 
 
 def load(path: str | Path) -> Graph:

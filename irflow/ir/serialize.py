@@ -65,10 +65,20 @@ def decode_array(obj: Any, where: str = "encoded array") -> np.ndarray:
     return np.frombuffer(raw, dtype=dtype.newbyteorder("<")).astype(dtype, copy=True).reshape(tuple(shape))
 
 
+# The Graph class, handed over by irflow/ir/graph.py once it is defined (graph.py imports this
+# module for its field validators, so this module does not import graph.py back).
+_graph_class: Any = None
+
+
+def register_graph_class(cls: Any) -> None:
+    """Tell the attr codec which class nested graphs (control-flow bodies) are."""
+    global _graph_class
+    _graph_class = cls
+
+
 # Attr tags: one letter per kind; lists carry the kind of their items.
 def _encode_attr(value: Any) -> list:
-    from irflow.ir.graph import Graph
-
+    Graph = _graph_class
     if isinstance(value, bool):
         return ["b", value]
     if isinstance(value, DType):
@@ -105,8 +115,7 @@ _PAYLOAD_CHECKS = {
 
 
 def _decode_attr(tagged: Any, where: str) -> Any:
-    from irflow.ir.graph import Graph
-
+    Graph = _graph_class
     if not isinstance(tagged, (list, tuple)) or len(tagged) != 2:
         raise ValueError(f"{where}: expected [tag, value], got {tagged!r:.80}")
     tag, payload = tagged

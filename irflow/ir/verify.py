@@ -11,6 +11,7 @@ import numpy as np
 
 from irflow.errors import DTypeError, IRValidationError, ShapeError, UnsupportedOpError
 from irflow.ir.dtypes import DType
+from irflow.ir import graph as graph_module
 from irflow.ir.graph import Graph
 from irflow.ir.types import TensorType
 
@@ -158,3 +159,4 @@ def _reaches(g: Graph, start: int, target: int, producers: dict[str, int]) -> bo
     return False
 
 
+graph_module.register_verifier(verify_graph)
