@@ -26,6 +26,7 @@ from irflow.errors import IrflowError
 from irflow.ir.dtypes import dtype_of_array
 from irflow.ir.types import TensorType
 from irflow.ops.batching import first_batched
+from irflow.passes.prune import prune
 from irflow.ops.builder import GraphBuilder, SymbolicTensor
 from irflow.ops.dispatch import BUILDER_STACK, bind
 
@@ -214,7 +215,9 @@ def vmap(fn: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_size: int | Non
             out_leaves, out_tree = flatten(result)
             out_syms = [b.to_symbolic(o, None) for o in out_leaves]
             b.output(*out_syms)
-        graph = b.build()
+        # Dead code out before batching: a grad traced inside fn also emits gradients nobody
+        # asked for (pow's exponent gradient takes log(x): NaN warnings and wasted work).
+        graph = prune(b.build())
         oaxes: list = []
         _prefix_axes(out_axes, result, "the output", oaxes)
         outs = apply_batched(graph, b.origins, b.in_dims, size, [a for a, _ in oaxes])
