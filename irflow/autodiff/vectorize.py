@@ -83,7 +83,10 @@ class VmapBuilder(GraphBuilder):
 
     def read_variable(self, var: Any) -> SymbolicTensor:
         """A Variable read inside ``fn``: the enclosing trace's read, or the Variable itself eagerly."""
-        for outer in reversed(BUILDER_STACK):
+        # only builders ENCLOSING this one: with two vmap levels the inner one is above the outer
+        # on the stack, and asking it back would recurse forever
+        enclosing = BUILDER_STACK[:BUILDER_STACK.index(self)] if self in BUILDER_STACK else BUILDER_STACK
+        for outer in reversed(enclosing):
             if outer is not self and getattr(outer, "read_variable", None) is not None:
                 return self.to_symbolic(outer.read_variable(var), None)
         t = TensorType(dtype=var.dtype, shape=var.shape)
