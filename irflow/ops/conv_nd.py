@@ -27,7 +27,7 @@ from irflow.ir.dtypes import DType
 from irflow.ir.types import Dim, TensorType
 from irflow.ops.common import bind
 from irflow.ops.batching import LOOP, fold_rule
-from irflow.ops.conv import conv_batch_rule, weight_grad_batch_rule
+from irflow.ops.conv import _check_bias, _check_groups, conv_batch_rule, weight_grad_batch_rule
 from irflow.ops.registry import Attr, defbatch, defop, defvjp
 
 
@@ -76,20 +76,6 @@ def _out_spatial(op: str, x: TensorType, kernel: Sequence[Dim], strides, pads, d
         raise ShapeError(f"{op}: output would be empty: spatial size {x.shape[2:]}, kernel {tuple(kernel)}, "
                          f"strides {strides}, dilations {dilations}, pads {pads}")
     return dims
-
-
-def _check_groups(op: str, groups: Any, **channels: Dim) -> None:
-    if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1:
-        raise IRValidationError(f"{op}: groups must be an int >= 1, got {groups!r}")
-    for what, c in channels.items():
-        if isinstance(c, int) and c % groups:
-            raise ShapeError(f"{op}: groups={groups} does not divide the {c} {what} channels")
-
-
-def _check_bias(op: str, b: TensorType | None, channels: Dim) -> None:
-    if b is not None and (b.rank != 1 or (isinstance(channels, int) and isinstance(b.shape[0], int)
-                                          and b.shape[0] != channels)):
-        raise ShapeError(f"{op}: bias must have shape ({channels},), got {b}")
 
 
 # -- conv -----------------------------------------------------------------------------------------
