@@ -74,10 +74,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("irflow.ops.special", "irflow.autodiff.vmap_transform"): "vmaprules: batching rules of call/custom_call",
     # one edge of each known cycle
     ("irflow.frontends.control_flow", "irflow.frontends.trace"): "unassigned: trace <-> autograph <-> control_flow",
-    ("irflow.data.dataset", "irflow.data.batching"): "data: Dataset methods <-> the datasets they build",
-    ("irflow.data.dataset", "irflow.data.prefetch"): "data: Dataset methods <-> the datasets they build",
-    ("irflow.data.dataset", "irflow.data.sources"): "data: Dataset methods <-> the datasets they build",
-    ("irflow.data.dataset", "irflow.data.transforms"): "data: Dataset methods <-> the datasets they build",
 }
 
 

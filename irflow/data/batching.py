@@ -8,7 +8,7 @@ import numpy as np
 
 from irflow.errors import IrflowError, ShapeError
 from irflow.data import structure as st
-from irflow.data.dataset import INFINITE_CARDINALITY, Dataset, _check_count
+from irflow.data.dataset import INFINITE_CARDINALITY, Dataset, builds, _check_count
 
 
 def _components(chunk: list, what: str) -> tuple[Any, list[list]]:
@@ -67,6 +67,7 @@ class _Batching(Dataset):
             yield chunk
 
 
+@builds
 class Batch(_Batching):
     def __init__(self, input: Dataset, batch_size: int, drop_remainder: bool):
         super().__init__(input, batch_size, drop_remainder, "batch")
@@ -86,6 +87,7 @@ class Batch(_Batching):
             yield source.gather(idx)
 
 
+@builds
 class PaddedBatch(_Batching):
     def __init__(self, input: Dataset, batch_size: int, padded_shapes: Any, padding_values: Any, drop_remainder: bool):
         super().__init__(input, batch_size, drop_remainder, "padded_batch")
@@ -145,6 +147,7 @@ def _shape_leaves(spec: Any) -> list:
     return [spec]
 
 
+@builds
 class RaggedBatch(_Batching):
     def __init__(self, input: Dataset, batch_size: int, drop_remainder: bool):
         super().__init__(input, batch_size, drop_remainder, "ragged_batch")

@@ -28,6 +28,28 @@ UNKNOWN_CARDINALITY = -2
 AUTOTUNE = -1  # tf.data.AUTOTUNE: let the pipeline choose (a prefetch depth of 2 here)
 
 
+# The Dataset subclasses the chain methods build (Map, Batch, Prefetch, ...) live in the modules
+# beside this one and subclass Dataset, so they import this module; to keep the imports one way,
+# each registers itself here with ``@builds`` and the methods look it up by name.
+# ``irflow/data/__init__.py`` imports every such module, and importing this module runs that
+# package ``__init__`` first, so the table is full before any method can run.
+_BUILT: dict[str, type] = {}
+
+
+def builds(cls: type) -> type:
+    """Class decorator: register a Dataset subclass that a chain method of Dataset builds."""
+    _BUILT[cls.__name__] = cls
+    return cls
+
+
+def _built(name: str) -> type:
+    try:
+        return _BUILT[name]
+    except KeyError:
+        raise IrflowError(f"irf.data: the dataset class {name!r} is not registered "
+                          "(import irflow.data, which imports every transformation module)") from None
+
+
 class DatasetLengthError(IrflowError, TypeError):
     """``len(ds)`` of a dataset whose length is unknown or infinite (a TypeError, as in TF)."""
 
@@ -120,9 +142,7 @@ class Dataset:
         >>> [x.numpy().tolist() for x in irf.data.Dataset.from_generator(gen)]
         [[1, 2], [3]]
         """
-        from irflow.data.sources import GeneratorSource
-
-        return GeneratorSource(generator, output_signature)
+        return _built("GeneratorSource")(generator, output_signature)
 
     @staticmethod
     def range(*args: int) -> "Dataset":
@@ -140,9 +160,7 @@ class Dataset:
         >>> [tuple(map(int, e)) for e in irf.data.Dataset.zip((irf.data.Dataset.range(2), irf.data.Dataset.range(5, 9)))]
         [(0, 5), (1, 6)]
         """
-        from irflow.data.sources import Zip
-
-        return Zip(datasets)
+        return _built("Zip")(datasets)
 
     # -- transformations ---------------------------------------------------------------------------
     def map(self, fn: Callable, num_parallel_calls: int | None = None, deterministic: bool | None = None) -> "Dataset":
@@ -157,9 +175,7 @@ class Dataset:
         >>> [int(x) for x in irf.data.Dataset.range(3).map(lambda x: x * 10)]
         [0, 10, 20]
         """
-        from irflow.data.transforms import Map
-
-        return Map(self, fn)
+        return _built("Map")(self, fn)
 
     def filter(self, predicate: Callable) -> "Dataset":
         """Keep the elements for which ``predicate`` gives a scalar True.
@@ -167,9 +183,7 @@ class Dataset:
         >>> [int(x) for x in irf.data.Dataset.range(6).filter(lambda x: x % 2 == 0)]
         [0, 2, 4]
         """
-        from irflow.data.transforms import Filter
-
-        return Filter(self, predicate)
+        return _built("Filter")(self, predicate)
 
     def shuffle(self, buffer_size: int, seed: int | None = None, reshuffle_each_iteration: bool = True) -> "Dataset":
         """Shuffle with a buffer of ``buffer_size`` elements, as ``tf.data``: the buffer is
@@ -193,9 +207,7 @@ class Dataset:
         >>> [x.shape for x in irf.data.Dataset.range(5).batch(2)]
         [(2,), (2,), (1,)]
         """
-        from irflow.data.batching import Batch
-
-        return Batch(self, batch_size, drop_remainder)
+        return _built("Batch")(self, batch_size, drop_remainder)
 
     def padded_batch(self, batch_size: int, padded_shapes: Any = None, padding_values: Any = None,
                      drop_remainder: bool = False) -> "Dataset":
@@ -207,9 +219,7 @@ class Dataset:
         >>> next(iter(ds.padded_batch(2))).numpy().tolist()
         [[1, 2], [3, 0]]
         """
-        from irflow.data.batching import PaddedBatch
-
-        return PaddedBatch(self, batch_size, padded_shapes, padding_values, drop_remainder)
+        return _built("PaddedBatch")(self, batch_size, padded_shapes, padding_values, drop_remainder)
 
     def ragged_batch(self, batch_size: int, drop_remainder: bool = False) -> "Dataset":
         """Batch elements of different lengths: each component of rank >= 1 becomes an
@@ -219,9 +229,7 @@ class Dataset:
         >>> next(iter(ds.ragged_batch(2))).to_list()
         [[1, 2], [3]]
         """
-        from irflow.data.batching import RaggedBatch
-
-        return RaggedBatch(self, batch_size, drop_remainder)
+        return _built("RaggedBatch")(self, batch_size, drop_remainder)
 
     def unbatch(self) -> "Dataset":
         """Split every element along its first axis (the inverse of ``batch``).
@@ -229,9 +237,7 @@ class Dataset:
         >>> [int(x) for x in irf.data.Dataset.range(4).batch(3).unbatch()]
         [0, 1, 2, 3]
         """
-        from irflow.data.transforms import Unbatch
-
-        return Unbatch(self)
+        return _built("Unbatch")(self)
 
     def repeat(self, count: int | None = None) -> "Dataset":
         """Repeat the dataset ``count`` times (None or -1: forever); each repetition is a new pass.
@@ -273,9 +279,7 @@ class Dataset:
         >>> [int(x) for x in irf.data.Dataset.range(3).prefetch(2)]
         [0, 1, 2]
         """
-        from irflow.data.prefetch import Prefetch
-
-        return Prefetch(self, 2 if buffer_size == AUTOTUNE else int(buffer_size))
+        return _built("Prefetch")(self, 2 if buffer_size == AUTOTUNE else int(buffer_size))
 
     def apply(self, transformation: Callable[["Dataset"], "Dataset"]) -> "Dataset":
         """``transformation(self)``, for chaining a function of datasets.

@@ -16,7 +16,7 @@ import queue
 import threading
 from typing import Any, Iterator
 
-from irflow.data.dataset import Dataset, _check_count
+from irflow.data.dataset import Dataset, builds, _check_count
 
 _END = object()
 _POLL = 0.05  # seconds a blocked put waits before looking at the stop flag again
@@ -102,6 +102,7 @@ class PrefetchIterator:
         return self._thread
 
 
+@builds
 class Prefetch(Dataset):
     def __init__(self, input: Dataset, depth: int):
         self._input = input

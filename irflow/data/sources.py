@@ -9,9 +9,10 @@ from irflow.errors import DTypeError, IrflowError, ShapeError
 from irflow.frontends.spec import TensorSpec
 from irflow.ir.dtypes import dtype_of_array
 from irflow.data import structure as st
-from irflow.data.dataset import INFINITE_CARDINALITY, UNKNOWN_CARDINALITY, Dataset
+from irflow.data.dataset import INFINITE_CARDINALITY, UNKNOWN_CARDINALITY, Dataset, builds
 
 
+@builds
 class GeneratorSource(Dataset):
     """``Dataset.from_generator``: a callable giving a fresh iterator for every pass."""
 
@@ -52,6 +53,7 @@ class GeneratorSource(Dataset):
         return st.unflatten_like(self._signature, out)
 
 
+@builds
 class Zip(Dataset):
     """``Dataset.zip``: a tuple or dict of datasets read side by side, to the shortest."""
 

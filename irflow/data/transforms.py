@@ -7,13 +7,14 @@ import numpy as np
 
 from irflow.errors import IrflowError
 from irflow.data import structure as st
-from irflow.data.dataset import UNKNOWN_CARDINALITY, Dataset
+from irflow.data.dataset import UNKNOWN_CARDINALITY, Dataset, builds
 
 
 def _name(fn: Callable) -> str:
     return getattr(fn, "__name__", None) or getattr(fn, "name", None) or type(fn).__name__
 
 
+@builds
 class Map(Dataset):
     """``Dataset.map``: a plain Python function runs eagerly; an ``irf.function`` runs its graph
     (traced once per element signature) on its executor. Both get irf.Tensors."""
@@ -35,6 +36,7 @@ class Map(Dataset):
             yield st.to_numpy_element(out, where)
 
 
+@builds
 class Filter(Dataset):
     """``Dataset.filter``: keep elements whose predicate is a scalar True."""
 
@@ -58,6 +60,7 @@ class Filter(Dataset):
                 yield element
 
 
+@builds
 class Unbatch(Dataset):
     """``Dataset.unbatch``: every element split along its first axis."""
 
