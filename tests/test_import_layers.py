@@ -73,7 +73,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("irflow.ops.control", "irflow.autodiff.vmap_transform"): "vmaprules: batching rules of cond/scan/while",
     ("irflow.ops.special", "irflow.autodiff.vmap_transform"): "vmaprules: batching rules of call/custom_call",
     # one edge of each known cycle
-    ("irflow.frontends.control_flow", "irflow.frontends.trace"): "unassigned: trace <-> autograph <-> control_flow",
 }
 
 

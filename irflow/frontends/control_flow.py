@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from irflow.errors import IrflowError
-from irflow.frontends.trace import flatten, unflatten
+from irflow.frontends.structure import flatten, unflatten
 from irflow.ir.graph import Graph, Value
 from irflow.ir.types import TensorType
 from irflow.ops.builder import GraphBuilder, SymbolicTensor

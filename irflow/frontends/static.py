@@ -25,7 +25,7 @@ import numpy as np
 
 from irflow.errors import DTypeError, IrflowError, ShapeError
 from irflow.executors import get_runner
-from irflow.frontends.trace import flatten, unflatten
+from irflow.frontends.structure import flatten, unflatten
 from irflow.frontends.variables import StateBuilder, Variable
 from irflow.ir.dtypes import dtype_of_array
 from irflow.ir.graph import Graph, Value
