@@ -43,6 +43,10 @@ class VmapBuilder(GraphBuilder):
         self.in_dims: list = []
         self._captured: dict[tuple, SymbolicTensor] = {}
         self._index: SymbolicTensor | None = None
+        # Variable assignments made by fn: (variable, new value), in program order. They are
+        # hoisted out of the vmapped call (applied once), which needs an unbatched value.
+        self.assignments: list[tuple[Any, SymbolicTensor]] = []
+        self._current: dict[int, SymbolicTensor] = {}  # id(variable) -> its latest assigned value
 
     def batch_index(self) -> SymbolicTensor:
         """This example's index in the batch (int64 scalar; ``arange(size)`` once batched)."""
@@ -81,8 +85,26 @@ class VmapBuilder(GraphBuilder):
             return self._capture_key(("obj", id(x)), x, t, "tensor")
         return super().to_symbolic(x, weak_dtype)
 
+    def assign_variable(self, var: Any, value: SymbolicTensor) -> SymbolicTensor:
+        """Record an assignment made inside ``fn``; ``vmap`` applies it once after the batched
+        call (eagerly) or in the enclosing trace, if its value does not depend on the batch."""
+        self.assignments.append((var, value))
+        self._current[id(var)] = value
+        return value
+
+    def final_assignments(self) -> list[tuple[Any, SymbolicTensor]]:
+        """The last assigned value of each assigned Variable, in first-assignment order."""
+        last: dict[int, tuple[Any, SymbolicTensor]] = {}
+        for var, sym in self.assignments:
+            last.setdefault(id(var), (var, sym))
+            last[id(var)] = (var, sym)
+        return list(last.values())
+
     def read_variable(self, var: Any) -> SymbolicTensor:
-        """A Variable read inside ``fn``: the enclosing trace's read, or the Variable itself eagerly."""
+        """A Variable read inside ``fn``: its value assigned earlier in ``fn``, else the enclosing
+        trace's read, or the Variable itself eagerly."""
+        if id(var) in self._current:
+            return self._current[id(var)]
         # only builders ENCLOSING this one: with two vmap levels the inner one is above the outer
         # on the stack, and asking it back would recurse forever
         enclosing = BUILDER_STACK[:BUILDER_STACK.index(self)] if self in BUILDER_STACK else BUILDER_STACK
@@ -217,18 +239,42 @@ def vmap(fn: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_size: int | Non
             result = fn(*rebuilt[:len(args)], **dict(zip(kwargs, rebuilt[len(args):])))
             out_leaves, out_tree = flatten(result)
             out_syms = [b.to_symbolic(o, None) for o in out_leaves]
-            b.output(*out_syms)
+            finals = b.final_assignments()
+            b.output(*out_syms, *[sym for _, sym in finals])
         # Dead code out before batching: a grad traced inside fn also emits gradients nobody
         # asked for (pow's exponent gradient takes log(x): NaN warnings and wasted work).
         graph = prune(b.build())
+        _check_unbatched_assignments(graph, b, finals, len(out_syms))
         oaxes: list = []
         _prefix_axes(out_axes, result, "the output", oaxes)
-        outs = apply_batched(graph, b.origins, b.in_dims, size, [a for a, _ in oaxes])
-        return unflatten(out_tree, outs)
+        outs = apply_batched(graph, b.origins, b.in_dims, size, [a for a, _ in oaxes] + [None] * len(finals))
+        # The assignments happen once, as if hoisted out of the vmapped call: eagerly now (after
+        # the batched graph ran), in a trace into the enclosing builder (a state output there).
+        for (var, _), value in zip(finals, outs[len(out_syms):]):
+            var.assign(value)
+        return unflatten(out_tree, outs[:len(out_syms)])
 
     wrapped.__name__ = f"vmap_{getattr(fn, '__name__', 'fn')}"
     wrapped.__doc__ = fn.__doc__
     return wrapped
+
+
+def _check_unbatched_assignments(graph: Any, b: VmapBuilder, finals: list, n_results: int) -> None:
+    """An assignment inside vmap is applied once for the whole batch, so its new value must not
+    depend on a mapped argument (or the example index): else there is one value per example and
+    a Variable holds one. IrflowError naming the Variable otherwise."""
+    batched = {v.name for v, d in zip(graph.inputs, b.in_dims) if d is not None}
+    for node in graph.nodes:
+        if any(n in batched for n in node.inputs if n):
+            batched.update(o.name for o in node.outputs)
+    for (var, _), out in zip(finals, graph.outputs[n_results:]):
+        if out.name in batched:
+            raise IrflowError(
+                f"Variable {getattr(var, 'name', '?')!r}: assigned inside {b.name!r} (irf.vmap / vectorized_map) "
+                "a value that depends on the mapped examples; vmap applies an assignment once for the whole "
+                "batch, so its value must be the same for every example. A layer that updates statistics "
+                "from its input (BatchNorm in training mode) cannot do that per example: call it in eval mode "
+                "(training=False) inside vmap, or run it (and its update) on the whole batch outside vmap")
 
 
 def vectorized_map(fn: Callable, elems: Any, fallback_to_while_loop: bool = True, warn: bool = True) -> Any:

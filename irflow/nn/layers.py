@@ -17,6 +17,7 @@ from irflow.errors import IrflowError
 from irflow.frontends.variables import Variable
 from irflow.nn import init as initializers
 from irflow.nn.module import Module
+from irflow.ops.dispatch import BUILDER_STACK
 
 __all__ = ["Linear", "Dense", "Embedding", "LayerNorm", "Dropout", "Flatten", "Sequential", "MLP",
            "ReLU", "Tanh", "Sigmoid", "GELU", "activation"]
@@ -106,6 +107,9 @@ class Dropout(Module):
     fraction ``rate`` of the calls). Same seed, same calls: same masks, eager or traced.
     An input whose shape is not static (a symbolic batch dim in a trace) falls back to the
     ``dropout`` op, whose seed is fixed at trace time (docs/nn.md).
+    Inside ``irf.vmap`` (static batch size B) example b uses counter ``k + b`` and the counter
+    advances by B once: exactly the masks of a Python loop calling the layer on each example in
+    turn (nested vmaps: the nested loop, row-major; docs/vectorization.md).
 
     >>> drop = irf.nn.Dropout(0.1, seed=3)               # doctest: +SKIP
     """
@@ -129,12 +133,31 @@ class Dropout(Module):
         if not all(isinstance(d, int) for d in shape):
             return ops.dropout(x, rate=self.rate, seed=self.seed, training=True)
         k = ops.cast(self._module_calls, "float64")
+        in_vmap = _vmap_example_index()
+        if in_vmap is not None:
+            k = k + in_vmap[0]  # example b: the loop's (b+1)-th call
         shift = k * self._GOLDEN - ops.floor(k * self._GOLDEN)  # frac(k * phi) in float64: exact enough for 2**40 calls
         u = ops.random_uniform(shape, dtype="float64", seed=self.seed) + shift
         u = u - ops.floor(u)
         keep = ops.greater_equal(u, self.rate)
-        self._module_calls.assign_add(1)
+        self._module_calls.assign_add(1 if in_vmap is None else in_vmap[1])
         return ops.where(keep, x * (1.0 / (1.0 - self.rate)), ops.zeros_like(x))
+
+
+def _vmap_example_index() -> tuple[Any, int] | None:
+    """(this example's index among all examples of the active vmaps, their number), or None
+    outside vmap. Nested vmaps number examples row-major (outer index * inner size + inner
+    index), as the nested Python loop would call the layer. None too when a batch size is not
+    static. The vmap builders are told by their fields (nn does not import autodiff internals)."""
+    levels = [b for b in BUILDER_STACK if getattr(b, "batch_index", None) is not None and hasattr(b, "size")]
+    if not levels or not all(isinstance(b.size, int) for b in levels):
+        return None
+    index, total = None, 1
+    for b in reversed(levels):  # innermost first
+        term = ops.cast(b.batch_index(), "float64") * float(total)
+        index = term if index is None else index + term
+        total *= b.size
+    return index, total
 
 
 class Flatten(Module):
