@@ -66,12 +66,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("irflow.autodiff.tape", "irflow.frontends.eager"): "vmap: the tape hooks the eager frontend's recording",
     ("irflow.frontends.trace", "irflow.onnx"): "surface: Function.export_onnx calls irf.onnx.export",
     ("irflow.ir.verify", "irflow.ops.registry"): "surface: the verifier reads the op registry",
-    ("irflow.ops.control", "irflow.autodiff.vjp"): "unassigned: cond/scan VJP rules differentiate their bodies",
-    ("irflow.ops.special", "irflow.autodiff.vjp"): "unassigned: call/custom_call VJP rules differentiate their graphs",
-    ("irflow.ops.control", "irflow.passes.prune"): "unassigned: control-flow rules prune their bodies",
-    ("irflow.ops.special", "irflow.passes.prune"): "unassigned: call rules prune their graphs",
-    ("irflow.ops.control", "irflow.autodiff.vmap_transform"): "vmaprules: batching rules of cond/scan/while",
-    ("irflow.ops.special", "irflow.autodiff.vmap_transform"): "vmaprules: batching rules of call/custom_call",
     # one edge of each known cycle
 }
 

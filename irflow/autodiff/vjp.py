@@ -14,6 +14,8 @@ from irflow.ir.graph import Graph
 from irflow.ops.builder import GraphBuilder, SymbolicTensor
 from irflow.ops.dispatch import bind
 from irflow.ops.registry import get_op
+from irflow.ops.transforms import register_graph_transform
+import irflow.passes.prune  # noqa: F401,E402  (registers prune, which the nested-graph VJP rules call)
 
 
 def replay(graph: Graph, b: GraphBuilder, env: dict[str, SymbolicTensor]) -> None:
@@ -148,3 +150,9 @@ def vjp(
     from irflow.passes.prune import prune
 
     return prune(fold_constants(b.build()))
+
+
+# The nested-graph ops' VJP rules (ops/control.py, ops/special.py) call these through the table.
+register_graph_transform("replay", replay)
+register_graph_transform("backward", backward)
+register_graph_transform("vjp", vjp)

@@ -21,6 +21,7 @@ from irflow.ops.batching import LOOP_THIS, broadcast_batch, first_batched, move_
 from irflow.ops.builder import GraphBuilder
 from irflow.ops.dispatch import BUILDER_STACK, bind
 from irflow.ops.registry import LOOP, get_op
+from irflow.ops.transforms import register_graph_transform
 
 Batched = tuple  # (tensor, batch axis: int | None)
 
@@ -193,3 +194,7 @@ def _like(env: dict[str, Batched]) -> Any:
 
 
 __all__ = ["batch_nodes", "vmap_graph", "batch_graph", "loop_rule", "batched_type", "move_out"]
+
+# for the nested-graph ops' batching rules in irflow.ops (ops/transforms.py)
+register_graph_transform("batch_graph", batch_graph)
+register_graph_transform("batch_nodes", batch_nodes)

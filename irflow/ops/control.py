@@ -34,6 +34,7 @@ from irflow.ir.types import TensorType
 from irflow.ops.dispatch import bind
 from irflow.ops.registry import Attr, defbatch, defop, defvjp
 from irflow.ops.special import graph_call_type
+from irflow.ops.transforms import graph_transform
 
 
 # -- type helpers -------------------------------------------------------------------------------
@@ -170,8 +171,9 @@ def graph_vjp(graph: Graph, wrt: Sequence[int], name: str | None = None) -> Grap
     allowed); a gradient nobody reaches is ``zeros_like`` of its input. All inputs are kept,
     so two branches' gradient graphs have the same signature.
     """
-    from irflow.autodiff.vjp import backward, replay
     from irflow.ops.builder import GraphBuilder
+
+    backward, replay = graph_transform("backward"), graph_transform("replay")
 
     b = GraphBuilder(name or f"{graph.name}_vjp")
     env: dict[str, Any] = {}
@@ -192,15 +194,12 @@ def graph_vjp(graph: Graph, wrt: Sequence[int], name: str | None = None) -> Grap
         for nm in wrt_names:
             g = grads.get(nm)
             b.output(g if g is not None else bind("zeros_like", env[nm]))
-    from irflow.passes.prune import prune
-
-    return prune(b.build())
+    return graph_transform("prune")(b.build())
 
 
 def inline(b, graph: Graph, args: Sequence) -> tuple:
     """Add ``graph``'s nodes to builder ``b`` applied to ``args``; return its outputs."""
-    from irflow.autodiff.vjp import replay
-
+    replay = graph_transform("replay")
     env = dict(zip(graph.input_names, args))
     for nm, arr in graph.initializers.items():
         env[nm] = b.constant(arr, name=nm)
@@ -400,13 +399,8 @@ def _while_vjp(g, *inputs, out, cond_graph, body_graph, num_consts, max_iteratio
 
 
 # -- batching rules (vmap) -----------------------------------------------------------------------
-# Branches and bodies are batched as graphs (``autodiff.vmap_transform.batch_graph``, imported
-# lazily: ops sit below autodiff) with the same per-input batch axes as the node's inputs.
-
-def _bt():
-    from irflow.autodiff import vmap_transform
-
-    return vmap_transform
+# Branches and bodies are batched as graphs (``autodiff.vmap_transform.batch_graph``, looked up in
+# ops/transforms.py: ops sit below autodiff) with the same per-input batch axes as the node's inputs.
 
 
 def _front_all(inputs, dims, size):
@@ -428,10 +422,9 @@ def _pred_mask(pred, d, size, rank):
 def _cond_batch(inputs, dims, size, *, then_branch, else_branch):
     pred, ops = inputs[0], list(inputs[1:])
     pd, od = dims[0], list(dims[1:])
-    bt = _bt()
     if pd is None:  # one branch for the whole batch: both branch graphs batched alike
-        tg, _ = bt.batch_graph(then_branch, od, size, front="all")
-        eg, _ = bt.batch_graph(else_branch, od, size, front="all")
+        tg, _ = graph_transform("batch_graph")(then_branch, od, size, front="all")
+        eg, _ = graph_transform("batch_graph")(else_branch, od, size, front="all")
         res = bind("cond", pred, *ops, then_branch=tg, else_branch=eg)
         res = res if isinstance(res, tuple) else (res,)
         return res, (0,) * len(res)
@@ -442,7 +435,7 @@ def _cond_batch(inputs, dims, size, *, then_branch, else_branch):
         env = {v.name: (x, d) for v, x, d in zip(g.inputs, ops, od)}
         for nm, arr in g.initializers.items():
             env[nm] = (bind("constant", value=arr), None)
-        bt.batch_nodes(g, env, size)
+        graph_transform("batch_nodes")(g, env, size)
         branch_outs.append([env[v.name] for v in g.outputs])
     for (t, td), (e, ed) in zip(*branch_outs):
         t, e = _front_all([t, e, pred], [td, ed, pd], size)[:2]
@@ -458,7 +451,7 @@ def _carry_fixed_point(body: Graph, lead_dims: list, carry_dims: list, tail_dims
     while True:
         in_dims = lead_dims + [0 if f else None for f in batched] + tail_dims
         front = [i for i in range(n_carry) if batched[i]] + list(front_extra)
-        g, odims = _bt().batch_graph(body, in_dims, size, front=front)
+        g, odims = graph_transform("batch_graph")(body, in_dims, size, front=front)
         grown = [batched[i] or odims[i] is not None for i in range(n_carry)]
         if grown == batched:
             return batched, g, odims
@@ -502,7 +495,7 @@ def _while_batch(inputs, dims, size, *, cond_graph, body_graph, num_consts, max_
     n = len(carry)
     batched, body_b, _ = _carry_fixed_point(body_graph, cd, kd, [], size, n)
     in_dims = cd + [0 if f else None for f in batched]
-    cond_b, (pdim,) = _bt().batch_graph(cond_graph, in_dims, size)
+    cond_b, (pdim,) = graph_transform("batch_graph")(cond_graph, in_dims, size)
     if pdim is None:  # every example stops at the same step
         res = bind("while_loop", *consts, *_carry_inits(carry, kd, batched, size, like), cond_graph=cond_b,
                    body_graph=body_b, num_consts=num_consts, max_iterations=max_iterations)
@@ -511,8 +504,8 @@ def _while_batch(inputs, dims, size, *, cond_graph, body_graph, num_consts, max_
     # examples stop at different steps: loop while ANY continues; a finished example keeps its carry
     batched = [True] * n
     in_dims = cd + [0] * n
-    body_b, _ = _bt().batch_graph(body_graph, in_dims, size, front="all")
-    cond_b, _ = _bt().batch_graph(cond_graph, in_dims, size, front="all")
+    body_b, _ = graph_transform("batch_graph")(body_graph, in_dims, size, front="all")
+    cond_b, _ = graph_transform("batch_graph")(cond_graph, in_dims, size, front="all")
     cb = GraphBuilder(f"{cond_graph.name}_any")
     bb = GraphBuilder(f"{body_graph.name}_masked")
     for g in (cb, bb):

@@ -21,6 +21,7 @@ from irflow.ir.types import TensorType
 from irflow.ops.common import bind
 from irflow.ops.batching import elementwise_rule
 from irflow.ops.registry import Attr, defbatch, defop, defvjp
+from irflow.ops.transforms import graph_transform
 
 # -- stop_gradient ----------------------------------------------------------------------------
 defop("stop_gradient", lambda x: x, inputs=1, differentiable=False, family="special",
@@ -115,9 +116,7 @@ def call_gradient_graph(graph: Graph, wrt: tuple[str, ...], outputs: tuple[str, 
     hit = _GRAD_GRAPHS.get(key)
     if hit is not None and hit[0] is graph:
         return hit[1]
-    from irflow.autodiff.vjp import vjp
-    from irflow.passes.prune import prune
-
+    vjp, prune = graph_transform("vjp"), graph_transform("prune")
     full = vjp(graph, wrt=list(wrt), outputs=list(outputs), seed="input")
     # The gradients are the last len(wrt) outputs (by position: a graph that is itself a
     # gradient graph already has outputs named grad_*, so the new ones get other names).
@@ -151,7 +150,7 @@ def _call_vjp(g, *inputs, out, graph):
 @defbatch("call")
 def _call_batch(inputs, dims, size, *, graph):
     # the called graph batched as a graph (outputs keep the axes their rules gave them)
-    from irflow.autodiff.vmap_transform import batch_graph  # ops sit below autodiff
+    batch_graph = graph_transform("batch_graph")  # ops sit below autodiff: ops/transforms.py
 
     bg, odims = batch_graph(graph, dims, size)
     res = bind("call", *inputs, graph=bg)
@@ -196,7 +195,7 @@ def _custom_call_vjp(g, *inputs, out, fwd, bwd):
 def _custom_call_batch(inputs, dims, size, *, fwd, bwd):
     # Every input batched at 0 (unbatched ones broadcast), so the batched backward graph returns
     # each gradient batched at 0 too; the broadcast's own VJP sums it for unbatched inputs.
-    from irflow.autodiff.vmap_transform import batch_graph
+    batch_graph = graph_transform("batch_graph")
     from irflow.ops.batching import first_batched, materialize
 
     like = first_batched(inputs, dims)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from irflow.ir.graph import Graph, Value
+from irflow.ops.transforms import register_graph_transform
 
 
 def prune(graph: Graph, outputs: Sequence[str] | None = None, keep_inputs: bool = True) -> Graph:
@@ -32,3 +33,6 @@ def prune(graph: Graph, outputs: Sequence[str] | None = None, keep_inputs: bool 
         initializers={k: v for k, v in graph.initializers.items() if k in needed},
         opset_version=graph.opset_version,
     )
+
+
+register_graph_transform("prune", prune)  # for the nested-graph rules in irflow.ops (ops/transforms.py)
