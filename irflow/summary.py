@@ -26,6 +26,7 @@ tensorboardX is imported when the first writer is created, so ``import irflow`` 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 from pathlib import Path
 from types import SimpleNamespace
@@ -46,6 +47,7 @@ _WRITERS: list["SummaryWriter"] = []  # the default writer is the last one
 _STEP: list[Any] = [None]  # the default step: None, an int, or an irf.Variable
 _RECORD: list[Any] = [True]  # record_if: a bool or a callable returning one
 _RUNTIME = object()  # "resolve the default step when the call runs"
+_FILE_IDS = itertools.count()  # per-process counter in event file names
 
 
 class SummaryWriter:
@@ -67,9 +69,12 @@ class SummaryWriter:
                 from tensorboardX import SummaryWriter as _TBXWriter
             except ImportError as e:
                 raise IrflowError("irf.summary needs the 'tensorboardX' package: pip install tensorboardX") from e
+            # tensorboardX names the file events.out.tfevents.<seconds>.<host><suffix> and opens it
+            # with "wb": a second writer on the same directory in the same second (a resumed run,
+            # a test) would truncate the first one's events. TF adds the pid and a counter; so do we.
+            unique = f".{os.getpid()}.{next(_FILE_IDS)}{filename_suffix or ''}"
             self._writer = _TBXWriter(logdir=str(self.logdir), max_queue=max_queue,
-                                      flush_secs=max(1, int(flush_millis / 1000)),
-                                      filename_suffix=filename_suffix or "")
+                                      flush_secs=max(1, int(flush_millis / 1000)), filename_suffix=unique)
 
     # -- default writer --------------------------------------------------------------------------
     @contextlib.contextmanager

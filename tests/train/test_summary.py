@@ -143,3 +143,20 @@ def test_importing_irflow_does_not_import_tensorboardx():
     code = "import sys, irflow; print('tensorboardX' in sys.modules, 'safetensors' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_two_writers_in_one_second_keep_both_runs(tmp_path):
+    # tensorboardX alone names event files by the second and opens them with "wb": a second
+    # writer on the same logdir within that second (a resumed run) truncated the first's events.
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    for run, steps in enumerate([(0, 1, 2), (3, 4)]):
+        w = irf.summary.create_file_writer(tmp_path)
+        with w.as_default():
+            for s in steps:
+                irf.summary.scalar("loss", float(run * 10 + s), step=s)
+        w.close()
+    assert len(list(tmp_path.iterdir())) == 2
+    acc = EventAccumulator(str(tmp_path))
+    acc.Reload()
+    assert [e.step for e in acc.Scalars("loss")] == [0, 1, 2, 3, 4]
