@@ -114,13 +114,20 @@ class Checkpoint:
     def _variable_keys(self) -> dict[int, str]:
         """id(Variable) -> its key, for every Variable of a Module or given directly."""
         keys: dict[int, str] = {}
+        for key, var in self._variables_by_key().items():
+            keys.setdefault(id(var), key)
+        return keys
+
+    def _variables_by_key(self) -> dict[str, Variable]:
+        """key -> Variable, for every Variable of a Module or given directly."""
+        out: dict[str, Variable] = {}
         for name, obj in self._objects.items():
             if isinstance(obj, Module):
                 for path, var in obj.named_variables():
-                    keys.setdefault(id(var), f"{name}/{path}")
+                    out.setdefault(f"{name}/{path}", var)
             elif isinstance(obj, Variable):
-                keys.setdefault(id(obj), name)
-        return keys
+                out.setdefault(name, obj)
+        return out
 
     def _state(self) -> dict[str, np.ndarray]:
         """Every tensor this checkpoint saves, by key."""
@@ -168,6 +175,11 @@ class Checkpoint:
             "objects": {name: type(obj).__name__ for name, obj in self._objects.items()},
             "tensors": {k: {"dtype": str(v.dtype), "shape": list(v.shape)} for k, v in state.items()},
         }
+        # Keys are object paths (so a checkpoint restores into a new instance, as TF's object-based
+        # checkpoints); each Variable's own name (its module path, as in the IR and ONNX) is kept too.
+        for key, var in self._variables_by_key().items():
+            if key in index["tensors"]:
+                index["tensors"][key]["variable"] = var.name
         # One staged pair, tensors renamed first and the index last: a failure anywhere leaves the
         # old pair (a rewrite of the same prefix never mixes new tensors with an old index).
         tensors = st.save(state, metadata={"format": FORMAT})

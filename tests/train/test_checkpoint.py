@@ -2,6 +2,7 @@
 plain safetensors + JSON (read back here with safetensors itself); strict restore errors;
 CheckpointManager bookkeeping; the optimizers' PyTorch-style state_dict."""
 import json
+import re
 
 import numpy as np
 import pytest
@@ -76,7 +77,9 @@ def test_files_are_safetensors_and_a_json_index(tmp_path):
     assert tensors["optimizer/iterations"] == 1
     index = json.loads((tmp_path / "w.index.json").read_text())
     assert index["objects"] == {"model": "MLP", "optimizer": "Adam"}
-    assert index["tensors"]["model/layers.0.weight"] == {"dtype": "float32", "shape": [4, 8]}
+    assert index["tensors"]["model/layers.0.weight"] == {"dtype": "float32", "shape": [4, 8],
+                                                         "variable": model.layers[0].weight.name}
+    assert re.fullmatch(r"mlp(_\d+)?/linear/weight", model.layers[0].weight.name)  # the module path (IR, ONNX)
     assert path == str(tmp_path / "w")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w.index.json", "w.safetensors"]  # no temp files left
 
