@@ -12,7 +12,6 @@ the onnx package.)
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -22,11 +21,11 @@ import onnx
 from irflow.errors import ExecutorError, IrflowError
 from irflow.executors.onnx.export import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, save_model
 from irflow.executors.onnx.export import to_model as _to_model
+from irflow.frontends.onnx_export import STATE_METADATA_KEY, check_path, traced_graph, write_model  # noqa: F401
 from irflow.ir.graph import Graph
 
 __all__ = ["to_model", "save", "export", "run", "load", "graph_of", "DEFAULT_OPSET", "MIN_OPSET", "MAX_OPSET"]
 
-STATE_METADATA_KEY = "irflow.variables"
 
 
 def to_model(graph: Graph, *, opset: int | None = None) -> onnx.ModelProto:
@@ -50,18 +49,7 @@ def save(graph: Graph, path: str | Path, *, external_data: bool = False, opset: 
     return save_model(to_model(graph, opset=opset), path, external_data=external_data)
 
 
-def _check_path(path: str | Path) -> None:
-    from irflow.atomic import check_output_path
-
-    try:
-        check_output_path(path)
-    except IrflowError as e:
-        raise ExecutorError(f"cannot save ONNX model: {e}") from None
-
-
-def _name(x: Any) -> str:
-    return x if isinstance(x, str) else x.name
-
+_check_path = check_path  # frontends/onnx_export.py: shared with Function.export_onnx
 
 def graph_of(obj: Any, *specs: Any, training: bool = False) -> tuple[Graph, list[dict]]:
     """The graph to export for ``obj`` and the list of its Variables' wiring.
@@ -86,25 +74,7 @@ def graph_of(obj: Any, *specs: Any, training: bool = False) -> tuple[Graph, list
         except ImportError as e:
             raise IrflowError(f"irf.onnx.export of a Python callable needs irf.function (irflow.frontends.trace): {e}") from None
         fn = function(fn)
-    modes = None
-    if not training and callable(getattr(obj, "eval", None)) and hasattr(obj, "submodules"):
-        # An nn.Module exports its inference mode (Dropout off, BatchNorm on running statistics),
-        # as torch.onnx.export does by default; the modes are restored afterwards.
-        modes = [(m, m.training) for m in [obj, *obj.submodules]]
-        obj.eval()
-    try:
-        cf = fn.get_concrete_function(*specs)
-    finally:
-        for m, mode in modes or ():
-            m.training = mode
-    if not training:
-        return cf.bound_graph(), []
-    var_outputs = {id(v): _name(n) for n, v in cf.variable_outputs}
-    wiring = [
-        {"variable": getattr(v, "name", None) or _name(n), "input": _name(n), "output": var_outputs.get(id(v))}
-        for n, v in cf.variable_inputs
-    ]
-    return cf.graph, wiring
+    return traced_graph(fn, obj, *specs, training=training)
 
 
 def export(
@@ -124,13 +94,7 @@ def export(
     """
     _check_path(path)  # before tracing and lowering
     graph, wiring = graph_of(obj, *specs, training=training)
-    model = _to_model(graph, opset=opset)
-    if wiring:
-        onnx.helper.set_model_props(model, {STATE_METADATA_KEY: json.dumps(wiring)})
-    written = onnx.ModelProto()
-    written.CopyFrom(model)  # saving with external data rewrites the proto it is given
-    save_model(written, path, external_data=external_data)
-    return model
+    return write_model(graph, wiring, path, opset=opset, external_data=external_data)
 
 
 def run(

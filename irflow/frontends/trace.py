@@ -419,10 +419,13 @@ class Function:
         return cf.bound_graph() if bind_variables else cf.graph
 
     def export_onnx(self, path: str, *specs: Any, training: bool = False) -> Any:
-        """Export the traced graph to an ONNX file (implemented by ``irflow.onnx.export``)."""
-        from irflow import onnx as irf_onnx
+        """Export the traced graph to an ONNX file (as ``irf.onnx.export``).
 
-        return irf_onnx.export(self, path, *specs, training=training)
+        >>> irf.function(lambda x: x * 2.0).export_onnx("double.onnx", irf.TensorSpec((3,), "float32"))  # doctest: +SKIP
+        """
+        from irflow.frontends.onnx_export import export_traced
+
+        return export_traced(self, path, *specs, training=training)
 
     def __get__(self, obj: Any, objtype: Any = None) -> Any:
         if obj is None:
@@ -602,9 +605,9 @@ class _BoundFunction:
         return self._function.get_graph(self._obj, *args, bind_variables=bind_variables, **kwargs)
 
     def export_onnx(self, path: str, *specs: Any, training: bool = False) -> Any:
-        from irflow import onnx as irf_onnx
+        from irflow.frontends.onnx_export import export_traced
 
-        return irf_onnx.export(self, path, *specs, training=training)
+        return export_traced(self, path, *specs, training=training)
 
     @property
     def trace_count(self) -> int:

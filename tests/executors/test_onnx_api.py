@@ -176,11 +176,14 @@ def test_export_of_a_plain_function_and_of_a_graph(tmp_path):
         irf.onnx.export(42, tmp_path / "i.onnx")
 
 
-def test_function_export_onnx_method_goes_through_irf_onnx(tmp_path):
+def test_function_export_onnx_method_writes_what_irf_onnx_export_writes(tmp_path):
     f = irf.function(lambda x: irf.relu(x) + 1.0)
-    f.export_onnx(str(tmp_path / "m.onnx"), irf.TensorSpec(("n",), "float32"))
+    spec = irf.TensorSpec(("n",), "float32")
+    f.export_onnx(str(tmp_path / "m.onnx"), spec)
     out = irf.onnx.run(onnx.load(str(tmp_path / "m.onnx")), {"x": np.array([-1, 2], "float32")})
     np.testing.assert_array_equal(list(out.values())[0], [1, 3])
+    irf.onnx.export(f, tmp_path / "e.onnx", spec)  # the method is frontends/onnx_export.py, as this is
+    assert (tmp_path / "m.onnx").read_bytes() == (tmp_path / "e.onnx").read_bytes()
 
 
 def test_run_accepts_graph_model_and_path(tmp_path):
