@@ -4,7 +4,9 @@ The MLP 784-256-10 (batch 64, softmax cross-entropy, SGD), traced with irf.funct
 NumPy executor, trains for one epoch over N random examples, fed by:
 
 - ``arrays``: batches sliced beforehand (no pipeline at all: the step time alone);
-- ``irf.data``: ``Dataset.from_tensor_slices((x, y)).shuffle(N, seed).batch(64).prefetch(2)``;
+- ``irf.data``: ``Dataset.from_tensor_slices((x, y)).shuffle(N, seed).batch(64).prefetch()``
+  (AUTOTUNE: a depth of 8, refilled 4 at a time), and the same with ``.prefetch(2)`` (the
+  thread woken for every batch);
 - ``irf.data, no prefetch``: the same chain without ``prefetch``;
 - ``irf DataLoader``: ``irf.data.DataLoader(TensorDataset(x, y), 64, shuffle=True, seed=0)``;
 - ``torch DataLoader``: ``torch.utils.data.DataLoader(TensorDataset(...), 64, shuffle=True)``
@@ -72,7 +74,8 @@ def main() -> None:
     step = make_step()
     presliced = [(x[i:i + BATCH], y[i:i + BATCH]) for i in range(0, args.n, BATCH)]
     ds = irf.data.Dataset.from_tensor_slices((x, y)).shuffle(args.n, seed=0).batch(BATCH)
-    ds_prefetch = ds.prefetch(2)
+    ds_prefetch = ds.prefetch()
+    ds_prefetch2 = ds.prefetch(2)
     loader = irf.data.DataLoader(irf.data.TensorDataset(x, y), batch_size=BATCH, shuffle=True, seed=0)
 
     def epoch(batches):
@@ -89,7 +92,8 @@ def main() -> None:
 
     feeds = {
         "arrays (no pipeline)": lambda: presliced,
-        "irf.data shuffle.batch.prefetch": lambda: ds_prefetch,
+        "irf.data shuffle.batch.prefetch()": lambda: ds_prefetch,
+        "irf.data shuffle.batch.prefetch(2)": lambda: ds_prefetch2,
         "irf.data shuffle.batch": lambda: ds,
         "irf DataLoader": lambda: loader,
     }

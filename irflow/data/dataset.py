@@ -25,7 +25,10 @@ from irflow.data import structure as st
 
 INFINITE_CARDINALITY = -1
 UNKNOWN_CARDINALITY = -2
-AUTOTUNE = -1  # tf.data.AUTOTUNE: let the pipeline choose (a prefetch depth of 2 here)
+AUTOTUNE = -1  # tf.data.AUTOTUNE: let the pipeline choose (a prefetch depth of 8 here)
+# prefetch(AUTOTUNE)'s depth: the producer refills from 4 to 8, so it is woken once per 4
+# elements (each wake-up costs a context switch and a GIL hand-off; docs/data.md, prefetch).
+_AUTOTUNE_PREFETCH = 8
 
 
 # The Dataset subclasses the chain methods build (Map, Batch, Prefetch, ...) live in the modules
@@ -273,13 +276,13 @@ class Dataset:
 
     def prefetch(self, buffer_size: int = AUTOTUNE) -> "Dataset":
         """Produce up to ``buffer_size`` elements ahead in a background thread, so loading
-        overlaps the training step (AUTOTUNE: 2). Leaving a loop early stops the thread; an
+        overlaps the training step (AUTOTUNE: 8, refilled 4 at a time). Leaving a loop early stops the thread; an
         exception in the pipeline is raised in the consumer, at the element where it happened.
 
         >>> [int(x) for x in irf.data.Dataset.range(3).prefetch(2)]
         [0, 1, 2]
         """
-        return _built("Prefetch")(self, 2 if buffer_size == AUTOTUNE else int(buffer_size))
+        return _built("Prefetch")(self, _AUTOTUNE_PREFETCH if buffer_size == AUTOTUNE else int(buffer_size))
 
     def apply(self, transformation: Callable[["Dataset"], "Dataset"]) -> "Dataset":
         """``transformation(self)``, for chaining a function of datasets.

@@ -173,3 +173,81 @@ def test_the_traced_step_on_batches_matches_numpy_sgd_by_hand():
         grad = 2.0 * xb.T @ (xb @ w_ref - yb) / yb.size
         w_ref = w_ref - 0.1 * grad
     np.testing.assert_allclose(w.numpy(), w_ref, rtol=1e-5, atol=1e-6)
+
+
+def test_prefetch_keeps_at_most_depth_elements_ahead_of_a_slow_consumer():
+    produced = []
+    filled = threading.Event()
+    depth = 4
+
+    def gen():
+        for i in range(50):
+            produced.append(i)
+            if len(produced) == depth:
+                filled.set()
+            yield np.int64(i)
+
+    it = iter(D.from_generator(gen).prefetch(depth))
+    assert int(next(it)) == 0  # (the thread starts with the first next)
+    assert filled.wait(10), "the prefetch thread did not run ahead to fill its buffer"
+    import time
+    time.sleep(0.2)  # give a producer that ignored the bound the chance to run past it
+    # a full buffer, plus at most the one the consumer took (the thread refills only when the
+    # buffer has drained to depth // 2, so it may also still be sleeping at `depth`)
+    assert depth <= len(produced) <= depth + 1, produced
+    assert [int(v) for v in it] == list(range(1, 50))
+
+
+def test_prefetch_wakes_its_thread_once_per_half_buffer_not_per_element():
+    # The consumer is slower than the producer, so the buffer is full whenever it takes an element.
+    # Woken per element, the producer would fill the buffer ~n times; with the low-water mark
+    # (depth // 2) it is woken once per depth - depth // 2 = 4 elements.
+    import time
+    from irflow.data.prefetch import PrefetchIterator
+
+    n, depth = 60, 8
+    it = D.range(n).prefetch(depth)._iterator()
+    assert isinstance(it, PrefetchIterator)
+    got = []
+    for v in it:
+        time.sleep(0.002)
+        got.append(int(v))
+    assert got == list(range(n))
+    assert 5 <= it.refills <= n // (depth - depth // 2) + 2, it.refills
+
+
+def test_prefetch_overlaps_an_expensive_map_with_the_consumer():
+    # The map blocks (like a decoder releasing the GIL); while the consumer holds element 0 and
+    # has not asked for more, the thread must already be mapping the following elements.
+    mapped = []
+    ahead = threading.Event()
+
+    def expensive(v):
+        mapped.append(int(v))
+        if len(mapped) == 3:
+            ahead.set()
+        return v * 2
+
+    it = iter(D.range(10).map(expensive).prefetch(4))
+    assert int(next(it)) == 0
+    assert ahead.wait(10), "the map did not run ahead of the consumer"
+    assert [int(v) for v in it] == [2 * i for i in range(1, 10)]
+
+
+def test_prefetch_propagates_a_map_error_after_the_elements_before_it():
+    def check(v):
+        if int(v) == 5:
+            raise ValueError("record 5 is corrupt")
+        return v
+
+    got = []
+    with pytest.raises(ValueError, match="record 5 is corrupt"):
+        for v in D.range(20).map(check).prefetch(8):
+            got.append(int(v))
+    assert got == [0, 1, 2, 3, 4]
+
+
+def test_prefetch_autotune_and_depth_one_yield_every_element():
+    assert [int(v) for v in D.range(37).prefetch()] == list(range(37))
+    assert [int(v) for v in D.range(37).prefetch(1)] == list(range(37))
+    assert [int(v) for v in D.range(0).prefetch(3)] == []
