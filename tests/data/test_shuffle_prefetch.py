@@ -209,9 +209,19 @@ def test_prefetch_wakes_its_thread_once_per_half_buffer_not_per_element():
     it = D.range(n).prefetch(depth)._iterator()
     assert isinstance(it, PrefetchIterator)
     got = []
-    for v in it:
-        time.sleep(0.002)
-        got.append(int(v))
+    while True:
+        # take an element only once the thread is asleep above its low-water mark (or
+        # done): a slow consumer, made deterministic instead of sleeping a guessed time
+        channel = it._channel
+        deadline = time.monotonic() + 10
+        while not ((channel.producer_waiting and len(channel.buffer) > channel.low)
+                   or not it.thread.is_alive()):
+            assert time.monotonic() < deadline, "the prefetch thread neither filled its buffer nor ended"
+            time.sleep(0.0005)
+        try:
+            got.append(int(next(it)))
+        except StopIteration:
+            break
     assert got == list(range(n))
     assert 5 <= it.refills <= n // (depth - depth // 2) + 2, it.refills
 
