@@ -8,13 +8,13 @@ node stays closed, as every irflow control-flow node is).
 - ``If`` -> ``cond(pred, *captured)``.
 - ``Scan`` (opset 9+) -> ``scan``: inputs scanned along another axis are transposed first,
   reversed ones flipped; scan outputs likewise after.
-- ``Loop`` -> no materialized ``range(M)`` for a known trip count:
+- ``Loop`` -> never a materialized ``range(M)``:
   * no scan outputs: a ``while_loop`` over (iter, cond, carried...), with
     ``max_iterations = M`` when ``M`` is a constant, ``iter < M`` in the condition otherwise;
   * ``cond_out`` passes ``cond_in`` through (or is a constant True) and there are scan outputs:
-    with a constant ``M`` (and a constant or absent initial cond) a ``scan`` of ``length=M`` whose
-    step counter is an extra carry; with a run-time ``M`` or cond a ``scan`` over
-    ``range(0, count)`` (as long as the stacked outputs themselves);
+    a ``scan`` whose step counter is an extra carry: of ``length=M`` for a constant ``M`` (and a
+    constant or absent initial cond), else of a run-time length (``dynamic_length``: the last
+    input, ``max(M, 0)``, or 0 when the initial cond is False);
   * a data-dependent exit with scan outputs is not supported (UnsupportedOpError).
 Sequence- and optional-typed values (test_if_seq, test_loop13_seq, ...) are not irflow types.
 """
@@ -225,17 +225,16 @@ def _loop(n):
                              reverse=False))
         return res[:n_carry] + res[n_carry + 1:]
     if fixed_count and n_scan_out:
-        # A run-time trip count (or condition) with scan outputs: the number of stacked rows is
-        # known only when the model runs, so the scan runs over range(0, count); that index
-        # vector is as long as the stacked outputs, which the model asks for anyway.
+        # A run-time trip count (or condition) with scan outputs: the same counted scan, its
+        # step count a run-time scalar (dynamic_length); no index vector is built.
         m = bind("reshape", bind("cast", n.input(0), dtype="int64"), shape=())
         if c_given:
             m = bind("where", _scalar_bool(n.input(1)), m, np.asarray(0, np.int64))
         m = bind("maximum", m, np.asarray(0, np.int64))
-        idx = bind("range", np.asarray(0, np.int64), m, np.asarray(1, np.int64))
-        scan_body = _loop_as_scan_body(g, n_carry, len(caps))
-        return _as_tuple(bind("scan", *caps, *carried, idx, body=scan_body, num_consts=len(caps), num_carry=n_carry,
-                              length=None, reverse=False))
+        scan_body = _loop_as_counted_scan_body(g, n_carry)
+        res = _as_tuple(bind("scan", *caps, *carried, np.asarray(0, np.int64), m, body=scan_body, num_consts=len(caps),
+                             num_carry=n_carry + 1, length=None, reverse=False, dynamic_length=True))
+        return res[:n_carry] + res[n_carry + 1:]
     if n_scan_out:
         raise n.unsupported("a Loop whose body computes its exit condition AND has scan outputs (a run-time "
                             "number of stacked outputs) is not supported")
@@ -264,23 +263,6 @@ def _loop_as_counted_scan_body(g, n_carry: int):
     with b:
         res = _as_tuple(call(it, np.asarray(True), *carry, *caps, graph=g))
         b.output(*res[1:1 + n_carry], it + 1, *res[1 + n_carry:])
-    return b.build()
-
-
-def _loop_as_scan_body(g, n_carry: int, n_caps: int):
-    """Loop body (iter, cond, carried..., caps...) -> (cond, carried..., ys...) as a scan body
-    (caps..., carried..., iter) -> (carried..., ys...)."""
-    from irflow.ops.builder import GraphBuilder
-    from irflow.ops.special import call
-
-    b = GraphBuilder(f"{g.name}_scan")
-    ins = g.inputs
-    caps = [b.input(f"cap_{i}", v.type.dtype, v.type.shape) for i, v in enumerate(ins[2 + n_carry:])]
-    carry = [b.input(f"carry_{i}", v.type.dtype, v.type.shape) for i, v in enumerate(ins[2:2 + n_carry])]
-    it = b.input("iter", DType.int64, ())
-    with b:
-        res = _as_tuple(call(it, np.asarray(True), *carry, *caps, graph=g))
-        b.output(*res[1:])
     return b.build()
 
 

@@ -10,7 +10,10 @@ differentiated, pruned and lowered without looking at an outer scope.
 - ``scan(*consts, *init, *xs; body, num_consts, num_carry, length, reverse)``: ``body(consts...,
   carry..., x_t...) -> (carry..., y_t...)``; outputs are the final carry then each ``y``
   stacked along a new leading axis (``jax.lax.scan``). With ``reverse`` the steps run from the
-  last index to the first and ``ys[t]`` is still the output of step ``t``.
+  last index to the first and ``ys[t]`` is still the output of step ``t``. With
+  ``dynamic_length`` the inputs are ``(*consts, *init, n)``: ``n`` is a run-time int64 scalar
+  step count (``max(n, 0)`` steps), nothing is scanned and the ys' leading dim is unknown
+  (ONNX Loop's run-time ``M`` with scan outputs, without an index vector of ``n`` rows).
 - ``while_loop(*consts, *carries; cond_graph, body_graph, num_consts, max_iterations)``:
   ``cond_graph(consts..., carry...) -> bool[]``, ``body_graph(consts..., carry...) -> carry...``;
   with ``max_iterations`` the loop also stops after that many steps (as ONNX Loop's ``M``).
@@ -97,10 +100,19 @@ def _scan_parts(inputs: Sequence, num_consts: int, num_carry: int) -> tuple[list
     return list(inputs[:num_consts]), list(inputs[num_consts:num_consts + num_carry]), list(inputs[num_consts + num_carry:])
 
 
-def _scan_type(*inputs, body, num_consts, num_carry, length, reverse):
+def _scan_type(*inputs, body, num_consts, num_carry, length, reverse, dynamic_length=False):
     _check_graph("scan", "body", body)
-    if num_consts < 0 or num_carry < 0 or num_consts + num_carry > len(inputs):
+    if num_consts < 0 or num_carry < 0 or num_consts + num_carry + int(bool(dynamic_length)) > len(inputs):
         raise IRValidationError(f"scan: num_consts={num_consts}, num_carry={num_carry} do not fit {len(inputs)} inputs")
+    if dynamic_length:
+        # the step count is the last input, a run-time int64 scalar; nothing is scanned over
+        if length is not None or len(inputs) != num_consts + num_carry + 1:
+            raise IRValidationError("scan: with dynamic_length the inputs are (consts..., carry..., length), with no "
+                                    "scanned inputs and no 'length' attribute")
+        n_in = inputs[-1]
+        if n_in.dtype != DType.int64 or n_in.rank != 0:
+            raise ShapeError(f"scan: the run-time length must be an int64 scalar, got {n_in}")
+        inputs = inputs[:-1]
     consts, carry, xs = _scan_parts(inputs, num_consts, num_carry)
     if length is not None and (not isinstance(length, int) or length < 0):
         raise IRValidationError(f"scan: length must be a non-negative int or None, got {length!r}")
@@ -113,7 +125,7 @@ def _scan_type(*inputs, body, num_consts, num_carry, length, reverse):
             n = d
         elif isinstance(n, int) and isinstance(d, int) and n != d:
             raise ShapeError(f"scan: scanned input {i} has length {d}, expected {n} (length attr or the first scanned input)")
-    if not xs and length is None:
+    if not xs and length is None and not dynamic_length:
         raise IRValidationError("scan: with no scanned inputs the 'length' attribute is required")
     slices = [TensorType(dtype=x.dtype, shape=x.shape[1:]) for x in xs]
     outs = graph_call_type(tuple(consts + carry + slices), body, "scan body")
@@ -128,8 +140,10 @@ def _scan_type(*inputs, body, num_consts, num_carry, length, reverse):
 
 defop("scan", _scan_type, inputs=(1, None),
       attrs={"body": Attr("graph"), "num_consts": Attr("int", 0), "num_carry": Attr("int"),
-             "length": Attr("int", None, optional=True), "reverse": Attr("bool", False)},
-      family="control", doc="jax.lax.scan: body(consts, carry, x_t) -> (carry, y_t); outputs final carry, stacked ys.")
+             "length": Attr("int", None, optional=True), "reverse": Attr("bool", False),
+             "dynamic_length": Attr("bool", False)},
+      family="control", doc="jax.lax.scan: body(consts, carry, x_t) -> (carry, y_t); outputs final carry, stacked ys. "
+                            "With dynamic_length the last input is an int64 scalar step count and nothing is scanned.")
 
 
 # -- while_loop ---------------------------------------------------------------------------------
@@ -329,9 +343,12 @@ def _save_in_forward_node(out, inputs, body: Graph, saver: Graph):
 
 
 @defvjp("scan")
-def _scan_vjp(g, *inputs, out, body, num_consts, num_carry, length, reverse):
+def _scan_vjp(g, *inputs, out, body, num_consts, num_carry, length, reverse, dynamic_length=False):
     gs = _as_tuple(g)
-    consts, carry, xs = _scan_parts(inputs, num_consts, num_carry)
+    # a run-time length gets no gradient; the backward scan runs over the saved per-step
+    # carries / the ys cotangents, which are that many rows long, so it needs no length
+    stepped = inputs[:-1] if dynamic_length else inputs
+    consts, carry, xs = _scan_parts(stepped, num_consts, num_carry)
     fc = _float_idx([c.type for c in consts])
     fcar = _float_idx([c.type for c in carry])
     fx = _float_idx([x.type for x in xs])
@@ -343,7 +360,8 @@ def _scan_vjp(g, *inputs, out, body, num_consts, num_carry, length, reverse):
     saver = _body_with_carry_out(body, num_consts, num_carry)
     saved = _save_in_forward_node(out, inputs, body, saver)
     if saved is None:
-        fwd = _as_tuple(bind("scan", *inputs, body=saver, num_consts=num_consts, num_carry=num_carry, length=length, reverse=reverse))
+        fwd = _as_tuple(bind("scan", *inputs, body=saver, num_consts=num_consts, num_carry=num_carry, length=length,
+                             reverse=reverse, dynamic_length=dynamic_length))
         saved = fwd[len(fwd) - num_carry:]
     bwd = _backward_body(body, num_consts, num_carry, fc, fcar, fx, fy)
     ct_carry = [gs[i] for i in fcar]
@@ -465,9 +483,15 @@ def _carry_inits(carry, carry_dims, batched, size, like):
 
 
 @defbatch("scan")
-def _scan_batch(inputs, dims, size, *, body, num_consts, num_carry, length, reverse):
+def _scan_batch(inputs, dims, size, *, body, num_consts, num_carry, length, reverse, dynamic_length=False):
     from irflow.ops.batching import first_batched, move_axis
 
+    n_dyn = []
+    if dynamic_length:
+        if dims[-1] is not None:
+            raise IrflowError("scan: the run-time length (last input of a dynamic_length scan) is batched: every "
+                              "batch element would need its own step count; vmap over a scan of one length")
+        n_dyn, inputs, dims = [inputs[-1]], inputs[:-1], dims[:-1]
     consts, carry, xs = _scan_parts(inputs, num_consts, num_carry)
     cd, kd, xd = _scan_parts(dims, num_consts, num_carry)
     like = first_batched(inputs, dims)
@@ -477,8 +501,8 @@ def _scan_batch(inputs, dims, size, *, body, num_consts, num_carry, length, reve
     slice_dims = [None if d is None else (0 if d == 0 else d - 1) for d in xd]
     batched, g, odims = _carry_fixed_point(body, list(cd), list(kd), slice_dims, size, num_carry)
     init = _carry_inits(carry, kd, batched, size, like)
-    res = bind("scan", *consts, *init, *xs, body=g, num_consts=num_consts, num_carry=num_carry, length=length,
-               reverse=reverse)
+    res = bind("scan", *consts, *init, *xs, *n_dyn, body=g, num_consts=num_consts, num_carry=num_carry, length=length,
+               reverse=reverse, dynamic_length=dynamic_length)
     res = res if isinstance(res, tuple) else (res,)
     out_dims = [0 if f else None for f in batched] + [None if d is None else d + 1 for d in odims[num_carry:]]
     return res, tuple(out_dims)

@@ -181,3 +181,85 @@ def test_cond_export_import_round_trip():
         want = x * 3.0 if z > 0 else np.exp(x)
         feeds = dict(x=x, z=np.float32(z), w=np.float32(3.0))
         np.testing.assert_allclose(np_run(g2, [feeds[n] for n in g2.input_names])[0], want, rtol=1e-6)
+
+
+def _loop_run_time_m_with_scan_outputs():
+    # x = x + a * iter each step; scan outputs: 2 * x and the iteration counter
+    body = helper.make_graph(
+        [helper.make_node("Cast", ["i"], ["fi"], to=TensorProto.FLOAT),
+         helper.make_node("Mul", ["a", "fi"], ["step"]),
+         helper.make_node("Add", ["x_in", "step"], ["x_out"]),
+         helper.make_node("Mul", ["x_out", "two"], ["y"]),
+         helper.make_node("Identity", ["i"], ["i_out"]),
+         helper.make_node("Identity", ["c_in"], ["c_out"])],
+        "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []), helper.make_tensor_value_info("c_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("x_in", TensorProto.FLOAT, [2])],
+        [helper.make_tensor_value_info("c_out", TensorProto.BOOL, []), helper.make_tensor_value_info("x_out", TensorProto.FLOAT, [2]),
+         helper.make_tensor_value_info("y", TensorProto.FLOAT, [2]), helper.make_tensor_value_info("i_out", TensorProto.INT64, [])],
+        initializer=[onnx.numpy_helper.from_array(np.float32(2.0), "two")],
+    )
+    return _model([helper.make_node("Loop", ["M", "c0", "x"], ["xf", "ys", "its"], body=body)],
+                  [helper.make_tensor_value_info(n, t, s) for n, t, s in
+                   [("M", TensorProto.INT64, []), ("c0", TensorProto.BOOL, []), ("x", TensorProto.FLOAT, [2]),
+                    ("a", TensorProto.FLOAT, [2])]],
+                  [helper.make_tensor_value_info("xf", TensorProto.FLOAT, [2]),
+                   helper.make_tensor_value_info("ys", TensorProto.FLOAT, [None, 2]),
+                   helper.make_tensor_value_info("its", TensorProto.INT64, [None])])
+
+
+def test_loop_run_time_trip_count_with_scan_outputs_is_a_counted_scan():
+    import onnxruntime as ort
+
+    m = _loop_run_time_m_with_scan_outputs()
+    g = load(m)
+    ops = {n.op for n in g.nodes}
+    assert "range" not in ops and "scan" in ops
+    scan = next(n for n in g.nodes if n.op == "scan")
+    assert scan.attrs["dynamic_length"] and not any(n.op == "range" for n in scan.attrs["body"].nodes)
+    direct_model = onnx.ModelProto()
+    direct_model.CopyFrom(m)
+    direct_model.ir_version = 8  # what this onnxruntime reads (onnx.helper writes the newest)
+    direct = ort.InferenceSession(direct_model.SerializeToString(), providers=["CPUExecutionProvider"])
+    sess = ort_session(g)
+    x, a = np.float32([1.0, -2.0]), np.float32([0.5, 3.0])
+    for M, c0 in ((0, True), (1, True), (5, True), (5, False), (-3, True)):
+        feeds = dict(M=np.asarray(M, np.int64), c0=np.asarray(c0), x=x, a=a)
+        want = direct.run(None, feeds)
+        # hand-written reference, independent of both runtimes
+        n_steps = max(M, 0) if c0 else 0
+        xs, ys = x.copy(), []
+        for i in range(n_steps):
+            xs = xs + a * np.float32(i)
+            ys.append(xs * 2)
+        np.testing.assert_allclose(want[0], xs)
+        assert want[1].shape == (n_steps, 2) and want[2].tolist() == list(range(n_steps))
+        args = [feeds[nm] for nm in g.input_names]
+        for got in (np_run(g, args), ort_run(sess, g, args)):
+            assert [np.asarray(v).shape for v in got] == [w.shape for w in want]
+            for v, w in zip(got, want):
+                np.testing.assert_allclose(v, w, rtol=1e-6)
+
+
+def test_loop_run_time_trip_count_with_scan_outputs_gradient():
+    # gradient of sum(xf) + sum(ys) w.r.t. x and a, written out by hand:
+    # xf = x + a * S(n), ys[t] = 2 * (x + a * S(t + 1)), S(k) = 0 + 1 + ... + (k - 1)
+    from irflow.autodiff import vjp
+
+    g = load(_loop_run_time_m_with_scan_outputs())
+    gg = vjp(g, wrt=["x", "a"], seed="ones")
+    sess = ort_session(gg)
+    x, a = np.float32([1.0, -2.0]), np.float32([0.5, 3.0])
+    for M in (0, 1, 5):
+        def S(k):
+            return k * (k - 1) / 2
+
+        want_dx = np.full(2, 1.0 + 2 * M, np.float32)
+        want_da = np.full(2, S(M) + 2 * sum(S(t + 1) for t in range(M)), np.float32)
+        feeds = dict(M=np.asarray(M, np.int64), c0=np.asarray(True), x=x, a=a)
+        args = [feeds[nm] for nm in gg.input_names]
+        # onnxruntime's reverse Scan rejects 0-row scanned inputs ("Invalid dim0_offset of 0"),
+        # which the backward scan of 0 steps has: M = 0 is checked on the NumPy executor only
+        for got in [np_run(gg, args)] + ([ort_run(sess, gg, args)] if M else []):
+            np.testing.assert_allclose(got[-2], want_dx, rtol=1e-6)
+            np.testing.assert_allclose(got[-1], want_da, rtol=1e-6)

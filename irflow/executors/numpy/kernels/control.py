@@ -35,7 +35,10 @@ def cond(pred, *operands, then_branch, else_branch):
 
 
 @kernel("scan")
-def scan(*inputs, body, num_consts, num_carry, length, reverse):
+def scan(*inputs, body, num_consts, num_carry, length, reverse, dynamic_length=False):
+    if dynamic_length:  # the step count is the last input (a run-time scalar); nothing is scanned
+        length = max(int(np.asarray(inputs[-1]).reshape(())), 0)
+        inputs = inputs[:-1]
     consts = list(inputs[:num_consts])
     carry = list(inputs[num_consts:num_consts + num_carry])
     xs = [np.asarray(x) for x in inputs[num_consts + num_carry:]]

@@ -115,7 +115,8 @@ _INT64_MIN = np.iinfo(np.int64).min
 def _scan(ctx, node, ins, outs):
     a = node.attrs
     body, nc, ncar = a["body"], a["num_consts"], a["num_carry"]
-    consts, carry, xs = ins[:nc], ins[nc:nc + ncar], ins[nc + ncar:]
+    dyn = bool(a.get("dynamic_length", False))
+    consts, carry, xs = ins[:nc], ins[nc:nc + ncar], ins[nc + ncar:len(ins) - int(dyn)]
     rev = int(bool(a["reverse"]))
     n_y = len(body.outputs) - ncar
     if xs:
@@ -128,7 +129,9 @@ def _scan(ctx, node, ins, outs):
     loop = _loop_body(body, nc, ncar)
     lead = [("iter", TensorType(dtype=DType.int64, shape=())), ("cond_in", TensorType(dtype=DType.bool, shape=()))]
     g = lower_subgraph(ctx, loop, f"{node.name}/body/", dict(enumerate(consts)), lead)
-    m = ctx.const(np.asarray(a["length"], np.int64), "trip_count")
+    # the run-time length (int64 scalar) is the Loop's trip count as it is: ONNX Loop runs
+    # max(M, 0) iterations and stacks the scan outputs itself
+    m = ins[-1] if dyn else ctx.const(np.asarray(a["length"], np.int64), "trip_count")
     ys = outs[ncar:]
     tmp = [ctx.fresh(f"{node.name}/ys_{j}") for j in range(n_y)] if rev else ys
     ctx.emit("Loop", [m, "", *carry], [*outs[:ncar], *tmp], body=g)
