@@ -48,8 +48,10 @@ def broadcast_batch(x: Any, size: Any, like: tuple[Any, Dim] | None = None) -> A
     its batch axis) gives the size at run time.
     """
     x1 = bind("expand_dims", x, axes=(0,))
-    if isinstance(size, int):
+    if isinstance(size, int) and x.type.is_static:
         return bind("broadcast_to", x1, shape=(size,) + tuple(x.type.shape))
+    if isinstance(size, int):  # x's own shape is known only at run time (a scan of run-time length)
+        return bind("add", x1, np.zeros((size,) + (1,) * x.type.rank, dtype=x.type.dtype.numpy))
     if like is None:
         raise ShapeError(f"cannot broadcast a value of type {x.type} to a batch of unknown size without a batched peer")
     ref, rd = like

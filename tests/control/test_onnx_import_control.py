@@ -263,3 +263,23 @@ def test_loop_run_time_trip_count_with_scan_outputs_gradient():
         for got in [np_run(gg, args)] + ([ort_run(sess, gg, args)] if M else []):
             np.testing.assert_allclose(got[-2], want_dx, rtol=1e-6)
             np.testing.assert_allclose(got[-1], want_da, rtol=1e-6)
+
+
+def test_loop_run_time_trip_count_with_scan_outputs_under_vmap():
+    # vmap over x (the step count unbatched): hand-written reference per batch row; an
+    # unbatched output of run-time length (the counter rows) is broadcast over the batch
+    from irflow.ops.special import call
+
+    g = load(_loop_run_time_m_with_scan_outputs())
+    a = np.float32([0.5, 3.0])
+    xb = np.float32([[1.0, -2.0], [0.0, 4.0], [3.0, 3.0]])
+    for M in (0, 1, 4):
+        xf, ys, its = irf.vmap(lambda x: call(np.asarray(M, np.int64), np.asarray(True), x, a, graph=g))(irf.tensor(xb))
+        s = np.cumsum(np.arange(M, dtype=np.float32))  # s[t] = 0 + 1 + ... + t
+        np.testing.assert_allclose(xf.numpy(), xb + a * (s[-1] if M else 0), rtol=1e-6)
+        want_ys = 2 * (xb[:, None, :] + a * s[None, :, None])
+        assert ys.numpy().shape == (3, M, 2)
+        np.testing.assert_allclose(ys.numpy(), want_ys, rtol=1e-6)
+        np.testing.assert_array_equal(its.numpy(), np.tile(np.arange(M), (3, 1)))
+    with pytest.raises(irf.IrflowError, match="run-time length"):
+        irf.vmap(lambda m: call(m, np.asarray(True), xb[0], a, graph=g))(irf.tensor(np.int64([1, 2])))
