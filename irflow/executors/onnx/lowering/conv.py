@@ -150,13 +150,19 @@ def _max_pool2d_grad(ctx, node, ins, outs):
         ctx.emit("Cast", [wide_out], outs, to=ONNX_DTYPE[dtype])
 
 
-@lowering("max_pool2d_pick")
-def _max_pool2d_pick(ctx, node, ins, outs):
-    _, idx = ctx.emit("MaxPool", [ins[0]], 2, **_pool_attrs(node, input_type(ctx, ins[0]).shape[2:]))
+def emit_pool_pick(ctx, x, y, pool_attrs: dict, outs) -> None:
+    """y's elements at the positions MaxPool picks from x (MaxPool's Indices, flat over N, C and
+    the spatial dims): the lowering of max_pool2d_pick and max_pool_pick."""
+    _, idx = ctx.emit("MaxPool", [x], 2, **pool_attrs)
     flat_idx = ctx.emit("Reshape", [idx, _ints(ctx, [-1])])[0]
-    flat_y = ctx.emit("Reshape", [ins[1], _ints(ctx, [-1])])[0]
+    flat_y = ctx.emit("Reshape", [y, _ints(ctx, [-1])])[0]
     picked = ctx.emit("GatherElements", [flat_y, flat_idx], 1, axis=0)[0]
     ctx.emit("Reshape", [picked, ctx.emit("Shape", [idx])[0]], outs)
+
+
+@lowering("max_pool2d_pick")
+def _max_pool2d_pick(ctx, node, ins, outs):
+    emit_pool_pick(ctx, ins[0], ins[1], _pool_attrs(node, input_type(ctx, ins[0]).shape[2:]), outs)
 
 
 @lowering("avg_pool2d_grad")

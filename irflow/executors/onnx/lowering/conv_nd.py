@@ -13,21 +13,12 @@ from __future__ import annotations
 import numpy as np
 from onnx import numpy_helper
 
-from irflow.errors import UnsupportedOpError
 from irflow.executors.onnx.context import ONNX_DTYPE
 from irflow.executors.onnx.lowering import lowering
+from irflow.executors.onnx.lowering.conv import _ints, _static, emit_pool_pick
 from irflow.executors.onnx.lowering.nn import input_type
 from irflow.ir.dtypes import DType
 from irflow.ops.conv_nd import window_counts
-
-
-def _ints(ctx, values) -> str:
-    return ctx.const(np.asarray(values, dtype=np.int64), "ints")
-
-
-def _static(node, what: str, *dims) -> None:
-    if not all(isinstance(d, int) for d in dims):
-        raise UnsupportedOpError(f"ONNX lowering of {node.op} (node {node.name}) needs static {what}, got {dims}")
 
 
 @lowering("conv")
@@ -111,11 +102,7 @@ def _max_pool_grad(ctx, node, ins, outs):
 
 @lowering("max_pool_pick")
 def _max_pool_pick(ctx, node, ins, outs):
-    _, idx = ctx.emit("MaxPool", [ins[0]], 2, **_pool_attrs(node))
-    flat_idx = ctx.emit("Reshape", [idx, _ints(ctx, [-1])])[0]
-    flat_y = ctx.emit("Reshape", [ins[1], _ints(ctx, [-1])])[0]
-    picked = ctx.emit("GatherElements", [flat_y, flat_idx], 1, axis=0)[0]
-    ctx.emit("Reshape", [picked, ctx.emit("Shape", [idx])[0]], outs)
+    emit_pool_pick(ctx, ins[0], ins[1], _pool_attrs(node), outs)
 
 
 @lowering("avg_pool_grad")
