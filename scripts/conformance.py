@@ -49,7 +49,6 @@ def render(results, seconds: float) -> str:
     scoped = [r for r in results if r.scope is None]
     out_scope = [r for r in results if r.scope is not None]
     np_pass = [r for r in scoped if r.numpy == "pass"]
-    np_static = [r for r in np_pass if r.static_inputs]
     ort_pass = [r for r in np_pass if r.ort == "pass"]
     ort_rejects = [r for r in np_pass if r.ort != "pass" and r.ort_original != "pass"]
     ort_broken = [r for r in np_pass if r.ort != "pass" and r.ort_original == "pass"]
@@ -73,19 +72,16 @@ def render(results, seconds: float) -> str:
         f"| out of scope (reasons below) | {len(out_scope)} |",
         f"| in scope | {len(scoped)} |",
         f"| **pass on the NumPy executor** | **{len(np_pass)}** |",
-        f"| of which with shape inputs bound at import time (see below) | {len(np_static)} |",
         f"| pass on import -> export -> onnxruntime (of the NumPy passes) | {len(ort_pass)} |",
         f"| NumPy pass, ORT path fails, and onnxruntime also fails on the original model | {len(ort_rejects)} |",
         f"| NumPy pass, ORT path fails although onnxruntime runs the original model | {len(ort_broken)} |",
         f"| in scope, not passing on NumPy (unsupported op/attribute, or wrong values) | {len(scoped) - len(np_pass)} |",
         "",
-        "**Shape inputs bound at import time.** The IR takes shape arguments (Reshape's shape,",
-        "Reduce*'s axes, Slice's starts, Pad's pads, ...) as attributes. When a case feeds such an",
-        "argument as a graph input, the runner imports it with `load(model, static_inputs={name: value})`,",
-        "which specializes the model on that input's value (it stops being an input); when the",
-        "argument is computed from inputs (a window's size, a crop's shape), the small integer",
-        "inputs are bound. These cases are counted as passes and listed separately; models from",
-        "exporters carry such arguments as constants or initializers, which need no binding.",
+        "Nothing is bound at import: a shape argument (Reshape's shape, Reduce*'s axes, Slice's",
+        "starts, Pad's pads, Resize's sizes, ...) fed as a graph input stays an input, and the op",
+        "reads it when it runs. Passes over all cases (out-of-scope cases count as not passing):",
+        f"**{len(np_pass)} of {total}** on the NumPy executor, {len(ort_pass)} of {total} also on",
+        "import -> export -> onnxruntime.",
         "",
         "## How ONNX import works (`irf.onnx.load`, irflow/frontends/onnx_import*.py)",
         "",
@@ -129,10 +125,9 @@ def render(results, seconds: float) -> str:
         "  constraints, graph outputs and value_info against the inferred types; `strict=False`",
         "  (`irflow ... --no-strict`) loads anyway. Every malformed node is an `IrflowError` naming the",
         "  node and field; docs/reliability.md has the fuzzing numbers.",
-        "- Not supported: sequences and",
-        "  optionals, data-dependent output shapes (NonZero, Unique, Compress, NonMaxSuppression),",
-        "  3-D convolution and pooling, pooling with dilations, RNN/GRU/LSTM, integer-quantized",
-        "  matmul/conv, GridSample/RoiAlign/DeformConv, DFT/STFT, antialiased Resize, random ops.",
+        "- Not supported: sequences and optionals, data-dependent output shapes (NonZero, Unique,",
+        "  Compress, NonMaxSuppression), integer-quantized matmul/conv, GridSample/RoiAlign/DeformConv,",
+        "  DFT/STFT, antialiased Resize, LpPool over 3 spatial dims or with dilations, random ops.",
         "",
         "## Out of scope",
         "",
@@ -165,8 +160,6 @@ def render(results, seconds: float) -> str:
             problem = f"out of scope: {next(r.scope for r in rs if r.scope)}"
         problem = problem.replace("|", "/")[:140]
         lines.append(f"| {op} | {len(rs)} | {oos} | {npp} | {orp} | {problem} |")
-    lines += ["", "## Cases with shape inputs bound at import time", ""]
-    lines.append(", ".join(f"`{r.name}` ({', '.join(r.static_inputs)})" for r in np_static) or "none")
     lines += ["", "## Out-of-scope cases", ""]
     for reason in sorted(reasons):
         names = sorted(r.name for r in out_scope if r.scope == reason)
@@ -179,13 +172,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sample", action="store_true", help="also rewrite the fast CI sample")
     parser.add_argument("--no-doc", action="store_true", help="print the totals only")
+    parser.add_argument("--match", default="", help="only cases whose name contains this (implies --no-doc); "
+                        "prints each case's result")
     args = parser.parse_args()
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         np.seterr(all="ignore")
         cases = all_cases()
-        results = [run_case(cases[name]) for name in sorted(cases)]
+        names = [n for n in sorted(cases) if args.match in n]
+        results = [run_case(cases[name]) for name in names]
+    if args.match:
+        for r in results:
+            status = r.scope and f"out of scope: {r.scope}" or f"numpy {r.numpy}, ort {r.ort}"
+            print(f"{r.name}: {status} {' '.join(r.detail.values())[:200]}")
+        print(f"{sum(r.numpy == 'pass' for r in results)} of {len(results)} pass on NumPy, "
+              f"{sum(r.ort == 'pass' for r in results)} on the ORT path")
+        return
     seconds = time.perf_counter() - t0
     text = render(results, seconds)
     totals = text.split("## Out of scope")[0].split("## Totals")[1]

@@ -16,7 +16,6 @@ import importlib
 import io
 import os
 import pkgutil
-import re
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -176,10 +175,6 @@ def compare(got, want, rtol, atol) -> str | None:
     return None
 
 
-# case name -> the inputs bound at import time (see run_numpy)
-case_static: dict[str, list[str]] = {}
-
-
 @dataclass
 class Result:
     name: str
@@ -188,7 +183,6 @@ class Result:
     numpy: str = "skip"              # pass / fail / error / skip
     ort: str = "skip"
     ort_original: str = "skip"
-    static_inputs: list = field(default_factory=list)  # inputs bound at import time
     detail: dict = field(default_factory=dict)
 
 
@@ -197,35 +191,16 @@ def _short(e: Exception) -> str:
 
 
 def run_numpy(case):
-    """(graph, status, detail) for import -> NumPy interpreter."""
+    """(graph, status, detail) for import -> NumPy interpreter. Nothing is bound at import:
+    a shape argument fed as a graph input stays an input, read when the graph runs."""
     import irflow as irf
     from irflow.frontends.onnx_import import load
 
     feeds, expected = feeds_and_expected(case)
-    static: dict = {}
-    while True:
-        try:
-            g = load(case.model, static_inputs={k: v for k, v in static.items() if k != "__all_ints__"})
-            break
-        except Exception as e:
-            # A shape argument (axes, shape, pads, ...) fed as a graph input: the IR takes it
-            # as an attribute, so specialize the model on that input's value and retry.
-            m = re.search(r"\('([^']*)'\) must be known at import time", str(e))
-            if m and m.group(1) in feeds and m.group(1) not in static and len(static) < 6:
-                static[m.group(1)] = feeds[m.group(1)]
-                continue
-            # A value computed from graph inputs (a window's size, a crop's shape): bind the
-            # small integer inputs it can come from, once.
-            small_ints = {k: v for k, v in feeds.items()
-                          if k not in static and np.asarray(v).dtype.kind in "iu" and np.asarray(v).size <= 8}
-            if m and small_ints and not static.get("__all_ints__"):
-                static.update(small_ints)
-                static["__all_ints__"] = True
-                continue
-            return None, "error", "import: " + _short(e)
-    static.pop("__all_ints__", None)
-    feeds = {k: v for k, v in feeds.items() if k not in static}
-    case_static[case.name] = sorted(static)
+    try:
+        g = load(case.model)
+    except Exception as e:
+        return None, "error", "import: " + _short(e)
     try:
         outs = irf.run(g, feeds)
     except Exception as e:
@@ -244,7 +219,6 @@ def run_ort(case, g):
     from irflow.executors.onnx import to_model
 
     feeds, expected = feeds_and_expected(case)
-    feeds = {k: v for k, v in feeds.items() if k not in set(case_static.get(case.name, ()))}
     try:
         model = to_model(g)
         opts = ort.SessionOptions()
@@ -284,7 +258,6 @@ def run_case(case, *, ort_paths: bool = True) -> Result:
     if r.scope:
         return r
     g, r.numpy, detail = run_numpy(case)
-    r.static_inputs = case_static.get(case.name, [])
     if detail:
         r.detail["numpy"] = detail
     if ort_paths and r.numpy == "pass":
