@@ -27,26 +27,25 @@ from irflow.ir.dtypes import dtype_of_array
 from irflow.ir.types import TensorType
 from irflow.ops.batching import first_batched
 from irflow.passes.prune import prune
-from irflow.ops.builder import GraphBuilder, SymbolicTensor
+from irflow.ops.builder import AssignmentLog, GraphBuilder, SymbolicTensor
 from irflow.ops.dispatch import BUILDER_STACK, bind
 
 
-class VmapBuilder(GraphBuilder):
+class VmapBuilder(AssignmentLog, GraphBuilder):
     """The builder ``fn`` is traced into: one input per batched argument leaf, and captured
     inputs for outer values (``origins[i]`` is what input i stands for, ``in_dims[i]`` its batch
     axis in that outer value, None for captures)."""
 
     def __init__(self, name: str, size: Any):
-        super().__init__(name)
+        GraphBuilder.__init__(self, name)
+        # Variable assignments made by fn (AssignmentLog) are hoisted out of the vmapped call
+        # (applied once), which needs an unbatched value.
+        AssignmentLog.__init__(self)
         self.size = size
         self.origins: list = []
         self.in_dims: list = []
         self._captured: dict[tuple, SymbolicTensor] = {}
         self._index: SymbolicTensor | None = None
-        # Variable assignments made by fn: (variable, new value), in program order. They are
-        # hoisted out of the vmapped call (applied once), which needs an unbatched value.
-        self.assignments: list[tuple[Any, SymbolicTensor]] = []
-        self._current: dict[int, SymbolicTensor] = {}  # id(variable) -> its latest assigned value
 
     def batch_index(self) -> SymbolicTensor:
         """This example's index in the batch (int64 scalar; ``arange(size)`` once batched)."""
@@ -84,21 +83,6 @@ class VmapBuilder(GraphBuilder):
             t = TensorType(dtype=dtype_of_array(x._value), shape=x._value.shape)
             return self._capture_key(("obj", id(x)), x, t, "tensor")
         return super().to_symbolic(x, weak_dtype)
-
-    def assign_variable(self, var: Any, value: SymbolicTensor) -> SymbolicTensor:
-        """Record an assignment made inside ``fn``; ``vmap`` applies it once after the batched
-        call (eagerly) or in the enclosing trace, if its value does not depend on the batch."""
-        self.assignments.append((var, value))
-        self._current[id(var)] = value
-        return value
-
-    def final_assignments(self) -> list[tuple[Any, SymbolicTensor]]:
-        """The last assigned value of each assigned Variable, in first-assignment order."""
-        last: dict[int, tuple[Any, SymbolicTensor]] = {}
-        for var, sym in self.assignments:
-            last.setdefault(id(var), (var, sym))
-            last[id(var)] = (var, sym)
-        return list(last.values())
 
     def read_variable(self, var: Any) -> SymbolicTensor:
         """A Variable read inside ``fn``: its value assigned earlier in ``fn``, else the enclosing

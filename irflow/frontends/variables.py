@@ -22,7 +22,7 @@ import numpy as np
 
 from irflow.errors import DTypeError, IrflowError, ShapeError
 from irflow.ir.dtypes import DType, as_dtype, dtype_of_array
-from irflow.ops.builder import GraphBuilder, SymbolicTensor
+from irflow.ops.builder import AssignmentLog, GraphBuilder, SymbolicTensor
 from irflow.ops.dispatch import BUILDER_STACK, bind
 from irflow.frontends.eager import ArrayBacked
 
@@ -251,7 +251,7 @@ class Variable(ArrayBacked, metaclass=_VariableMeta):
         return assign(self, sym)
 
 
-class StateBuilder(GraphBuilder):
+class StateBuilder(AssignmentLog, GraphBuilder):
     """A GraphBuilder that turns Variable reads into graph inputs and records assignments.
 
     ``reads_see_assignments``: in a trace (True) a read after an assignment sees the new
@@ -262,11 +262,10 @@ class StateBuilder(GraphBuilder):
     reads_see_assignments = True
 
     def __init__(self, name: str = "graph"):
-        super().__init__(name)
+        GraphBuilder.__init__(self, name)
+        AssignmentLog.__init__(self)  # assignments in program order, each variable's latest value
         self.variable_inputs: list[tuple[str, Variable]] = []  # graph input name -> variable, in first-read order
         self._read: dict[int, SymbolicTensor] = {}  # id(variable) -> its input
-        self._current: dict[int, SymbolicTensor] = {}  # id(variable) -> its latest assigned value
-        self.assignments: list[tuple[Variable, SymbolicTensor]] = []  # in program order
 
     def read_variable(self, var: Variable) -> SymbolicTensor:
         key = id(var)
@@ -280,16 +279,3 @@ class StateBuilder(GraphBuilder):
             self._read[key] = sym
             self.variable_inputs.append((sym.name, var))
         return sym
-
-    def assign_variable(self, var: Variable, value: SymbolicTensor) -> SymbolicTensor:
-        self._current[id(var)] = value
-        self.assignments.append((var, value))
-        return value
-
-    def final_assignments(self) -> list[tuple[Variable, SymbolicTensor]]:
-        """The last assigned value of each assigned variable, in first-assignment order."""
-        last: dict[int, tuple[Variable, SymbolicTensor]] = {}
-        for var, sym in self.assignments:
-            last.setdefault(id(var), (var, sym))
-            last[id(var)] = (var, sym)
-        return list(last.values())

@@ -264,3 +264,26 @@ def _weak_dtype(inputs: tuple) -> DType | None:
         return promote_dtype(*non_bool)
     except DTypeError:
         return None  # the op's own type rule reports the mix, naming the op
+
+
+class AssignmentLog:
+    """Variable assignments made while a builder is active, shared by the builders that take
+    them (a trace's or Program's ``StateBuilder``, vmap's ``VmapBuilder``): each assignment in
+    program order, and each Variable's latest value (what a later read in a trace sees)."""
+
+    def __init__(self) -> None:
+        self.assignments: list[tuple[Any, SymbolicTensor]] = []  # in program order
+        self._current: dict[int, SymbolicTensor] = {}  # id(variable) -> its latest assigned value
+
+    def assign_variable(self, var: Any, value: SymbolicTensor) -> SymbolicTensor:
+        self._current[id(var)] = value
+        self.assignments.append((var, value))
+        return value
+
+    def final_assignments(self) -> list[tuple[Any, SymbolicTensor]]:
+        """The last assigned value of each assigned Variable, in first-assignment order."""
+        last: dict[int, tuple[Any, SymbolicTensor]] = {}
+        for var, sym in self.assignments:
+            last.setdefault(id(var), (var, sym))
+            last[id(var)] = (var, sym)
+        return list(last.values())
