@@ -30,3 +30,4 @@ from irflow import ragged  # irf.ragged: RaggedTensor (values + row_splits) and 
 
 float16, bfloat16, float32, float64 = DType.float16, DType.bfloat16, DType.float32, DType.float64
 int8, int16, int32, int64, uint8, bool_ = DType.int8, DType.int16, DType.int32, DType.int64, DType.uint8, DType.bool
+uint16, uint32, uint64 = DType.uint16, DType.uint32, DType.uint64

@@ -111,7 +111,7 @@ def render(results, seconds: float) -> str:
         "  symbolic shape use `expand_dynamic` / `full_dynamic`.",
         "- Resize/Upsample (nearest, linear, cubic; every coordinate mode; not antialias) become",
         "  separable gathers and weighted sums with taps computed at import; CumProd is computed by",
-        "  doubling; QuantizeLinear/DequantizeLinear (int8/uint8/int16, per tensor or per axis) are",
+        "  doubling; QuantizeLinear/DequantizeLinear (8 and 16-bit ints, per tensor or per axis) are",
         "  arithmetic; pooling's ceil_mode is extra end padding.",
         "- `dim_param` becomes a symbol; a missing dim becomes None (graph outputs take dims the IR",
         "  lost from the ONNX declaration). Every op of a model with no importer and no schema",

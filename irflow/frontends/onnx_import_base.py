@@ -48,6 +48,9 @@ ONNX_TO_DTYPE: dict[int, DType] = {
     onnx.TensorProto.INT32: DType.int32,
     onnx.TensorProto.INT64: DType.int64,
     onnx.TensorProto.UINT8: DType.uint8,
+    onnx.TensorProto.UINT16: DType.uint16,
+    onnx.TensorProto.UINT32: DType.uint32,
+    onnx.TensorProto.UINT64: DType.uint64,
     onnx.TensorProto.BOOL: DType.bool,
 }
 

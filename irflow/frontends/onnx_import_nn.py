@@ -451,6 +451,10 @@ def _dequantize(n):
     return bind("mul", xf, _per_axis(n, scale, x, axis))
 
 
+# The integer dtypes QuantizeLinear saturates to (the ONNX schema's T2 ints irflow has).
+_QUANT_RANGE = {d: (int(np.iinfo(d).min), int(np.iinfo(d).max)) for d in ("uint8", "int8", "uint16", "int16")}
+
+
 @importer("QuantizeLinear")
 def _quantize(n):
     x, scale, zp = n.input(0), n.input(1), n.input(2)
@@ -459,7 +463,7 @@ def _quantize(n):
     if out_dtype is None:
         code = n.attr("output_dtype", 0)
         out_dtype = to_dtype(code, n.where()) if code else "uint8"
-    lo, hi = {"uint8": (0, 255), "int8": (-128, 127), "int16": (-32768, 32767)}.get(str(out_dtype), (None, None))
+    lo, hi = _QUANT_RANGE.get(str(out_dtype), (None, None))
     if lo is None:
         raise n.unsupported(f"quantizing to {out_dtype}")
     if np_dtype(scale) != np_dtype(x):

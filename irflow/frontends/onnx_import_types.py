@@ -22,7 +22,8 @@ from irflow.ir.dtypes import DType, dtype_of_array
 _TYPE_STR = {
     DType.float16: "tensor(float16)", DType.bfloat16: "tensor(bfloat16)", DType.float32: "tensor(float)",
     DType.float64: "tensor(double)", DType.int8: "tensor(int8)", DType.int16: "tensor(int16)",
-    DType.int32: "tensor(int32)", DType.int64: "tensor(int64)", DType.uint8: "tensor(uint8)", DType.bool: "tensor(bool)",
+    DType.int32: "tensor(int32)", DType.int64: "tensor(int64)", DType.uint8: "tensor(uint8)", DType.uint16: "tensor(uint16)",
+    DType.uint32: "tensor(uint32)", DType.uint64: "tensor(uint64)", DType.bool: "tensor(bool)",
 }
 
 

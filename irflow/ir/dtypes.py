@@ -30,6 +30,9 @@ class DType(str, enum.Enum):
     int32 = "int32"
     int64 = "int64"
     uint8 = "uint8"
+    uint16 = "uint16"
+    uint32 = "uint32"
+    uint64 = "uint64"
     bool = "bool"
 
     def __str__(self) -> str:  # print as "float32", not "DType.float32"
@@ -51,9 +54,14 @@ class DType(str, enum.Enum):
     def is_int(self) -> bool:
         return self in INT_DTYPES
 
+    @property
+    def is_unsigned(self) -> bool:
+        return self in UNSIGNED_DTYPES
+
 
 FLOAT_DTYPES = frozenset({DType.float16, DType.bfloat16, DType.float32, DType.float64})
-INT_DTYPES = frozenset({DType.int8, DType.int16, DType.int32, DType.int64, DType.uint8})
+UNSIGNED_DTYPES = frozenset({DType.uint8, DType.uint16, DType.uint32, DType.uint64})
+INT_DTYPES = frozenset({DType.int8, DType.int16, DType.int32, DType.int64}) | UNSIGNED_DTYPES
 
 _TO_NUMPY: dict[DType, np.dtype] = {d: np.dtype(d.value) for d in DType if d is not DType.bfloat16}
 _FROM_NUMPY: dict[np.dtype, DType] = {v: k for k, v in _TO_NUMPY.items()}

@@ -76,7 +76,13 @@ def promote_dtype(*dtypes: DType) -> DType:
         if top == 1:  # float16 with bfloat16: neither holds the other
             return DType.float32
         return next(d for d in floats if FLOAT_RANK[d] == top)
-    return DType(np.result_type(*(d.value for d in ds)).name)
+    common = np.result_type(*(d.value for d in ds))
+    if common.kind == "f":  # uint64 with a signed int: NumPy gives float64, no int holds both
+        raise DTypeError(
+            f"cannot mix {' and '.join(d.value for d in dtypes)}: no integer dtype holds both; "
+            "cast one side explicitly (irf.cast)"
+        )
+    return DType(common.name)
 
 
 def unbroadcast(g: Any, from_type: TensorType, to: Any) -> Any:

@@ -27,7 +27,8 @@ from onnx import numpy_helper
 
 IR_ELEM_TYPES = {onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16, onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE,
                  onnx.TensorProto.INT8, onnx.TensorProto.INT16, onnx.TensorProto.INT32, onnx.TensorProto.INT64,
-                 onnx.TensorProto.UINT8, onnx.TensorProto.BOOL}
+                 onnx.TensorProto.UINT8, onnx.TensorProto.UINT16, onnx.TensorProto.UINT32, onnx.TensorProto.UINT64,
+                 onnx.TensorProto.BOOL}
 RANDOM_OPS = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Bernoulli", "Multinomial"}
 STRING_OPS = {"StringNormalizer", "StringSplit", "StringConcat", "RegexFullMatch", "TfIdfVectorizer", "LabelEncoder"}
 SEQUENCE_OPS_PREFIX = ("Sequence", "SplitToSequence", "ConcatFromSequence", "Optional")

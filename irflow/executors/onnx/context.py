@@ -34,6 +34,9 @@ ONNX_DTYPE = {
     DType.int32: onnx.TensorProto.INT32,
     DType.int64: onnx.TensorProto.INT64,
     DType.uint8: onnx.TensorProto.UINT8,
+    DType.uint16: onnx.TensorProto.UINT16,
+    DType.uint32: onnx.TensorProto.UINT32,
+    DType.uint64: onnx.TensorProto.UINT64,
     DType.bool: onnx.TensorProto.BOOL,
 }
 IRFLOW_DTYPE = {v: k for k, v in ONNX_DTYPE.items()}

@@ -17,8 +17,8 @@ Choices, so that onnxruntime computes what the NumPy kernels compute:
 - Gelu (opset 20) is used natively when available; below opset 20 it is decomposed.
 
 Known onnxruntime (CPU, 1.31) gaps left as they are, the export being valid ONNX all the same:
-bfloat16 (almost no kernels, and its Python API cannot return bfloat16 arrays); int16 for
-Max/Min (maximum, minimum, relu); uint8 for Neg. Its Sigmoid and float64 Gelu(tanh) are
+bfloat16 (almost no kernels, and its Python API cannot return bfloat16 arrays); int16 and
+uint16 for Max/Min (maximum, minimum, relu); uint8 for Neg; uint16 for BitShift. Its Sigmoid and float64 Gelu(tanh) are
 accurate to about 1e-9 absolute, not to full relative precision for very negative inputs.
 """
 from __future__ import annotations
