@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from irflow.frontends.onnx_import_base import importer, np_dtype, rank_of, scalar, to_dtype
+from irflow.ops.conv_nd import window_counts
 from irflow.ops.dispatch import bind
 
 
@@ -176,18 +177,17 @@ def _pool(n):
     dil = n.attr("dilations") or [1] * r
     if n.op_type == "MaxPool" and len(n.output_names) > 1 and n.output_names[1]:
         # Indices (what gradient graphs of max pooling use): the pool plus the indices op
-        if n.attr("storage_order", 0):
-            raise n.unsupported("MaxPool's Indices with storage_order=1 (column-major)")
         pads = _pool_nd_pads(n, x, r, kernel, strides, dil)
         idx = bind("max_pool_indices", x, kernel_size=tuple(kernel), strides=tuple(strides), pads=tuple(pads),
-                   dilations=tuple(dil))
+                   dilations=tuple(dil), storage_order=int(n.attr("storage_order", 0)))
         return _pool_values(n, x, r, kernel, strides, dil), idx
     return _pool_values(n, x, r, kernel, strides, dil)
 
 
 def _pool_values(n, x, r: int, kernel, strides, dil):
     ceil_counting_pads = n.attr("ceil_mode", 0) and n.attr("count_include_pad", 0) and n.op_type == "AveragePool"
-    if r > 2 or any(d != 1 for d in dil) or ceil_counting_pads:
+    integer = np_dtype(x).kind in "iu"  # int8/uint8 MaxPool: the N-D op (the 2-D one takes floats)
+    if r > 2 or any(d != 1 for d in dil) or ceil_counting_pads or integer:
         return _pool_nd(n, x, r, kernel, strides, dil)
     pads = _pads(n, r, kernel, strides, [1] * r, x.shape[2:])
     op = "max_pool2d" if n.op_type == "MaxPool" else "avg_pool2d"
@@ -402,28 +402,49 @@ def _lrn(n):
 @importer("LpPool")
 def _lp_pool(n):
     """(sum over each window of |x|^p)^(1/p): an average pool of an explicitly zero-padded |x|^p
-    times the window size (padding adds zeros to the sum, as ONNX)."""
+    times the window size (padding adds zeros to the sum, as ONNX). 1-D and 2-D without
+    dilations or ceil_mode use the 2-D pool; the rest the N-D one."""
     x = n.input(0)
     r = _spatial(n, x, "LpPool")
-    if r > 2:
-        raise n.unsupported("LpPool over more than 2 spatial dims")
     kernel = n.attr("kernel_shape")
     strides = n.attr("strides") or [1] * r
-    if n.attr("ceil_mode", 0) or any(d != 1 for d in (n.attr("dilations") or [1] * r)):
-        raise n.unsupported("LpPool with ceil_mode or dilations")
+    dil = n.attr("dilations") or [1] * r
     p = n.attr("p", 2)
-    pads = _pads(n, r, kernel, strides, [1] * r, x.shape[2:])
-    if pads == "same":
-        raise n.unsupported("LpPool with SAME padding on symbolic sizes")
     powered = bind("abs", x) if p == 1 else bind("pow", bind("abs", x), scalar(p, x))
-    x2 = _to2d(powered, r)
-    top, left, bottom, right = pads
-    if any(pads):
-        x2 = bind("pad", x2, pads=(0, 0, top, left, 0, 0, bottom, right), mode="constant", value=0.0)
-    avg = bind("avg_pool2d", x2, kernel_size=_pair(kernel, r), strides=_pair(strides, r), padding=(0, 0, 0, 0))
-    total = bind("mul", avg, scalar(int(np.prod(kernel)), x))
-    out = total if p == 1 else bind("pow", total, scalar(1.0 / p, x))
-    return _from2d(out, r)
+    if r > 2 or any(d != 1 for d in dil) or n.attr("ceil_mode", 0):
+        total = _lp_pool_nd(n, powered, r, kernel, strides, dil)
+    else:
+        pads = _pads(n, r, kernel, strides, [1] * r, x.shape[2:])
+        if pads == "same":
+            raise n.unsupported("LpPool with SAME padding on symbolic sizes")
+        x2 = _to2d(powered, r)
+        top, left, bottom, right = pads
+        if any(pads):
+            x2 = bind("pad", x2, pads=(0, 0, top, left, 0, 0, bottom, right), mode="constant", value=0.0)
+        avg = bind("avg_pool2d", x2, kernel_size=_pair(kernel, r), strides=_pair(strides, r), padding=(0, 0, 0, 0))
+        total = _from2d(bind("mul", avg, scalar(int(np.prod(kernel)), x)), r)
+    return total if p == 1 else bind("pow", total, scalar(1.0 / p, x))
+
+
+def _lp_pool_nd(n, powered, r: int, kernel, strides, dil):
+    """The window sums of ``powered`` with the N-D average pool: the declared padding made
+    explicit zeros; ceil_mode's extra end padding stays the pool's (not counted), so each
+    average is multiplied by its window's count of elements inside the padded input."""
+    declared = _nd_pads(n, r, kernel, strides, dil, powered.shape[2:])
+    full = _pool_nd_pads(n, powered, r, kernel, strides, dil)
+    x = powered
+    if any(declared):
+        x = bind("pad", x, pads=(0, 0, *declared[:r], 0, 0, *declared[r:]), mode="constant", value=0.0)
+    extra = [full[r + i] - declared[r + i] for i in range(r)]
+    pads = (0,) * r + tuple(extra)
+    avg = bind("avg_pool", x, kernel_size=tuple(kernel), strides=tuple(strides), pads=pads, dilations=tuple(dil))
+    if not any(extra):  # every window lies inside the padded input
+        return bind("mul", avg, scalar(int(np.prod(kernel)), powered))
+    sizes = [int(d) for d in x.shape[2:]]  # ceil_mode: static sizes (checked by _pool_nd_pads)
+    out_sizes = [(sizes[i] + extra[i] - dil[i] * (kernel[i] - 1) - 1) // strides[i] + 1 for i in range(r)]
+    n.check_fits(out_sizes, np_dtype(powered), "LpPool's window counts")
+    counts = window_counts(sizes, kernel, strides, pads, dil, out_sizes, np_dtype(powered))
+    return bind("mul", avg, counts)
 
 
 def _per_axis(n, v, x, axis: int):

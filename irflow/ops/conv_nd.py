@@ -280,10 +280,11 @@ def _conv_weight_grad_vjp(gw, x, g, *, out, kernel_size, strides, pads, dilation
 _POOL_ATTRS = {"kernel_size": Attr("ints"), "strides": Attr("ints"), "pads": Attr("ints"), "dilations": Attr("ints")}
 
 
-def pool_type(op: str, x: TensorType, kernel_size, strides, pads, dilations) -> TensorType:
+def pool_type(op: str, x: TensorType, kernel_size, strides, pads, dilations, integers: bool = False) -> TensorType:
     r = _spatial_rank(op, x)
     check_nd_attrs(op, r, pads=pads, kernel_size=kernel_size, strides=strides, dilations=dilations)
-    _float(op, x)
+    if not (integers and x.dtype in (DType.int8, DType.uint8)):  # ONNX MaxPool's integer types
+        _float(op, x)
     for i, p in enumerate(pads):
         if p >= dilations[i % r] * (kernel_size[i % r] - 1) + 1:
             raise ShapeError(f"{op}: each pad must be smaller than the (dilated) kernel {kernel_size}, got pads {pads}")
@@ -299,8 +300,10 @@ def _pool_like_type(op: str, x: TensorType, y: TensorType, y_is: str, **attrs) -
     return pooled
 
 
-defop("max_pool", lambda x, **a: pool_type("max_pool", x, **a), attrs=_POOL_ATTRS, family="nn",
-      doc="N-D max pooling (padding counts as -inf), with dilations.")
+# max_pool also takes int8/uint8 (as ONNX MaxPool; padding counts as the dtype's minimum):
+# autodiff differentiates float values only, so an integer pool never reaches the VJP.
+defop("max_pool", lambda x, **a: pool_type("max_pool", x, integers=True, **a), attrs=_POOL_ATTRS, family="nn",
+      doc="N-D max pooling (padding counts as -inf, or the integer dtype's minimum), with dilations.")
 defop("max_pool_grad", lambda x, g, **a: (_pool_like_type("max_pool_grad", x, g, "output", **a), x)[1], inputs=2,
       attrs=_POOL_ATTRS, family="nn", doc="Internal: routes g to the first maximum of each max_pool window of x.")
 defop("max_pool_pick", lambda x, y, **a: _pool_like_type("max_pool_pick", x, y, "input", **a), inputs=2,
@@ -321,13 +324,18 @@ for _op in ("max_pool", "max_pool_grad", "max_pool_pick", "avg_pool", "avg_pool_
     defbatch(_op, fold_rule(_op))
 
 
-def _max_pool_indices_type(x: TensorType, **attrs) -> TensorType:
+def _max_pool_indices_type(x: TensorType, *, storage_order=0, **attrs) -> TensorType:
+    if storage_order not in (0, 1):
+        raise IRValidationError(f"max_pool_indices: storage_order must be 0 (row-major) or 1 (column-major), "
+                                f"got {storage_order}")
     y = pool_type("max_pool_indices", x, **attrs)
     return TensorType(dtype=DType.int64, shape=y.shape)
 
 
-defop("max_pool_indices", _max_pool_indices_type, attrs=_POOL_ATTRS, family="nn", differentiable=False,
-      doc="ONNX MaxPool's Indices: each window's first maximum as a flat (row-major) position in x.")
+defop("max_pool_indices", _max_pool_indices_type, attrs={**_POOL_ATTRS, "storage_order": Attr("int", default=0)},
+      family="nn", differentiable=False,
+      doc="ONNX MaxPool's Indices: each window's first maximum as a flat position in x; storage_order=1 "
+          "counts the spatial dims column-major (N and C stay outermost), as ONNX's storage_order.")
 # Flat positions count across N and C, so folding the batch into N would shift them: a loop.
 defbatch("max_pool_indices", LOOP)
 

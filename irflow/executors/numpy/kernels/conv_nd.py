@@ -167,8 +167,12 @@ def _window_argmax(op, x, kernel_size, strides, pads, dilations):
 
 @kernel("max_pool")
 def max_pool(x, kernel_size=(), strides=(), pads=(), dilations=()):
-    out_sizes = _pool_geometry("max_pool", x, kernel_size, strides, pads, dilations)
-    xp = _pad(x, pads, -np.inf)
+    if x.dtype in (np.int8, np.uint8):  # ONNX MaxPool's integer types: padding is the dtype's minimum
+        out_sizes = _pool_geometry("max_pool", x.astype(np.float32), kernel_size, strides, pads, dilations)
+        xp = _pad(x, pads, np.iinfo(x.dtype).min)
+    else:
+        out_sizes = _pool_geometry("max_pool", x, kernel_size, strides, pads, dilations)
+        xp = _pad(x, pads, -np.inf)
     taps = list(_taps(kernel_size))
     out = _view(xp, taps[0], out_sizes, strides, dilations).copy()
     for tap in taps[1:]:
@@ -189,17 +193,21 @@ def max_pool_grad(x, g, kernel_size=(), strides=(), pads=(), dilations=()):
 
 
 @kernel("max_pool_indices")
-def max_pool_indices(x, kernel_size=(), strides=(), pads=(), dilations=()):
-    """Flat row-major positions in x of each window's first maximum (ONNX MaxPool's Indices)."""
+def max_pool_indices(x, kernel_size=(), strides=(), pads=(), dilations=(), storage_order=0):
+    """Flat positions in x of each window's first maximum (ONNX MaxPool's Indices): row-major,
+    or with storage_order=1 the spatial dims column-major (first spatial dim fastest), N and C
+    outermost either way (onnx's reference and onnxruntime count so)."""
     idx, out_sizes, taps = _window_argmax("max_pool_indices", x, kernel_size, strides, pads, dilations)
     r = len(out_sizes)
     tap_table = np.asarray(taps, dtype=np.int64).reshape(-1, r)[idx]  # (N, C, *out, r)
-    flat = np.arange(x.shape[0], dtype=np.int64).reshape((-1,) + (1,) * (r + 1)) * x.shape[1]
-    flat = flat + np.arange(x.shape[1], dtype=np.int64).reshape((1, -1) + (1,) * r)
-    for i in range(r):
+    nc = np.arange(x.shape[0], dtype=np.int64).reshape((-1,) + (1,) * (r + 1)) * x.shape[1]
+    nc = nc + np.arange(x.shape[1], dtype=np.int64).reshape((1, -1) + (1,) * r)
+    flat = np.zeros((), dtype=np.int64)
+    order = range(r) if storage_order == 0 else reversed(range(r))
+    for i in order:
         start = (np.arange(out_sizes[i], dtype=np.int64) * strides[i] - pads[i]).reshape((-1,) + (1,) * (r - 1 - i))
         flat = flat * x.shape[2 + i] + start + tap_table[..., i] * dilations[i]
-    return flat
+    return nc * int(np.prod(x.shape[2:], dtype=np.int64)) + flat
 
 
 @kernel("max_pool_pick")

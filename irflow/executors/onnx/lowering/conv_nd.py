@@ -72,7 +72,7 @@ def _max_pool(ctx, node, ins, outs):
 
 @lowering("max_pool_indices")
 def _max_pool_indices(ctx, node, ins, outs):
-    _, idx = ctx.emit("MaxPool", ins, 2, **_pool_attrs(node))
+    _, idx = ctx.emit("MaxPool", ins, 2, storage_order=node.attrs.get("storage_order", 0), **_pool_attrs(node))
     ctx.emit("Identity", [idx], outs)
 
 
