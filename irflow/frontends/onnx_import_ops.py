@@ -199,6 +199,11 @@ def _cast(n):
     return bind("cast", n.input(0), dtype=to)
 
 
+@importer("BitCast")
+def _bit_cast(n):
+    return bind("bit_cast", n.input(0), dtype=to_dtype(n.attr("to"), n.where()))
+
+
 @importer("CastLike")
 def _cast_like(n):
     return bind("cast", n.input(0), dtype=n.input(1).dtype)

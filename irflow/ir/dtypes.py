@@ -58,10 +58,19 @@ class DType(str, enum.Enum):
     def is_unsigned(self) -> bool:
         return self in UNSIGNED_DTYPES
 
+    @property
+    def bits(self) -> int:
+        """The width of one element in bits (bool counts 8, as ONNX and NumPy store it)."""
+        return _BITS[self]
+
 
 FLOAT_DTYPES = frozenset({DType.float16, DType.bfloat16, DType.float32, DType.float64})
 UNSIGNED_DTYPES = frozenset({DType.uint8, DType.uint16, DType.uint32, DType.uint64})
 INT_DTYPES = frozenset({DType.int8, DType.int16, DType.int32, DType.int64}) | UNSIGNED_DTYPES
+
+_BITS = {DType.float16: 16, DType.bfloat16: 16, DType.float32: 32, DType.float64: 64, DType.int8: 8,
+         DType.int16: 16, DType.int32: 32, DType.int64: 64, DType.uint8: 8, DType.uint16: 16, DType.uint32: 32,
+         DType.uint64: 64, DType.bool: 8}
 
 _TO_NUMPY: dict[DType, np.dtype] = {d: np.dtype(d.value) for d in DType if d is not DType.bfloat16}
 _FROM_NUMPY: dict[np.dtype, DType] = {v: k for k, v in _TO_NUMPY.items()}

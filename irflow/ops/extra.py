@@ -2,6 +2,7 @@
 
 - ``asin``, ``acos``, ``atan``: inverse trigonometry (no identity over the core ops gives them).
 - ``bitwise_and/or/xor/not``, ``bit_shift_left/right``: integer bit ops (not differentiable).
+- ``bit_cast``: ONNX BitCast, the same bits read as another dtype of the same width.
 - ``gather_elements`` / ``scatter_elements``: ONNX GatherElements / ScatterElements (=
   ``np.take_along_axis`` / ``np.put_along_axis``); each is the other's adjoint.
 - ``scatter_nd``: ONNX ScatterND with reduction none/mul/max/min (``add`` is the core
@@ -11,12 +12,12 @@
 from __future__ import annotations
 
 from irflow.errors import DTypeError, IrflowError, ShapeError
-from irflow.ir.dtypes import DType
+from irflow.ir.dtypes import DType, as_dtype
 from irflow.ir.types import TensorType
 import numpy as np
 
 from irflow.ir.dtypes import dtype_of_array
-from irflow.ops.common import binary_op, bind, norm_axes, unary_op, unbroadcast
+from irflow.ops.common import binary_op, bind, elementwise_rule, norm_axes, unary_op, unbroadcast
 from irflow.ops.batching import LOOP, LOOP_THIS, common_axis, reduction_rule, shift_axis, to_front
 from irflow.ops.registry import Attr, defbatch, defop, defvjp
 from irflow.ops.shape_index import scatter_nd_batch
@@ -38,9 +39,35 @@ bitwise_or = binary_op("bitwise_or", kinds="int", differentiable=False, doc="Bit
 bitwise_xor = binary_op("bitwise_xor", kinds="int", differentiable=False, doc="Bitwise xor of integers.\n\n>>> irf.bitwise_xor(a, b)  # doctest: +SKIP")
 bitwise_not = unary_op("bitwise_not", kinds="int", differentiable=False, doc="Bitwise not of integers.\n\n>>> irf.bitwise_not(a)  # doctest: +SKIP")
 bit_shift_left = binary_op("bit_shift_left", kinds="int", differentiable=False,
-                           doc="x << y for unsigned integers (uint8).\n\n>>> irf.bit_shift_left(a, b)  # doctest: +SKIP")
+                           doc="x << y for unsigned integers (uint8 ... uint64).\n\n>>> irf.bit_shift_left(a, b)  # doctest: +SKIP")
 bit_shift_right = binary_op("bit_shift_right", kinds="int", differentiable=False,
-                            doc="x >> y for unsigned integers (uint8).\n\n>>> irf.bit_shift_right(a, b)  # doctest: +SKIP")
+                            doc="x >> y for unsigned integers (uint8 ... uint64).\n\n>>> irf.bit_shift_right(a, b)  # doctest: +SKIP")
+
+
+# -- bit_cast -----------------------------------------------------------------------------------------
+
+def _bit_cast_type(x: TensorType, dtype) -> TensorType:
+    to = as_dtype(dtype)
+    if to.bits != x.dtype.bits:
+        raise DTypeError(f"bit_cast: {x.dtype.value} ({x.dtype.bits} bits) and {to.value} ({to.bits} bits) "
+                         "differ in width; bit_cast keeps the shape, so the widths must be equal")
+    return TensorType(dtype=to, shape=x.shape)
+
+
+# Reinterpreting bits has no derivative (a float's bits as an int jump at every exponent).
+defop("bit_cast", _bit_cast_type, attrs={"dtype": Attr("dtype")}, differentiable=False, family="extra",
+      doc="ONNX BitCast: the same bits read as another dtype of the same width.")
+defbatch("bit_cast", elementwise_rule("bit_cast"))  # per element: the batch axis stays where it is
+
+
+def bit_cast(x, dtype):
+    """The bits of ``x`` read as ``dtype``, which must have the same width (ONNX BitCast,
+    ``np.ndarray.view``); the shape is unchanged. Not a conversion: see ``irf.cast``.
+
+    >>> irf.bit_cast(irf.tensor(np.float32([1.0, -2.0])), "int32").numpy()
+    array([ 1065353216, -1073741824], dtype=int32)
+    """
+    return bind("bit_cast", x, dtype=as_dtype(dtype))
 
 
 # -- gather_elements / scatter_elements ---------------------------------------------------------------
@@ -317,4 +344,4 @@ def full_dynamic(shape, value, dims):
 
 
 __all__ = ["expand_dynamic", "full_dynamic", "reshape_dynamic", "asin", "acos", "atan", "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not", "bit_shift_left",
-           "bit_shift_right", "gather_elements", "scatter_elements", "scatter_nd", "topk"]
+           "bit_shift_right", "bit_cast", "gather_elements", "scatter_elements", "scatter_nd", "topk"]

@@ -117,3 +117,69 @@ def test_expand_dynamic_broadcasts_both_ways():
 def test_full_dynamic_fills_a_run_time_shape():
     check_op("full_dynamic", [np.array([2, 3], np.int64)], lambda s: np.full((2, 3), 7, np.int32),
              {"value": np.array([7], np.int32), "dims": (2, 3)})
+
+
+# -- bit_cast: the reference reinterprets each element's bytes with Python's struct -----------------------
+
+_FMT = {"float16": "<e", "float32": "<f", "float64": "<d", "int8": "<b", "uint8": "<B", "int16": "<h",
+        "uint16": "<H", "int32": "<i", "uint32": "<I", "int64": "<q", "uint64": "<Q"}
+
+
+def _struct_bit_cast(x, to):
+    import struct
+
+    flat = [struct.unpack(_FMT[to], struct.pack(_FMT[str(x.dtype)], v))[0] for v in x.ravel().tolist()]
+    return np.array(flat, dtype=to).reshape(x.shape)
+
+
+@pytest.mark.parametrize("src, to", [("float32", "int32"), ("int32", "float32"), ("float64", "uint64"),
+                                     ("int64", "float64"), ("float16", "int16"), ("uint16", "float16"),
+                                     ("uint32", "int32"), ("int8", "uint8")])
+def test_bit_cast_matches_struct(src, to):
+    if np.dtype(src).kind == "f":
+        x = np.array([[1.0, -2.5, 0.0], [-0.0, np.inf, 3e-5]], src)
+    else:
+        info = np.iinfo(src)
+        x = np.array([[info.min, -1 if info.min else 7, 0], [1, info.max, 12345 % info.max]], src)
+        if np.dtype(to).kind == "f":  # keep NaN patterns out: their payloads are not compared below
+            x = _struct_bit_cast(np.array([[1.5, -0.0, 2.0], [np.inf, -7.25, 1e-3]], to), src)
+    want = _struct_bit_cast(x, to)
+    (got,) = check_op("bit_cast", [x], lambda a: want, {"dtype": to})
+    assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+
+
+def test_bit_cast_needs_equal_widths_and_opset_26_between_float_and_int():
+    import irflow as irf
+    from irflow.errors import DTypeError, ExecutorError
+    from irflow.executors.onnx import to_model
+
+    with pytest.raises(DTypeError, match="float32 \\(32 bits\\) and int16 \\(16 bits\\) differ in width"):
+        irf.bit_cast(irf.tensor(np.zeros(2, np.float32)), "int16")
+    g = irf.function(lambda x: irf.bit_cast(x, "int32")).get_concrete_function(
+        irf.TensorSpec((2,), "float32")).graph
+    assert to_model(g).opset_import[0].version == 26  # raised from the default for BitCast
+    with pytest.raises(ExecutorError, match="opset=26"):
+        to_model(g, opset=21)
+    g8 = irf.function(lambda x: irf.bit_cast(x, "uint8")).get_concrete_function(irf.TensorSpec((2,), "int8")).graph
+    model = to_model(g8, opset=21)  # same-width ints: a Cast, which wraps as two's complement
+    assert [n.op_type for n in model.graph.node] == ["Cast"]
+
+
+def test_bit_cast_imports_from_onnx_as_the_reference_evaluator_computes():
+    import onnx
+    from onnx import TensorProto, helper
+    from onnx.reference import ReferenceEvaluator
+
+    import irflow as irf
+    from irflow.frontends.onnx_import import load
+
+    node = helper.make_node("BitCast", ["x"], ["y"], to=TensorProto.UINT32)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3])],
+                              [helper.make_tensor_value_info("y", TensorProto.UINT32, [3])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 26)])
+    onnx.checker.check_model(model)
+    x = np.array([1.0, -0.0, np.nan], np.float32)
+    (want,) = ReferenceEvaluator(model).run(None, {"x": x})
+    got = irf.run(load(model), {"x": x})["y"]
+    assert got.dtype == np.uint32
+    np.testing.assert_array_equal(got, want)

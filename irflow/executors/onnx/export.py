@@ -29,7 +29,22 @@ from irflow.executors.onnx.context import (  # noqa: F401  (re-exported: export'
     DEFAULT_OPSET, IRFLOW_DTYPE, MAX_OPSET, MIN_OPSET, ONNX_DTYPE, LoweringContext, check_opset, tensor_type_proto,
     value_info,
 )
-from irflow.executors.onnx.lowering import LOWERINGS
+from irflow.executors.onnx.lowering import LOWERINGS, NEEDS_OPSET
+
+
+def least_opset(graph: Graph, outer: dict | None = None) -> int:
+    """The least opset that lowers every node of ``graph`` and its nested graphs (0 when any
+    supported opset does: most graphs). A float <-> int bit_cast needs 26 (ONNX BitCast)."""
+    types = {**(outer or {}), **graph.value_types()}
+    need = 0
+    for node in graph.nodes:
+        rule = NEEDS_OPSET.get(node.op)
+        if rule is not None:
+            need = max(need, rule(node, types))
+        for value in node.attrs.values():
+            if isinstance(value, Graph):
+                need = max(need, least_opset(value, types))
+    return need
 
 
 def to_model(graph: Graph, *, opset: int | None = None, value_infos: bool = True) -> onnx.ModelProto:
@@ -41,7 +56,7 @@ def to_model(graph: Graph, *, opset: int | None = None, value_infos: bool = True
     >>> model = to_model(g); onnx.checker.check_model(model, full_check=True)   # doctest: +SKIP
     """
 
-    opset = check_opset(DEFAULT_OPSET if opset is None else opset)
+    opset = check_opset(max(DEFAULT_OPSET, least_opset(graph)) if opset is None else opset)
     missing = sorted({n.op for n in graph.nodes if n.op not in LOWERINGS})
     if missing:
         raise UnsupportedOpError(f"graph {graph.name!r}: no ONNX lowering for op(s) {', '.join(missing)}")

@@ -36,7 +36,7 @@ class OrtOptions:
     - ``allow_spinning``: whether idle intra-op threads spin waiting for work (lower latency,
       but they burn a core that NumPy or torch in the same process may want); None = default (on).
     - ``graph_optimization_level``: "disable", "basic", "extended" or "all" (default).
-    - ``opset``: the ONNX opset to export to (None = ``export.DEFAULT_OPSET``).
+    - ``opset``: the ONNX opset to export to (None = ``export.DEFAULT_OPSET``, or the least opset the graph needs when that is newer).
     - ``log_severity_level``: onnxruntime's session log level (3 = errors only).
 
     >>> OrtOptions(intra_op_num_threads=1, allow_spinning=False)   # doctest: +SKIP

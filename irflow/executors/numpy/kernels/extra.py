@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from irflow.executors.numpy.kernels import KERNELS, kernel
+from irflow.ir.dtypes import as_dtype
 
 KERNELS.update(
     asin=np.arcsin, acos=np.arccos, atan=np.arctan,
@@ -14,6 +15,15 @@ KERNELS.update(
 @kernel("bit_shift_left")
 def bit_shift_left(x, y):
     return np.left_shift(x, y).astype(np.result_type(x, y), copy=False)
+
+
+@kernel("bit_cast")
+def bit_cast(x, dtype):
+    to = as_dtype(dtype).numpy
+    if to.itemsize != x.dtype.itemsize:  # eager code checks types once per input dtype, not per attr:
+        raise ValueError("widths differ")  # this makes it ask the type rule, which says why
+    # A view, as reshape's kernel returns: the interpreter keeps viewed arrays out of reuse.
+    return x.view(to)
 
 
 @kernel("bit_shift_right")

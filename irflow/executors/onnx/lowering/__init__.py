@@ -10,6 +10,11 @@ from typing import Callable
 
 LOWERINGS: dict[str, Callable] = {}
 
+# Lowerings that need a newer opset than the default for some nodes: op name ->
+# fn(node, types) -> the least opset that lowers that node (types: every visible value's
+# TensorType). ``to_model`` without an explicit opset exports at the highest of these.
+NEEDS_OPSET: dict[str, Callable] = {}
+
 
 def lowering(name: str) -> Callable[[Callable], Callable]:
     """Register a lowering: ``@lowering("relu") def _(ctx, node, ins, outs): ...``."""
