@@ -1,0 +1,23 @@
+"""ONNX lowerings of the vision sampling ops (``irflow/ops/vision.py``): each is the ONNX op of
+the same name, so onnxruntime runs its own kernel. GridSample before opset 20 (GridSample-16)
+takes 4-D inputs only and spells the modes bilinear / bicubic."""
+from __future__ import annotations
+
+from irflow.errors import UnsupportedOpError
+from irflow.executors.onnx.lowering import lowering
+from irflow.executors.onnx.lowering.nn import input_type
+
+_OLD_NAMES = {"linear": "bilinear", "cubic": "bicubic", "nearest": "nearest"}
+
+
+@lowering("grid_sample")
+def _grid_sample(ctx, node, ins, outs):
+    a = node.attrs
+    mode = a["mode"]
+    if ctx.opset < 20:
+        rank = input_type(ctx, ins[0]).rank
+        if rank != 4:
+            raise UnsupportedOpError(f"grid_sample node {node.name}: a {rank}-D input needs "
+                                     f"GridSample-20 (export with opset >= 20; this export targets {ctx.opset})")
+        mode = _OLD_NAMES[mode]
+    ctx.emit("GridSample", ins, outs, mode=mode, padding_mode=a["padding_mode"], align_corners=int(a["align_corners"]))

@@ -1,0 +1,145 @@
+"""Sampling ops of vision models: ``grid_sample`` (ONNX GridSample, PyTorch's
+``F.grid_sample``) and ``roi_align`` (ONNX RoiAlign, torchvision's ``roi_align``).
+
+``grid_sample(x, grid)`` reads x (N, C, *D) at the normalized positions grid (N, *out, r) holds
+(the last axis lists x, y[, z]: the spatial dims in reverse), with nearest, linear or cubic
+(Keys, a = -0.75) interpolation and zeros / border / reflection padding, in 1 + r dims
+(4-D images, 5-D volumes; cubic too). The taps are ``vision_taps.grid_taps``, written once:
+the NumPy kernel evaluates them on arrays, the VJP on symbolic tensors. The VJP gives both
+gradients, as PyTorch's: wrt x a scatter-add of the weighted cotangent, wrt the grid (a spatial
+transformer's trainable part) the cotangent times the weights' derivatives (zero for nearest).
+Gradients are defined almost everywhere: at a pixel boundary (an integer coordinate) the
+one-sided derivative is the one of the right-hand cell, as PyTorch's.
+
+>>> x = irf.tensor(np.arange(16.0, dtype=np.float32).reshape(1, 1, 4, 4))
+>>> grid = irf.tensor(np.array([[[[0.0, 0.0], [-1.0, -1.0]]]], dtype=np.float32))  # centre, corner
+>>> irf.grid_sample(x, grid, align_corners=True).numpy()
+array([[[[7.5, 0. ]]]], dtype=float32)
+"""
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+
+from irflow.errors import DTypeError, IRValidationError, ShapeError
+from irflow.ir.types import TensorType
+from irflow.ops.batching import const_ints, fold_rule, reshape_to, shape_part
+from irflow.ops.common import bind
+from irflow.ops.registry import Attr, defbatch, defop, defvjp
+from irflow.ops.vision_taps import IR, grid_taps
+
+GRID_MODES = ("nearest", "linear", "cubic")
+PADDING_MODES = ("zeros", "border", "reflection")
+_ALIASES = {"bilinear": "linear", "bicubic": "cubic"}  # PyTorch's and GridSample-16's names
+
+
+def _grid_sample_type(x: TensorType, grid: TensorType, *, mode, padding_mode, align_corners) -> TensorType:
+    if mode not in GRID_MODES or padding_mode not in PADDING_MODES:
+        raise IRValidationError(f"grid_sample: mode {mode!r} must be one of {GRID_MODES} and padding_mode "
+                                f"{padding_mode!r} one of {PADDING_MODES}")
+    if not x.dtype.is_float or grid.dtype != x.dtype:
+        raise DTypeError(f"grid_sample: x and grid must share one float dtype, got {x.dtype} and {grid.dtype}")
+    r = x.rank - 2
+    if r < 1 or grid.rank != r + 2 or grid.shape[-1] not in (r, None):
+        raise ShapeError(f"grid_sample: x must be (N, C, *spatial) and grid (N, *out, {max(r, 1)}) with one "
+                         f"coordinate per spatial dim; got x {x} and grid {grid}")
+    n, gn = x.shape[0], grid.shape[0]
+    if isinstance(n, int) and isinstance(gn, int) and n != gn:
+        raise ShapeError(f"grid_sample: x has batch {n} but grid has batch {gn}")
+    if any(isinstance(d, int) and d < 1 for d in x.shape[2:]):
+        raise ShapeError(f"grid_sample: cannot sample an empty input {x}")
+    return TensorType(dtype=x.dtype, shape=(n if isinstance(n, int) else gn, x.shape[1]) + tuple(grid.shape[1:-1]))
+
+
+defop("grid_sample", _grid_sample_type, inputs=2, family="nn",
+      attrs={"mode": Attr("str", default="linear"), "padding_mode": Attr("str", default="zeros"),
+             "align_corners": Attr("int", default=0)},
+      doc="ONNX GridSample / F.grid_sample: x (N, C, *D) read at grid (N, *out, r); nearest/linear/cubic.")
+# x and grid both carry the op's own batch axis N: a vmapped batch folds into it.
+defbatch("grid_sample", fold_rule("grid_sample"))
+
+
+def combos(dims):
+    """Every combination of one tap per spatial dim: (flat index, weight, valid, per-dim (w, dw))."""
+    for combo in itertools.product(*[taps for taps, _ in dims]):
+        yield combo
+
+
+def flat_index(combo, sizes):
+    """The taps' indices (one per dim) as one index into the flattened spatial dims."""
+    flat = None
+    for j, (idx, _, _, _) in enumerate(combo):
+        stride = math.prod(sizes[j + 1:])
+        term = idx * stride if stride != 1 else idx
+        flat = term if flat is None else flat + term
+    return flat
+
+
+@defvjp("grid_sample")
+def _grid_sample_vjp(g, x, grid, *, out, mode, padding_mode, align_corners):
+    sizes = tuple(x.type.shape[2:])
+    if not all(isinstance(d, int) for d in sizes):
+        raise ShapeError(f"grid_sample's gradient needs static spatial sizes of x, got {x.type}")
+    n, c = x.type.shape[:2]
+    r, s = len(sizes), math.prod(sizes)
+    out_sp = tuple(grid.type.shape[1:-1])
+    p = math.prod(out_sp) if all(isinstance(d, int) for d in out_sp) else None
+    gridf = reshape_to(grid, (n, p, r), lambda: bind("concat", shape_part(grid, 0, 1), const_ints([-1, r]), axis=0))
+    gf = reshape_to(g, (n, c, p), lambda: bind("concat", shape_part(g, 0, 2), const_ints([-1]), axis=0))
+    xf = reshape_to(x, (n, c, s), lambda: bind("concat", shape_part(x, 0, 2), const_ints([s]), axis=0))
+    dims = grid_taps(IR, gridf, sizes, mode, padding_mode, align_corners)
+    idxs, updates = [], []
+    dcoord = [None] * r
+    gsum_needed = mode != "nearest"
+    for combo in combos(dims):
+        flat = bind("broadcast_like", bind("expand_dims", flat_index(combo, sizes), axes=(1,)), gf)  # (N, C, P)
+        weight, valid = None, None
+        for _, w, _, v in combo:
+            if w is not None:
+                weight = w if weight is None else weight * w
+            if v is not None:
+                valid = v if valid is None else valid & v
+        mask = None if valid is None else bind("cast", valid, dtype=x.type.dtype)
+        full = weight if mask is None else (mask if weight is None else weight * mask)
+        idxs.append(flat)
+        updates.append(gf if full is None else gf * bind("expand_dims", full, axes=(1,)))
+        if gsum_needed:
+            gv = bind("reduce_sum", gf * bind("gather_elements", xf, flat, axis=2), axes=(1,), keepdims=False)  # (N, P)
+            if mask is not None:
+                gv = gv * mask
+            for j in range(r):
+                term = combo[j][2]
+                for i in range(r):
+                    if i != j:
+                        term = term * combo[i][1]
+                term = gv * term
+                dcoord[j] = term if dcoord[j] is None else dcoord[j] + term
+    index = idxs[0] if len(idxs) == 1 else bind("concat", *idxs, axis=2)
+    upd = updates[0] if len(updates) == 1 else bind("concat", *updates, axis=2)
+    gx = bind("reshape_like", bind("scatter_elements", bind("zeros_like", xf), index, upd, axis=2, reduction="add"), x)
+    if not gsum_needed:
+        return gx, bind("zeros_like", grid)
+    # the grid's last axis lists the spatial dims in reverse (x = the last dim first)
+    parts = [dcoord[j] * dims[j][1] for j in reversed(range(r))]
+    ggrid = bind("reshape_like", bind("stack", *parts, axis=2), grid)
+    return gx, ggrid
+
+
+def grid_sample(x, grid, mode: str = "linear", padding_mode: str = "zeros", align_corners: bool = False):
+    """Sample ``x`` (N, C, *D) at the normalized positions in ``grid`` (N, *out, r), as
+    ``torch.nn.functional.grid_sample`` and ONNX GridSample: -1 and 1 are the centres of the edge
+    pixels (``align_corners=True``) or their outer edges (False). ``mode``: "nearest",
+    "linear" ("bilinear") or "cubic" ("bicubic"); ``padding_mode``: "zeros", "border",
+    "reflection". Differentiable wrt x and grid.
+
+    >>> x = irf.tensor(np.arange(4.0, dtype=np.float32).reshape(1, 1, 2, 2))
+    >>> irf.grid_sample(x, irf.tensor(np.zeros((1, 1, 1, 2), np.float32))).numpy()  # the centre
+    array([[[[1.5]]]], dtype=float32)
+    """
+    mode = _ALIASES.get(mode, mode)
+    return bind("grid_sample", x, grid, mode=mode, padding_mode=padding_mode, align_corners=int(bool(align_corners)))
+
+
+__all__ = ["grid_sample"]
