@@ -22,7 +22,7 @@ from irflow.ops.conv_nd import *  # noqa: F401,F403
 from irflow.ops.random import *  # noqa: F401,F403
 from irflow.ops.special import *  # noqa: F401,F403  (stop_gradient, call, custom_call)
 from irflow.ops import control  # noqa: E402,F401  (cond, scan, while_loop)
-from irflow.ops import resize  # noqa: E402,F401  (ONNX Resize as one op)
+from irflow.ops import resize, resize_dynamic  # noqa: E402,F401  (ONNX Resize as one op; run-time sizes)
 from irflow.ops import vision  # noqa: E402  (grid_sample, roi_align)
 from irflow.ops.vision import *  # noqa: F401,F403,E402
 from irflow.ops import segment  # noqa: E402  (segment_sum / max / min: what ragged reductions lower to)

@@ -12,8 +12,10 @@ fused op (before this op, import decomposed Resize into gathers, muls and adds, 
 Attributes: ``axes`` (the resized axes), ``out_sizes`` (their output sizes), ``scales`` (the
 per-axis scale the coordinate transform uses; ONNX's scale, or out/in when sizes were given),
 ``mode``, ``coordinate_transformation_mode``, ``nearest_mode``, ``cubic_coeff_a``,
-``exclude_outside``, ``extrapolation_value``, ``roi`` (2 per axis for tf_crop_and_resize).
-The resized axes must have static input sizes.
+``exclude_outside``, ``extrapolation_value``, ``roi`` (2 per axis for tf_crop_and_resize),
+``antialias`` (linear and cubic downscaling: the kernel widened by 1/scale, 2 * ceil(R / scale)
+taps). The resized axes must have static input sizes; ``resize_dynamic``
+(irflow/ops/resize_dynamic.py) is Resize with run-time scales / sizes / roi, with the same taps.
 
 >>> y = bind("resize", x, axes=(2, 3), out_sizes=(16, 16), scales=(2.0, 2.0), mode="linear")   # doctest: +SKIP
 """
@@ -70,36 +72,52 @@ def _nearest(nearest_mode: str, coords: np.ndarray) -> np.ndarray:
     raise IRValidationError(f"resize: nearest_mode {nearest_mode!r} is not one of {NEAREST_MODES}")
 
 
-def axis_taps(attrs: dict, j: int, in_size: int) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray | None]:
-    """(indices, weights) per tap along the j-th resized axis, and the positions outside the
-    input (tf_crop_and_resize's extrapolation) or None."""
-    out_size, scale = attrs["out_sizes"][j], float(attrs["scales"][j])
-    roi = attrs["roi"]
-    cmode = attrs["coordinate_transformation_mode"]
-    coords = source_coords(cmode, out_size, in_size, scale, (roi[2 * j], roi[2 * j + 1]) if roi else None)
-    mode = attrs["mode"]
+def _keys_cubic(a: float):
+    def kernel(d):  # Keys' cubic convolution kernel
+        d = np.abs(d)
+        return np.where(d <= 1, ((a + 2) * d - (a + 3)) * d * d + 1,
+                        np.where(d < 2, ((a * d - 5 * a) * d + 8 * a) * d - 4 * a, 0.0))
+
+    return kernel
+
+
+def taps_1d(*, mode: str, coordinate_transformation_mode: str, nearest_mode: str, cubic_coeff_a: float,
+            exclude_outside: int, antialias: int, in_size: int, out_size: int, scale: float,
+            roi: tuple[float, float] | None) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray | None]:
+    """(indices, weights) per tap along one resized axis (output position i is
+    ``sum_k w_k[i] * x[idx_k[i]]``), and the positions outside the input (tf_crop_and_resize's
+    extrapolation) or None. Indices are clamped into the input (the specification's edge padding).
+
+    ``antialias`` (linear and cubic only, as the specification says; nearest ignores it): when
+    downscaling, the kernel is stretched by 1/scale (``K(scale * d)``), so it spans
+    2 * ceil(R / scale) taps (R = 1 linear, 2 cubic), normalized to sum 1.
+    """
+    cmode = coordinate_transformation_mode
+    coords = source_coords(cmode, out_size, in_size, scale, roi)
     if mode == "nearest":
-        idx = _nearest(attrs["nearest_mode"], coords)
+        idx = _nearest(nearest_mode, coords)
         taps = [(np.clip(idx, 0, in_size - 1).astype(np.int64), np.ones_like(coords))]
     else:
         base = np.floor(coords)
         t = coords - base
-        if mode == "linear":
-            offsets, weights = (0, 1), (1 - t, t)
-        elif mode == "cubic":
-            a = float(attrs["cubic_coeff_a"])
-
-            def kernel(d):  # Keys' cubic convolution kernel
-                d = np.abs(d)
-                return np.where(d <= 1, ((a + 2) * d - (a + 3)) * d * d + 1,
-                                np.where(d < 2, ((a * d - 5 * a) * d + 8 * a) * d - 4 * a, 0.0))
-
-            offsets = (-1, 0, 1, 2)
-            weights = tuple(kernel(t - o) for o in offsets)
-        else:
+        if mode not in ("linear", "cubic"):
             raise IRValidationError(f"resize: mode {mode!r} is not one of {MODES}")
+        if antialias and scale < 1:
+            reach = 1 if mode == "linear" else 2
+            kern = (lambda d: np.clip(1 - np.abs(d), 0, None)) if mode == "linear" else _keys_cubic(float(cubic_coeff_a))
+            start = int(np.floor(-reach / scale)) + 1  # the window covers every tap with a nonzero weight
+            offsets = tuple(range(start, 1 - start + 1))
+            weights = [kern(scale * (o - t)) for o in offsets]
+            total = np.sum(weights, axis=0)
+            weights = [w / total for w in weights]
+        elif mode == "linear":
+            offsets, weights = (0, 1), [1 - t, t]
+        else:
+            kern = _keys_cubic(float(cubic_coeff_a))
+            offsets = (-1, 0, 1, 2)
+            weights = [kern(t - o) for o in offsets]
         idxs = [base + o for o in offsets]
-        if attrs["exclude_outside"]:
+        if exclude_outside:
             inside = [(i >= 0) & (i <= in_size - 1) for i in idxs]
             weights = [w * m for w, m in zip(weights, inside)]
             total = np.sum(weights, axis=0)
@@ -111,6 +129,26 @@ def axis_taps(attrs: dict, j: int, in_size: int) -> tuple[list[tuple[np.ndarray,
         if not outside.any():
             outside = None
     return taps, outside
+
+
+def tap_count(mode: str, antialias: int, scale: float) -> int:
+    """How many taps ``taps_1d`` gives per output position (for import-time size checks)."""
+    if mode == "nearest":
+        return 1
+    reach = 1 if mode == "linear" else 2
+    if antialias and scale < 1:
+        return 2 * int(np.ceil(reach / scale))
+    return 2 * reach
+
+
+_TAP_ATTRS = ("mode", "coordinate_transformation_mode", "nearest_mode", "cubic_coeff_a", "exclude_outside", "antialias")
+
+
+def axis_taps(attrs: dict, j: int, in_size: int) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray | None]:
+    """``taps_1d`` of the j-th resized axis of a ``resize`` op."""
+    roi = attrs["roi"]
+    return taps_1d(**{k: attrs.get(k, 0) for k in _TAP_ATTRS}, in_size=in_size, out_size=attrs["out_sizes"][j],
+                   scale=float(attrs["scales"][j]), roi=(roi[2 * j], roi[2 * j + 1]) if roi else None)
 
 
 def interpolation_matrix(attrs: dict, j: int, in_size: int) -> np.ndarray:
@@ -131,12 +169,12 @@ _ATTRS = {
     "mode": Attr("str", default="nearest"), "coordinate_transformation_mode": Attr("str", default="half_pixel"),
     "nearest_mode": Attr("str", default="round_prefer_floor"), "cubic_coeff_a": Attr("float", default=-0.75),
     "exclude_outside": Attr("int", default=0), "extrapolation_value": Attr("float", default=0.0),
-    "roi": Attr("floats", default=None, optional=True),
+    "roi": Attr("floats", default=None, optional=True), "antialias": Attr("int", default=0),
 }
 
 
 def _resize_type(x: TensorType, *, axes, out_sizes, scales, mode, coordinate_transformation_mode, nearest_mode,
-                 cubic_coeff_a, exclude_outside, extrapolation_value, roi) -> TensorType:
+                 cubic_coeff_a, exclude_outside, extrapolation_value, roi, antialias) -> TensorType:
     if mode not in MODES or coordinate_transformation_mode not in COORDINATE_MODES or nearest_mode not in NEAREST_MODES:
         raise IRValidationError(f"resize: mode {mode!r} / coordinate_transformation_mode "
                                 f"{coordinate_transformation_mode!r} / nearest_mode {nearest_mode!r} not supported")
@@ -159,7 +197,7 @@ def _resize_type(x: TensorType, *, axes, out_sizes, scales, mode, coordinate_tra
 
 
 defop("resize", _resize_type, attrs=_ATTRS, family="nn",
-      doc="ONNX Resize (nearest, linear, cubic; every coordinate mode) over static axes; separable taps.")
+      doc="ONNX Resize (nearest, linear, cubic; every coordinate mode; antialias) over static axes; separable taps.")
 
 
 @defbatch("resize")

@@ -233,6 +233,22 @@ CASES.update({
                     coordinate_transformation_mode="align_corners"),
                case(ins(f64(2, 1, 4, 4)), axes=(3, 2), out_sizes=(2, 8), scales=(0.5, 2.0), mode="nearest",
                     coordinate_transformation_mode="asymmetric", nearest_mode="floor")],
+    # run-time scales / sizes / roi: one value for every example (a batched one loops over the batch;
+    # loop_inputs count the given inputs only);
+    # no VJP check here: the cotangent's resized dims are unknown in the type (tests/ops/test_resize_dynamic.py)
+    "resize_dynamic": [
+        case(lambda rng: [rng.standard_normal((2, 3, 4)), None, np.array([1.5, 2.0], np.float32)], grad=False,
+             loop_inputs=(1,), mode="linear", axes=(1, 2)),
+        case(lambda rng: [rng.standard_normal((3, 5)), np.array([0.1, 0.2, 0.9, 0.7]), None, np.array([4, 3])],
+             grad=False, loop_inputs=(1, 2), mode="cubic", coordinate_transformation_mode="tf_crop_and_resize"),
+        case(lambda rng: [rng.standard_normal((2, 9)), None, np.array([0.5], np.float32)], grad=False,
+             loop_inputs=(1,), mode="linear", antialias=1, axes=(1,))],
+    "resize_dynamic_grad": [
+        case(lambda rng: [rng.standard_normal((2, 6, 8)), rng.standard_normal((2, 3, 4)), None,
+                          np.array([2.0, 2.0], np.float32)], loop_inputs=(2,), mode="linear", axes=(1, 2)),
+        case(lambda rng: [rng.standard_normal((4, 3)), rng.standard_normal((3, 5)), np.array([0.1, 0.2, 0.9, 0.7]),
+                          None, np.array([4, 3])], loop_inputs=(2, 3), mode="cubic",
+             coordinate_transformation_mode="tf_crop_and_resize", extrapolation_value=2.0)],
 })
 
 
@@ -416,7 +432,8 @@ def test_every_op_of_the_vectorized_families_has_a_rule():
     assert not missing, f"ops without a batching rule: {missing}"
 
 
-RULE_MODULES = ("shape", "shape_join", "shape_index", "shape_create", "nn", "conv", "conv_nd", "resize", "extra")
+RULE_MODULES = ("shape", "shape_join", "shape_index", "shape_create", "nn", "conv", "conv_nd", "resize", "resize_dynamic",
+                "extra")
 
 
 def test_every_op_of_the_shape_nn_conv_extra_modules_has_a_rule_or_declares_the_loop():

@@ -42,7 +42,7 @@ from irflow.executors.onnx.lowering import elementwise, reduction, linalg, shape
 from irflow.executors.onnx.lowering import special  # noqa: E402,F401
 from irflow.executors.onnx.lowering import conv  # noqa: E402,F401
 from irflow.executors.onnx.lowering import conv_nd  # noqa: E402,F401
-from irflow.executors.onnx.lowering import resize  # noqa: E402,F401
+from irflow.executors.onnx.lowering import resize, resize_dynamic  # noqa: E402,F401
 from irflow.executors.onnx.lowering import vision  # noqa: E402,F401
 from irflow.executors.onnx.lowering import extra  # noqa: E402,F401
 from irflow.executors.onnx.lowering import control  # noqa: E402,F401

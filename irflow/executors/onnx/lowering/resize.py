@@ -67,6 +67,8 @@ def _resize(ctx, node, ins, outs):
     attrs = dict(mode=a["mode"], coordinate_transformation_mode=a["coordinate_transformation_mode"],
                  nearest_mode=a["nearest_mode"], cubic_coeff_a=float(a["cubic_coeff_a"]),
                  exclude_outside=int(a["exclude_outside"]), extrapolation_value=float(a["extrapolation_value"]))
+    if a.get("antialias"):
+        attrs["antialias"] = 1
     if by_scale or not all(isinstance(d, int) for d in sizes):
         ctx.emit("Resize", [ins[0], roi, ctx.const(scales, "scales")], outs, **attrs)
     else:
