@@ -1,11 +1,11 @@
-"""ONNX vision ops -> IR: GridSample -> ``grid_sample`` (``irflow/ops/vision.py``), which
-exports back as GridSample. GridSample-16's mode names (bilinear, bicubic) are read as
-GridSample-20's (linear, cubic)."""
+"""ONNX vision ops -> IR ops of the same name (``irflow/ops/vision.py``), each exporting back as
+itself: GridSample -> ``grid_sample`` (GridSample-16's mode names bilinear / bicubic read as
+GridSample-20's linear / cubic), RoiAlign -> ``roi_align``."""
 from __future__ import annotations
 
 from irflow.frontends.onnx_import_base import importer, np_dtype, rank_of
 from irflow.ops.dispatch import bind
-from irflow.ops.vision import GRID_MODES, PADDING_MODES, _ALIASES
+from irflow.ops.vision import GRID_MODES, PADDING_MODES, ROI_COORDINATE_MODES, ROI_MODES, _ALIASES
 
 
 @importer("GridSample")
@@ -21,3 +21,18 @@ def _grid_sample(n):
     if np_dtype(grid) != np_dtype(x):  # GridSample lets the grid's float type differ from X's
         grid = bind("cast", grid, dtype=np_dtype(x))
     return bind("grid_sample", x, grid, mode=mode, padding_mode=padding, align_corners=int(n.attr("align_corners", 0)))
+
+
+@importer("RoiAlign")
+def _roi_align(n):
+    x, rois, idx = n.input(0), n.input(1), n.input(2)
+    mode = n.attr("mode", "avg")
+    # RoiAlign-10 had no coordinate_transformation_mode: its behaviour is output_half_pixel
+    cmode = n.attr("coordinate_transformation_mode", "half_pixel" if n.opset >= 16 else "output_half_pixel")
+    if mode not in ROI_MODES or cmode not in ROI_COORDINATE_MODES:
+        raise n.unsupported(f"mode {mode!r} / coordinate_transformation_mode {cmode!r}")
+    if np_dtype(rois) != np_dtype(x):  # RoiAlign's rois share X's type; say so here, not in a type rule
+        raise n.error(f"rois ({np_dtype(rois)}) must have X's type ({np_dtype(x)})")
+    return bind("roi_align", x, rois, idx, mode=mode, output_height=int(n.attr("output_height", 1)),
+                output_width=int(n.attr("output_width", 1)), sampling_ratio=int(n.attr("sampling_ratio", 0)),
+                spatial_scale=float(n.attr("spatial_scale", 1.0)), coordinate_transformation_mode=cmode)

@@ -24,8 +24,9 @@ import math
 import numpy as np
 
 from irflow.errors import DTypeError, IRValidationError, ShapeError
+from irflow.ir.dtypes import DType
 from irflow.ir.types import TensorType
-from irflow.ops.batching import const_ints, fold_rule, reshape_to, shape_part
+from irflow.ops.batching import LOOP, const_ints, fold_rule, reshape_to, shape_part
 from irflow.ops.common import bind
 from irflow.ops.registry import Attr, defbatch, defop, defvjp
 from irflow.ops.vision_taps import IR, grid_taps
@@ -142,4 +143,64 @@ def grid_sample(x, grid, mode: str = "linear", padding_mode: str = "zeros", alig
     return bind("grid_sample", x, grid, mode=mode, padding_mode=padding_mode, align_corners=int(bool(align_corners)))
 
 
-__all__ = ["grid_sample"]
+
+# -- roi_align -----------------------------------------------------------------------------------------
+ROI_MODES = ("avg", "max")
+ROI_COORDINATE_MODES = ("half_pixel", "output_half_pixel")
+
+
+def _roi_align_type(x: TensorType, rois: TensorType, batch_indices: TensorType, *, mode, output_height, output_width,
+                    sampling_ratio, spatial_scale, coordinate_transformation_mode) -> TensorType:
+    if mode not in ROI_MODES or coordinate_transformation_mode not in ROI_COORDINATE_MODES:
+        raise IRValidationError(f"roi_align: mode {mode!r} must be one of {ROI_MODES} and coordinate_transformation_mode "
+                                f"{coordinate_transformation_mode!r} one of {ROI_COORDINATE_MODES}")
+    if output_height < 1 or output_width < 1 or sampling_ratio < 0:
+        raise IRValidationError(f"roi_align: output_height {output_height} and output_width {output_width} must be "
+                                f">= 1 and sampling_ratio {sampling_ratio} >= 0")
+    if not x.dtype.is_float or rois.dtype != x.dtype:
+        raise DTypeError(f"roi_align: x and rois must share one float dtype, got {x.dtype} and {rois.dtype}")
+    if batch_indices.dtype != DType.int64:
+        raise DTypeError(f"roi_align: batch_indices must be int64, got {batch_indices.dtype}")
+    if x.rank != 4 or rois.rank != 2 or rois.shape[1] not in (4, None) or batch_indices.rank != 1:
+        raise ShapeError(f"roi_align: x must be (N, C, H, W), rois (R, 4) and batch_indices (R,); got x {x}, "
+                         f"rois {rois}, batch_indices {batch_indices}")
+    r, br = rois.shape[0], batch_indices.shape[0]
+    if isinstance(r, int) and isinstance(br, int) and r != br:
+        raise ShapeError(f"roi_align: {r} rois but {br} batch indices")
+    return TensorType(dtype=x.dtype, shape=(r if isinstance(r, int) else br, x.shape[1], output_height, output_width))
+
+
+# Not differentiable yet: with sampling_ratio=0 the number of samples per bin depends on each
+# ROI's size (data), so the adjoint (a scatter of the bilinear weights) has no static IR form;
+# a rule for a fixed sampling_ratio is future work.
+defop("roi_align", _roi_align_type, inputs=3, family="nn", differentiable=False,
+      attrs={"mode": Attr("str", default="avg"), "output_height": Attr("int", default=1),
+             "output_width": Attr("int", default=1), "sampling_ratio": Attr("int", default=0),
+             "spatial_scale": Attr("float", default=1.0),
+             "coordinate_transformation_mode": Attr("str", default="half_pixel")},
+      doc="ONNX RoiAlign: (R, C, oh, ow) bilinear average (or max) pooling of x over each ROI.")
+# A vmapped x would fold into N only with each example's batch_indices shifted by b * N; the
+# op runs in a scan over the batch instead.
+defbatch("roi_align", LOOP)
+
+
+def roi_align(x, rois, batch_indices, output_size=(1, 1), spatial_scale: float = 1.0, sampling_ratio: int = 0,
+              mode: str = "avg", aligned: bool = True):
+    """Pool each region of interest of ``x`` (N, C, H, W) to ``output_size`` bins: ONNX RoiAlign,
+    torchvision's ``roi_align`` (``aligned=True`` is ONNX's half_pixel). ``rois`` (R, 4) holds
+    (x1, y1, x2, y2) in input coordinates (times ``spatial_scale``), ``batch_indices`` (R,) the
+    image of each. ``sampling_ratio`` samples per bin side (0: as many as the bin is wide).
+    Not differentiable (yet).
+
+    >>> x = irf.tensor(np.arange(16.0, dtype=np.float32).reshape(1, 1, 4, 4))
+    >>> rois = irf.tensor(np.array([[0.0, 0.0, 2.0, 2.0]], np.float32))
+    >>> irf.roi_align(x, rois, irf.tensor(np.array([0])), output_size=(1, 1), sampling_ratio=1).numpy()  # at (0.5, 0.5)
+    array([[[[2.5]]]], dtype=float32)
+    """
+    oh, ow = (output_size, output_size) if isinstance(output_size, int) else output_size
+    return bind("roi_align", x, rois, batch_indices, mode=mode, output_height=int(oh), output_width=int(ow),
+                sampling_ratio=int(sampling_ratio), spatial_scale=float(spatial_scale),
+                coordinate_transformation_mode="half_pixel" if aligned else "output_half_pixel")
+
+
+__all__ = ["grid_sample", "roi_align"]

@@ -170,3 +170,22 @@ def grid_taps(F, grid, sizes, mode: str, padding_mode: str, align_corners: int):
                 taps.append((idx, wk, dk, valid))
         dims.append((taps, slope))
     return dims
+
+
+def roi_axis_taps(start, bin_size, pooled: int, grid: int, size: int, dtype):
+    """One ROI along one axis (NumPy): the sample positions' (low, high, w_low, w_high, valid),
+    each (pooled, grid), as ONNX RoiAlign's reference (``pre_calc_for_bilinear_interpolate``):
+    a sample outside [-1, size] reads nothing; one in [-1, 0) reads pixel 0; one at or past the
+    last pixel reads the last pixel."""
+    p = np.arange(pooled, dtype=dtype)[:, None]
+    i = np.arange(grid, dtype=dtype)[None, :]
+    pos = start + p * bin_size + (i + dtype(0.5)) * bin_size / dtype(grid)
+    valid = (pos >= -1.0) & (pos <= size)
+    pos = np.maximum(pos, 0)
+    low = pos.astype(np.int64)
+    last = low >= size - 1
+    low = np.where(last, size - 1, low)
+    high = np.where(last, size - 1, low + 1)
+    pos = np.where(last, low.astype(dtype), pos)
+    frac = pos - low
+    return low, high, (1 - frac) * valid, frac * valid, valid

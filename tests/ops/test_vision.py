@@ -166,3 +166,57 @@ def test_docstring_examples_run():
 
     result = doctest.testmod(module, extraglobs={"irf": irf, "np": np})
     assert result.attempted > 0 and result.failed == 0
+
+
+# -- roi_align ----------------------------------------------------------------------------------------
+
+def _rois(r, h, w):
+    x1, y1 = RNG.uniform(-1, w - 2, r), RNG.uniform(-1, h - 2, r)
+    return np.stack([x1, y1, x1 + RNG.uniform(0.3, 4, r), y1 + RNG.uniform(0.3, 4, r)], axis=1).astype(np.float32)
+
+
+@pytest.mark.parametrize("mode", ["avg", "max"])
+@pytest.mark.parametrize("cmode", ["half_pixel", "output_half_pixel"])
+@pytest.mark.parametrize("ratio", [0, 2])
+def test_roi_align_matches_onnx_reference_and_ort(mode, cmode, ratio):
+    x = RNG.standard_normal((2, 3, 6, 7)).astype(np.float32)
+    rois = _rois(5, 6, 7)
+    rois[0] = [2.0, 2.0, 2.0, 2.0]  # an empty ROI
+    idx = np.array([0, 1, 1, 0, 1], np.int64)
+    attrs = dict(mode=mode, output_height=3, output_width=2, sampling_ratio=ratio, spatial_scale=0.9,
+                 coordinate_transformation_mode=cmode)
+    want = onnx_reference("RoiAlign", [x, rois, idx], 16, **attrs)
+    check_op("roi_align", [x, rois, idx], lambda *a: want, attrs, rtol=1e-5, atol=1e-6)
+
+
+def test_roi_align_hand_reference():
+    """One ROI, one bin, sampling_ratio 2: the mean of four bilinear samples, written out."""
+    x = RNG.standard_normal((1, 1, 5, 5)).astype(np.float32)
+    got = irf.roi_align(irf.tensor(x), irf.tensor(np.array([[1.0, 1.0, 3.0, 3.0]], np.float32)),
+                        irf.tensor(np.array([0])), output_size=1, sampling_ratio=2).numpy()
+    img = x[0, 0].astype(np.float64)
+
+    def bilinear(y, xx):
+        y0, x0 = int(np.floor(y)), int(np.floor(xx))
+        ly, lx = y - y0, xx - x0
+        return ((1 - ly) * (1 - lx) * img[y0, x0] + (1 - ly) * lx * img[y0, x0 + 1]
+                + ly * (1 - lx) * img[y0 + 1, x0] + ly * lx * img[y0 + 1, x0 + 1])
+
+    # aligned: the ROI spans [0.5, 2.5]; samples at 1.0 and 2.0 along each axis
+    want = np.mean([bilinear(y, xx) for y in (1.0, 2.0) for xx in (1.0, 2.0)])
+    np.testing.assert_allclose(got[0, 0, 0, 0], want, rtol=1e-6)
+
+
+def test_roi_align_errors_and_vmap():
+    x = irf.tensor(np.zeros((1, 2, 4, 4), np.float32))
+    with pytest.raises(ShapeError, match="3 rois but 2 batch indices"):
+        irf.roi_align(x, irf.tensor(np.zeros((3, 4), np.float32)), irf.tensor(np.zeros(2, np.int64)))
+    with pytest.raises(ShapeError, match="batch index 3 of roi 0"):
+        irf.roi_align(x, irf.tensor(np.zeros((1, 4), np.float32)), irf.tensor(np.array([3])))
+    xs = RNG.standard_normal((2, 1, 2, 5, 5)).astype(np.float32)
+    rois = np.stack([_rois(3, 5, 5), _rois(3, 5, 5)])
+    idx = np.zeros(3, np.int64)
+    got = irf.vmap(lambda a, b: irf.roi_align(a, b, idx, output_size=2), in_axes=(0, 0))(xs, rois).numpy()
+    for b in range(2):
+        want = irf.roi_align(irf.tensor(xs[b]), irf.tensor(rois[b]), irf.tensor(idx), output_size=2).numpy()
+        np.testing.assert_allclose(got[b], want, rtol=1e-6)

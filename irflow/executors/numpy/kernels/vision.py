@@ -10,8 +10,9 @@ import numpy as np
 from irflow.ir.dtypes import dtype_of_array
 from irflow.ir.types import TensorType
 from irflow.executors.numpy.kernels import kernel
-from irflow.ops.vision import _grid_sample_type, combos, flat_index
-from irflow.ops.vision_taps import NP, grid_taps
+from irflow.errors import ShapeError
+from irflow.ops.vision import _grid_sample_type, _roi_align_type, combos, flat_index
+from irflow.ops.vision_taps import NP, grid_taps, roi_axis_taps
 
 
 def _work(dtype):
@@ -42,3 +43,53 @@ def grid_sample(x, grid, *, mode, padding_mode, align_corners):
         v = np.take_along_axis(xf, flat_index(combo, sizes)[:, None, :], axis=2)
         y += v if weight is None else v * weight[:, None, :]
     return y.reshape((n, c) + out).astype(x.dtype, copy=False)
+
+
+@kernel("roi_align")
+def roi_align(x, rois, batch_indices, *, mode, output_height, output_width, sampling_ratio, spatial_scale,
+              coordinate_transformation_mode):
+    """One ROI at a time (the sample count per bin may differ per ROI). The bilinear weights are
+    separable, so an average is two small matrices around x[b]: (oh, H) @ x[b] @ (W, ow); max
+    takes the largest weighted tap of each sample, as the ONNX reference does."""
+    _roi_align_type(*(TensorType(dtype=dtype_of_array(a), shape=a.shape) for a in (x, rois, batch_indices)),
+                    mode=mode, output_height=output_height, output_width=output_width, sampling_ratio=sampling_ratio,
+                    spatial_scale=spatial_scale, coordinate_transformation_mode=coordinate_transformation_mode)
+    n, c, h, w = x.shape
+    work = np.dtype(_work(x.dtype)).type
+    xw = x.astype(work, copy=False)
+    out = np.zeros((rois.shape[0], c, output_height, output_width), work)
+    half = coordinate_transformation_mode == "half_pixel"
+    for r, (roi, b) in enumerate(zip(rois.astype(work), batch_indices)):
+        if not 0 <= b < n:
+            raise ShapeError(f"roi_align: batch index {int(b)} of roi {r} is outside the batch of {n}")
+        x1, y1, x2, y2 = (roi * work(spatial_scale) - work(0.5 if half else 0.0))
+        rh, rw = y2 - y1, x2 - x1
+        if not half:  # malformed ROIs become 1 x 1
+            rh, rw = max(rh, work(1.0)), max(rw, work(1.0))
+        bh, bw = rh / work(output_height), rw / work(output_width)
+        gh = sampling_ratio or int(np.ceil(rh / output_height))
+        gw = sampling_ratio or int(np.ceil(rw / output_width))
+        if gh < 1 or gw < 1:  # an empty ROI: nothing sampled (the reference's count is 1)
+            continue
+        ylo, yhi, wyl, wyh, _ = roi_axis_taps(y1, bh, output_height, gh, h, work)
+        xlo, xhi, wxl, wxh, _ = roi_axis_taps(x1, bw, output_width, gw, w, work)
+        img = xw[b]
+        if mode == "avg":
+            ay = np.zeros((output_height, h), work)
+            ax = np.zeros((output_width, w), work)
+            rows_y = np.broadcast_to(np.arange(output_height)[:, None], ylo.shape)
+            rows_x = np.broadcast_to(np.arange(output_width)[:, None], xlo.shape)
+            np.add.at(ay, (rows_y, ylo), wyl)
+            np.add.at(ay, (rows_y, yhi), wyh)
+            np.add.at(ax, (rows_x, xlo), wxl)
+            np.add.at(ax, (rows_x, xhi), wxh)
+            out[r] = np.einsum("ph,chw,qw->cpq", ay, img, ax) / work(gh * gw)
+        else:
+            best = None
+            for yi, wy in ((ylo, wyl), (yhi, wyh)):
+                for xi, wx in ((xlo, wxl), (xhi, wxh)):
+                    # (C, oh, gh, ow, gw): each sample's tap, weighted
+                    v = img[:, yi[:, :, None, None], xi[None, None, :, :]] * (wy[:, :, None, None] * wx[None, None])
+                    best = v if best is None else np.maximum(best, v)
+            out[r] = best.max(axis=(2, 4))
+    return out.astype(x.dtype, copy=False)

@@ -21,3 +21,11 @@ def _grid_sample(ctx, node, ins, outs):
                                      f"GridSample-20 (export with opset >= 20; this export targets {ctx.opset})")
         mode = _OLD_NAMES[mode]
     ctx.emit("GridSample", ins, outs, mode=mode, padding_mode=a["padding_mode"], align_corners=int(a["align_corners"]))
+
+
+@lowering("roi_align")
+def _roi_align(ctx, node, ins, outs):
+    a = node.attrs
+    ctx.emit("RoiAlign", ins, outs, mode=a["mode"], output_height=a["output_height"], output_width=a["output_width"],
+             sampling_ratio=a["sampling_ratio"], spatial_scale=float(a["spatial_scale"]),
+             coordinate_transformation_mode=a["coordinate_transformation_mode"])
