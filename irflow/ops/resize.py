@@ -93,6 +93,8 @@ def taps_1d(*, mode: str, coordinate_transformation_mode: str, nearest_mode: str
     2 * ceil(R / scale) taps (R = 1 linear, 2 cubic), normalized to sum 1.
     """
     cmode = coordinate_transformation_mode
+    if out_size == 0:  # nothing to sample (and a tiny antialias scale would ask for a huge window)
+        return [(np.zeros(0, np.int64), np.zeros(0))], None
     coords = source_coords(cmode, out_size, in_size, scale, roi)
     if mode == "nearest":
         idx = _nearest(nearest_mode, coords)

@@ -64,10 +64,8 @@ def _check_attrs(op: str, rank: int, attrs: dict) -> tuple[int, ...]:
 def _check_arg(op: str, what: str, t: TensorType | None, kinds: str, count: int) -> None:
     if t is None:
         return
-    if (t.dtype.is_float and "f" not in kinds) or (t.dtype is not DType.int64 and not t.dtype.is_float) \
-            or (t.dtype is DType.int64 and "i" not in kinds):
-        want = "int64" if kinds == "i" else "a float tensor"
-        raise DTypeError(f"{op}: {what} must be {want}, got {t.dtype.value}")
+    if not (t.dtype.is_float if kinds == "f" else t.dtype is DType.int64):
+        raise DTypeError(f"{op}: {what} must be {'a float tensor' if kinds == 'f' else 'int64'}, got {t.dtype.value}")
     if t.rank != 1:
         raise ShapeError(f"{op}: {what} must be 1-D, got shape {t.shape}")
     if isinstance(t.shape[0], int) and t.shape[0] != count:

@@ -252,3 +252,44 @@ def test_static_antialias_matches_the_dense_matrices_and_its_gradient():
     n = dense_matrix(6, 4, reference_attrs=dict(mode="linear", antialias=1), scale=4 / 6)
     check_op("resize", [x], lambda x: (np.einsum("ij,klj...->kli...", m, x.astype(np.float64)) @ n.T).astype(np.float32),
              attrs, rtol=1e-5, atol=1e-6)
+
+
+def test_opset_13_style_empty_scales_with_run_time_sizes():
+    """Opset 11-13 models pass an empty scales tensor next to sizes; a run-time roi is ignored
+    outside tf_crop_and_resize."""
+    node = helper.make_node("Resize", ["x", "roi", "scales", "sizes"], ["y"], mode="linear")
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", F32, [1, 1, 4, 6]),
+                                            helper.make_tensor_value_info("roi", F32, [8]),
+                                            helper.make_tensor_value_info("sizes", TensorProto.INT64, [4])],
+                              [helper.make_tensor_value_info("y", F32, [None] * 4)],
+                              [helper.make_tensor("scales", F32, (0,), [])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    g = irf.onnx.load(model)
+    assert [n.op for n in g.nodes] == ["resize_dynamic"]
+    feeds = {"x": RNG.standard_normal((1, 1, 4, 6)).astype(np.float32), "roi": np.zeros(8, np.float32),
+             "sizes": np.array([1, 1, 7, 3], np.int64)}
+    want = ReferenceEvaluator(model).run(None, feeds)[0]
+    np.testing.assert_allclose(irf.run(g, feeds)["y"], want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(irf.run(g, feeds, executor="ort")["y"], ort_run(model, feeds), rtol=1e-5, atol=1e-6)
+
+
+def test_tiny_antialias_scale_with_an_empty_output_is_empty():
+    y = irf.bind("resize_dynamic", irf.tensor(np.ones((2, 5))), None, irf.tensor(np.array([1e-12], np.float32)),
+                 mode="linear", antialias=1, axes=(1,)).numpy()
+    assert y.shape == (2, 0)
+
+
+def test_gradient_export_names_what_is_missing_for_keep_aspect_ratio():
+    attrs = dict(mode="linear", axes=(1, 2), keep_aspect_ratio_policy="not_larger")
+    x = RNG.standard_normal((1, 4, 6)).astype(np.float32)
+    sizes = np.array([2, 2])
+    # not_larger: scale min(2/4, 2/6) = 1/3 -> output sizes round(4/3), round(6/3) = (1, 2)
+    want = irf.bind("resize_dynamic", irf.tensor(x), None, None, irf.tensor(sizes), **attrs).numpy()
+    assert want.shape == (1, 1, 2)
+    ct = RNG.standard_normal(want.shape).astype(np.float32)
+    gx = irf.bind("resize_dynamic_grad", irf.tensor(ct), irf.tensor(x), None, None, irf.tensor(sizes), **attrs).numpy()
+    assert gx.shape == x.shape
+    np.testing.assert_allclose(np.sum(x * gx), np.sum(want * ct), rtol=1e-5)  # <x, R^T ct> = <R x, ct>
+    graph = build_graph("resize_dynamic_grad", [ct, x, None, None, sizes], attrs)
+    with pytest.raises(irf.errors.UnsupportedOpError, match="keep_aspect_ratio_policy 'not_larger' has no ONNX lowering"):
+        irf.onnx.to_model(graph)
