@@ -62,6 +62,9 @@ class LoweringContext:
         self._node_names: set[str] = set()
         self._const_cache: dict[tuple, str] = {}
         self._emitted_for_node = 0
+        # set by a lowering that leaves ONNX nodes unused (a scan written as ONNX LSTM reads
+        # the projection's inputs, not its result): the export then drops unused nodes
+        self.rnn_fused = False
 
     def begin(self, node: Node) -> None:
         """Start lowering ``node`` (names made from now on are derived from its name)."""

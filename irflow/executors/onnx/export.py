@@ -30,6 +30,7 @@ from irflow.executors.onnx.context import (  # noqa: F401  (re-exported: export'
     value_info,
 )
 from irflow.executors.onnx.lowering import LOWERINGS, NEEDS_OPSET
+from irflow.executors.onnx.lowering.rnn import sweep_dead
 
 
 def least_opset(graph: Graph, outer: dict | None = None) -> int:
@@ -71,17 +72,21 @@ def to_model(graph: Graph, *, opset: int | None = None, value_infos: bool = True
             raise ExecutorError(f"lowering node {node.name} ({node.op}) to ONNX opset {opset} failed: {type(e).__name__}: {e}") from e
         ctx.finish_node()
     ctx.node = None
-    inits = [numpy_helper.from_array(np.asarray(a), name) for name, a in graph.initializers.items()]
+    inits = [numpy_helper.from_array(np.asarray(a), name) for name, a in graph.initializers.items()] + ctx.initializers
     boundary = set(graph.input_names) | set(graph.output_names) | set(graph.initializers)
     infos = []
     if value_infos:
         infos = [value_info(v) for node in graph.nodes for v in node.outputs if v.name not in boundary]
+    if ctx.rnn_fused:  # a scan written as ONNX LSTM/GRU/RNN left its input projection unused
+        ctx.nodes = sweep_dead(ctx.nodes, list(graph.output_names), inits)
+        made = {o for n in ctx.nodes for o in n.output}
+        infos = [i for i in infos if i.name in made]
     onnx_graph = helper.make_graph(
         ctx.nodes,
         graph.name,
         [value_info(v) for v in graph.inputs],
         [value_info(v) for v in graph.outputs],
-        initializer=inits + ctx.initializers,
+        initializer=inits,
         value_info=infos,
     )
     opsets = [helper.make_opsetid("", opset)]

@@ -1,5 +1,6 @@
 """ONNX lowerings of the control-flow ops: ``cond`` -> If, ``scan`` -> Scan (or Loop when it
-scans over nothing), ``while_loop`` -> Loop.
+scans over nothing; or ONNX LSTM/GRU/RNN when it is exactly such a layer, ``lowering/rnn.py``),
+``while_loop`` -> Loop.
 
 A nested IR graph becomes an ONNX subgraph by ``lower_subgraph``: every value is renamed
 with the node's name as prefix (ONNX requires names to be unique across a model's scopes);
@@ -18,6 +19,7 @@ from onnx import helper, numpy_helper
 from irflow.errors import UnsupportedOpError
 from irflow.executors.onnx.context import LoweringContext, tensor_type_proto
 from irflow.executors.onnx.lowering import LOWERINGS, lowering
+from irflow.executors.onnx.lowering.rnn import lower_native_rnn, sweep_dead
 from irflow.ir.dtypes import DType
 from irflow.ir.graph import Graph, Node, Value
 from irflow.ir.types import TensorType
@@ -75,9 +77,13 @@ def lower_subgraph(ctx: LoweringContext, graph: Graph, prefix: str, outer: dict[
     formal += [tensor_type_proto(rename[v.name], v.type) for i, v in enumerate(graph.inputs) if i not in outer]
     boundary = {rename[v.name] for v in graph.inputs} | set(renamed.initializers)
     infos = [tensor_type_proto(v.name, v.type) for n in renamed.nodes for v in n.outputs if v.name not in boundary]
-    inits = [numpy_helper.from_array(np.asarray(a), k) for k, a in renamed.initializers.items()]
+    inits = [numpy_helper.from_array(np.asarray(a), k) for k, a in renamed.initializers.items()] + sub.initializers
+    if sub.rnn_fused:  # a fused layer left its input projection unused
+        sub.nodes = sweep_dead(sub.nodes, [o.name for o in out_infos], inits)
+        made = {o for n in sub.nodes for o in n.output}
+        infos = [i for i in infos if i.name in made]
     return helper.make_graph(sub.nodes, renamed.name.replace("/", "_"), formal, out_infos,
-                             initializer=inits + sub.initializers, value_info=infos)
+                             initializer=inits, value_info=infos)
 
 
 @lowering("cond")
@@ -119,6 +125,8 @@ def _scan(ctx, node, ins, outs):
     consts, carry, xs = ins[:nc], ins[nc:nc + ncar], ins[nc + ncar:len(ins) - int(dyn)]
     rev = int(bool(a["reverse"]))
     n_y = len(body.outputs) - ncar
+    if xs and lower_native_rnn(ctx, node, ins, outs):
+        return
     if xs:
         g = lower_subgraph(ctx, body, f"{node.name}/body/", dict(enumerate(consts)))
         dirs = {"scan_output_directions": [rev] * n_y} if n_y else {}  # helper cannot type an empty list
