@@ -52,6 +52,16 @@ ONNX_TO_DTYPE: dict[int, DType] = {
     onnx.TensorProto.UINT32: DType.uint32,
     onnx.TensorProto.UINT64: DType.uint64,
     onnx.TensorProto.BOOL: DType.bool,
+    onnx.TensorProto.FLOAT8E4M3FN: DType.float8_e4m3fn,
+    onnx.TensorProto.FLOAT8E4M3FNUZ: DType.float8_e4m3fnuz,
+    onnx.TensorProto.FLOAT8E5M2: DType.float8_e5m2,
+    onnx.TensorProto.FLOAT8E5M2FNUZ: DType.float8_e5m2fnuz,
+    onnx.TensorProto.FLOAT8E8M0: DType.float8_e8m0fnu,
+    onnx.TensorProto.FLOAT4E2M1: DType.float4_e2m1fn,
+    onnx.TensorProto.INT4: DType.int4,
+    onnx.TensorProto.UINT4: DType.uint4,
+    onnx.TensorProto.INT2: DType.int2,
+    onnx.TensorProto.UINT2: DType.uint2,
 }
 
 

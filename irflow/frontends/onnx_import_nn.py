@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from irflow.frontends.onnx_import_base import importer, np_dtype, rank_of, scalar, to_dtype
+from irflow.ir.dtypes import FLOAT8_DTYPES, DType
 from irflow.ops.conv_nd import window_counts
 from irflow.ops.dispatch import bind
 
@@ -472,8 +473,9 @@ def _dequantize(n):
     return bind("mul", xf, _per_axis(n, scale, x, axis))
 
 
-# The integer dtypes QuantizeLinear saturates to (the ONNX schema's T2 ints irflow has).
+# The integer dtypes QuantizeLinear saturates to (the ONNX schema's T2 ints).
 _QUANT_RANGE = {d: (int(np.iinfo(d).min), int(np.iinfo(d).max)) for d in ("uint8", "int8", "uint16", "int16")}
+_QUANT_RANGE.update({"int4": (-8, 7), "uint4": (0, 15), "int2": (-2, 1), "uint2": (0, 3)})
 
 
 @importer("QuantizeLinear")
@@ -484,12 +486,26 @@ def _quantize(n):
     if out_dtype is None:
         code = n.attr("output_dtype", 0)
         out_dtype = to_dtype(code, n.where()) if code else "uint8"
-    lo, hi = _QUANT_RANGE.get(str(out_dtype), (None, None))
-    if lo is None:
+    out_dtype = DType(str(out_dtype))
+    lo, hi = _QUANT_RANGE.get(out_dtype.value, (None, None))
+    if lo is None and out_dtype not in FLOAT8_DTYPES and out_dtype is not DType.float4_e2m1fn:
         raise n.unsupported(f"quantizing to {out_dtype}")
+    if n.attr("precision", 0):
+        raise n.unsupported("the precision attribute")
     if np_dtype(scale) != np_dtype(x):
         scale = bind("cast", scale, dtype=x.dtype)
-    q = bind("round", bind("div", x, _per_axis(n, scale, x, axis)))  # round half to even, as ONNX
+    q = bind("div", x, _per_axis(n, scale, x, axis))
+    if out_dtype in FLOAT8_DTYPES:
+        # The cast rounds to nearest even and saturates as the attribute says. The zero point
+        # of a float8 type must be 0 (the spec), so it is not added (nor by onnx's reference).
+        if n.attr("saturate", 1):
+            return bind("cast", q, dtype=out_dtype)
+        return bind("cast", q, dtype=out_dtype, saturate=False)
+    if out_dtype is DType.float4_e2m1fn:  # no inf or NaN code: the cast saturates on its own
+        if zp is not None:
+            q = bind("add", q, _per_axis(n, bind("cast", zp, dtype=x.dtype), x, axis))
+        return bind("cast", q, dtype=out_dtype)
+    q = bind("round", q)  # round half to even, as ONNX
     if zp is not None:
         q = bind("add", q, _per_axis(n, bind("cast", zp, dtype=x.dtype), x, axis))
     q = bind("minimum", bind("maximum", q, scalar(lo, x)), scalar(hi, x))

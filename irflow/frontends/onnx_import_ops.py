@@ -15,6 +15,7 @@ from typing import Callable
 
 import numpy as np
 
+from irflow.ir.dtypes import FLOAT8_DTYPES, DType
 from irflow.ops.dispatch import bind
 
 from irflow.frontends.onnx_import_base import (  # noqa: F401  (importer, np_dtype, ... re-exported for older imports)
@@ -191,12 +192,22 @@ def _clip(n):
     return x if (lo is not None or hi is not None) else bind("identity", x)
 
 
+def _cast_to(n, x, to):
+    """Cast with ONNX's saturate (float8 targets) and round_mode (float8_e8m0fnu) when they differ
+    from the defaults; elsewhere they change nothing and are left out of the IR node."""
+    attrs = {}
+    if not n.attr("saturate", 1) and (to in FLOAT8_DTYPES or to is DType.float8_e8m0fnu):
+        attrs["saturate"] = False
+    round_mode = n.attr("round_mode", "up")
+    round_mode = round_mode.decode() if isinstance(round_mode, bytes) else round_mode
+    if round_mode != "up" and to is DType.float8_e8m0fnu:
+        attrs["round_mode"] = round_mode
+    return bind("cast", x, dtype=to, **attrs)
+
+
 @importer("Cast")
 def _cast(n):
-    to = to_dtype(n.attr("to"), n.where())
-    if n.attr("saturate", 1) != 1 and to.is_float:
-        pass  # saturate only matters for float8 targets, which irflow does not have
-    return bind("cast", n.input(0), dtype=to)
+    return _cast_to(n, n.input(0), to_dtype(n.attr("to"), n.where()))
 
 
 @importer("BitCast")
@@ -206,7 +217,7 @@ def _bit_cast(n):
 
 @importer("CastLike")
 def _cast_like(n):
-    return bind("cast", n.input(0), dtype=n.input(1).dtype)
+    return _cast_to(n, n.input(0), n.input(1).dtype)
 
 
 # -- reductions --------------------------------------------------------------------------------------

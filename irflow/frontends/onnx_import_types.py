@@ -24,6 +24,16 @@ _TYPE_STR = {
     DType.float64: "tensor(double)", DType.int8: "tensor(int8)", DType.int16: "tensor(int16)",
     DType.int32: "tensor(int32)", DType.int64: "tensor(int64)", DType.uint8: "tensor(uint8)", DType.uint16: "tensor(uint16)",
     DType.uint32: "tensor(uint32)", DType.uint64: "tensor(uint64)", DType.bool: "tensor(bool)",
+    DType.float8_e4m3fn: "tensor(float8e4m3fn)",
+    DType.float8_e4m3fnuz: "tensor(float8e4m3fnuz)",
+    DType.float8_e5m2: "tensor(float8e5m2)",
+    DType.float8_e5m2fnuz: "tensor(float8e5m2fnuz)",
+    DType.float8_e8m0fnu: "tensor(float8e8m0)",
+    DType.float4_e2m1fn: "tensor(float4e2m1)",
+    DType.int4: "tensor(int4)",
+    DType.uint4: "tensor(uint4)",
+    DType.int2: "tensor(int2)",
+    DType.uint2: "tensor(uint2)",
 }
 
 

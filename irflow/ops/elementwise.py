@@ -296,30 +296,47 @@ def gelu(x, approximate: str = "none"):
 
 
 # -- cast -------------------------------------------------------------------------------------
-def _cast_type(x: TensorType, dtype: Any) -> TensorType:
+CAST_ROUND_MODES = ("up", "down", "nearest")
+
+
+def _cast_type(x: TensorType, dtype: Any, saturate: bool, round_mode: str) -> TensorType:
+    if round_mode not in CAST_ROUND_MODES:
+        raise DTypeError(f"cast: round_mode must be one of {', '.join(CAST_ROUND_MODES)}, got {round_mode!r}")
     return TensorType(dtype=as_dtype(dtype), shape=x.shape)
 
 
-defop("cast", _cast_type, attrs={"dtype": Attr("dtype")}, family="elementwise")
+# saturate and round_mode are ONNX Cast's: they matter only for float8 targets (saturate) and
+# float8_e8m0fnu (both); see irflow/executors/numpy/kernels/storage.py.
+defop("cast", _cast_type, attrs={"dtype": Attr("dtype"), "saturate": Attr("bool", default=True),
+                                 "round_mode": Attr("str", default="up")}, family="elementwise", storage=True)
 defbatch("cast", elementwise_rule("cast"))
 
 
 @defvjp("cast")
-def _cast_vjp(g, x, *, out, dtype):
+def _cast_vjp(g, x, *, out, dtype, **_):
     # Only float -> float carries a gradient, cast back to the input's precision.
     if x.dtype.is_float and out.dtype.is_float:
         return g if g.dtype == x.dtype else cast(g, x.dtype)
     return None
 
 
-def cast(x, dtype):
+def cast(x, dtype, *, saturate: bool = True, round_mode: str = "up"):
     """Convert to ``dtype`` (a DType or its name). Float -> int truncates toward zero (NaN and
     out-of-range values are undefined, as in C, NumPy and ONNX); anything -> bool is ``x != 0``.
 
+    To a float8 dtype values round to nearest even; ``saturate`` (ONNX Cast's attribute, on by
+    default) clamps values beyond the largest finite one (infinities too) to it, otherwise they
+    become inf (float8_e5m2) or NaN. To float8_e8m0fnu (powers of two) ``round_mode`` ("up",
+    "down", "nearest") picks the exponent. See docs/dtypes.md.
+
     >>> irf.cast(irf.tensor([-1.7, 2.7]), "int32").numpy()
     array([-1,  2], dtype=int32)
+    >>> irf.cast(irf.tensor([1000.0, 0.3]), "float8_e4m3fn").numpy()
+    array([448, 0.3125], dtype='float8_e4m3fn')
     """
-    return bind("cast", x, dtype=as_dtype(dtype))
+    if saturate is True and round_mode == "up":  # the defaults: keep the node's attrs short
+        return bind("cast", x, dtype=as_dtype(dtype))
+    return bind("cast", x, dtype=as_dtype(dtype), saturate=bool(saturate), round_mode=round_mode)
 
 
 # -- clip -------------------------------------------------------------------------------------

@@ -55,7 +55,7 @@ def _bit_cast_type(x: TensorType, dtype) -> TensorType:
 
 
 # Reinterpreting bits has no derivative (a float's bits as an int jump at every exponent).
-defop("bit_cast", _bit_cast_type, attrs={"dtype": Attr("dtype")}, differentiable=False, family="extra",
+defop("bit_cast", _bit_cast_type, attrs={"dtype": Attr("dtype")}, differentiable=False, family="extra", storage=True,
       doc="ONNX BitCast: the same bits read as another dtype of the same width.")
 defbatch("bit_cast", elementwise_rule("bit_cast"))  # per element: the batch axis stays where it is
 
@@ -245,7 +245,7 @@ def _reshape_dynamic_type(x: TensorType, shape: TensorType, dims) -> TensorType:
     return TensorType(dtype=x.dtype, shape=tuple(dims))
 
 
-defop("reshape_dynamic", _reshape_dynamic_type, inputs=2, family="extra", attrs={"dims": Attr("any")},
+defop("reshape_dynamic", _reshape_dynamic_type, inputs=2, family="extra", storage=True, attrs={"dims": Attr("any")},
       doc="ONNX Reshape with a shape read at run time (0 copies a dim, -1 infers one); `dims` is what is known of it at build time.")
 defvjp("reshape_dynamic", lambda g, x, shape, *, out, dims: (bind("reshape_like", g, x), None))
 

@@ -12,7 +12,7 @@ from typing import Any, Callable
 import numpy as np
 
 from irflow.errors import DTypeError, UnsupportedOpError
-from irflow.ir.dtypes import DType, as_dtype
+from irflow.ir.dtypes import STORAGE_DTYPES, DType, as_dtype
 from irflow.ir.types import TensorType
 
 
@@ -79,10 +79,20 @@ class OpDef:
     family: str = ""
     doc: str = ""
     batch: BatchRule | None = None  # None: no rule yet (vmap loops with a scan); LOOP: declared so
+    storage: bool = False  # takes and makes storage-only dtypes (float8, int4, ...): it moves or converts
 
     def infer_type(self, input_types: tuple, attrs: dict) -> tuple[TensorType, ...]:
+        if not self.storage:
+            for t in input_types:
+                if t is not None and t.dtype in STORAGE_DTYPES:
+                    raise storage_dtype_error(self.name, t.dtype)
         out = self.type_rule(*input_types, **attrs)
-        return out if isinstance(out, tuple) else (out,)
+        out = out if isinstance(out, tuple) else (out,)
+        if not self.storage:
+            for t in out:
+                if t.dtype in STORAGE_DTYPES:
+                    raise storage_dtype_error(self.name, t.dtype)
+        return out
 
     def fill_attrs(self, attrs: dict, where: str) -> dict:
         """Check attr names and fill defaults; raise IRValidationError naming ``where``."""
@@ -101,6 +111,13 @@ class OpDef:
             else:
                 full[k] = spec.default
         return full
+
+
+def storage_dtype_error(op: str, dtype: DType) -> DTypeError:
+    return DTypeError(
+        f"{op} does not compute on {dtype.value}: it is a storage-only dtype (held, moved, cast and "
+        f"bit_cast, nothing else); cast it to a float or int dtype first (irf.cast)"
+    )
 
 
 def _normalize_attr(kind: str, value: Any) -> Any:
@@ -133,12 +150,15 @@ def defop(
     differentiable: bool = True,
     family: str = "",
     doc: str = "",
+    storage: bool = False,
 ) -> OpDef:
-    """Declare an op. ``inputs`` is an exact count or a (min, max) range, max None = variadic."""
+    """Declare an op. ``inputs`` is an exact count or a (min, max) range, max None = variadic.
+    ``storage=True``: the op only moves or converts values, so it may take and make the
+    storage-only dtypes (float8, int4, ...); any other op raises a DTypeError naming itself."""
     if name in REGISTRY:
         raise ValueError(f"op {name!r} is declared twice")
     lo, hi = (inputs, inputs) if isinstance(inputs, int) else inputs
-    op = OpDef(name, type_rule, lo, hi, dict(attrs or {}), None, differentiable, family, doc)
+    op = OpDef(name, type_rule, lo, hi, dict(attrs or {}), None, differentiable, family, doc, storage=storage)
     REGISTRY[name] = op
     return op
 

@@ -89,7 +89,7 @@ def _prod(dims) -> int:
 
 # -- identity ----------------------------------------------------------------------------------
 
-defop("identity", lambda x: x, family="shape")
+defop("identity", lambda x: x, family="shape", storage=True)
 defvjp("identity", lambda g, x, *, out: g)
 defbatch("identity", elementwise_rule("identity"))
 
@@ -135,7 +135,7 @@ def _reshape_vjp(g, x, *, out, shape):
     return bind("reshape_like", g, x)
 
 
-defop("reshape", _reshape_type, attrs={"shape": Attr("ints")}, family="shape")
+defop("reshape", _reshape_type, attrs={"shape": Attr("ints")}, family="shape", storage=True)
 defvjp("reshape", _reshape_vjp)
 
 
@@ -167,7 +167,7 @@ def _reshape_like_type(x: TensorType, like: TensorType) -> TensorType:
     return TensorType(dtype=x.dtype, shape=like.shape)
 
 
-defop("reshape_like", _reshape_like_type, inputs=2, family="shape",
+defop("reshape_like", _reshape_like_type, inputs=2, family="shape", storage=True,
       doc="Reshape x to the run-time shape of `like` (internal: VJP rules under symbolic dims).")
 defvjp("reshape_like", lambda g, x, like, *, out: (bind("reshape_like", g, x), None))
 
@@ -202,7 +202,7 @@ def _expand_dims_type(x: TensorType, axes) -> TensorType:
     return TensorType(dtype=x.dtype, shape=tuple(1 if i in ax else next(it) for i in range(rank)))
 
 
-defop("expand_dims", _expand_dims_type, attrs={"axes": Attr("ints")}, family="shape")
+defop("expand_dims", _expand_dims_type, attrs={"axes": Attr("ints")}, family="shape", storage=True)
 defvjp("expand_dims", lambda g, x, *, out, axes: bind("squeeze", g, axes=norm_axes(axes, out.type.rank, "expand_dims")))
 
 
@@ -248,7 +248,7 @@ def _squeeze_vjp(g, x, *, out, axes):
     return grad
 
 
-defop("squeeze", _squeeze_type, attrs={"axes": Attr("ints", default=None, optional=True)}, family="shape")
+defop("squeeze", _squeeze_type, attrs={"axes": Attr("ints", default=None, optional=True)}, family="shape", storage=True)
 defvjp("squeeze", _squeeze_vjp)
 
 
@@ -284,7 +284,7 @@ def inverse_perm(perm: Sequence[int] | None, rank: int) -> tuple[int, ...]:
     return tuple(inv)
 
 
-defop("transpose", _transpose_type, attrs={"perm": Attr("ints", default=None, optional=True)}, family="shape")
+defop("transpose", _transpose_type, attrs={"perm": Attr("ints", default=None, optional=True)}, family="shape", storage=True)
 defvjp("transpose", lambda g, x, *, out, perm: bind("transpose", g, perm=inverse_perm(perm, x.type.rank)))
 
 

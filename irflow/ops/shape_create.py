@@ -22,7 +22,7 @@ from irflow.ops.shape import check_fill_value, as_int_tuple
 
 # -- shape_of -------------------------------------------------------------------------------------
 
-defop("shape_of", lambda x: TensorType(dtype=DType.int64, shape=(x.rank,)), differentiable=False, family="shape")
+defop("shape_of", lambda x: TensorType(dtype=DType.int64, shape=(x.rank,)), differentiable=False, family="shape", storage=True)
 
 
 @defbatch("shape_of")
@@ -215,7 +215,7 @@ def _constant_type(value: np.ndarray) -> TensorType:
     return TensorType(dtype=dtype_of_array(value), shape=value.shape)
 
 
-defop("constant", _constant_type, inputs=0, attrs={"value": Attr("array")}, differentiable=False, family="shape")
+defop("constant", _constant_type, inputs=0, attrs={"value": Attr("array")}, differentiable=False, family="shape", storage=True)
 
 
 def constant(value: Any, dtype: Any = None):

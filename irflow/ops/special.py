@@ -103,7 +103,7 @@ def _call_type(*input_types, graph):
     return out if len(out) != 1 else out[0]
 
 
-defop("call", _call_type, inputs=(0, None), attrs={"graph": Attr("graph")}, family="special",
+defop("call", _call_type, inputs=(0, None), attrs={"graph": Attr("graph")}, family="special", storage=True,
       doc="Apply a Graph as one op: inputs are the graph's inputs in order, outputs its outputs.")
 
 # Gradient graphs of called graphs, cached per (graph object, differentiated inputs, outputs).

@@ -28,7 +28,10 @@ from onnx import numpy_helper
 IR_ELEM_TYPES = {onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16, onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE,
                  onnx.TensorProto.INT8, onnx.TensorProto.INT16, onnx.TensorProto.INT32, onnx.TensorProto.INT64,
                  onnx.TensorProto.UINT8, onnx.TensorProto.UINT16, onnx.TensorProto.UINT32, onnx.TensorProto.UINT64,
-                 onnx.TensorProto.BOOL}
+                 onnx.TensorProto.BOOL, onnx.TensorProto.FLOAT8E4M3FN, onnx.TensorProto.FLOAT8E4M3FNUZ,
+                 onnx.TensorProto.FLOAT8E5M2, onnx.TensorProto.FLOAT8E5M2FNUZ, onnx.TensorProto.FLOAT8E8M0,
+                 onnx.TensorProto.FLOAT4E2M1, onnx.TensorProto.INT4, onnx.TensorProto.UINT4, onnx.TensorProto.INT2,
+                 onnx.TensorProto.UINT2}
 RANDOM_OPS = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Bernoulli", "Multinomial"}
 STRING_OPS = {"StringNormalizer", "StringSplit", "StringConcat", "RegexFullMatch", "TfIdfVectorizer", "LabelEncoder"}
 SEQUENCE_OPS_PREFIX = ("Sequence", "SplitToSequence", "ConcatFromSequence", "Optional")
@@ -128,8 +131,8 @@ def out_of_scope(case) -> str | None:
             return "sequences / optionals"
         if t not in IR_ELEM_TYPES:
             name = onnx.TensorProto.DataType.Name(t)
-            if name.startswith("FLOAT8") or name in ("INT4", "UINT4", "FLOAT4E2M1", "INT2", "UINT2"):
-                return "float8 / int4 / float4 dtypes"
+            if name.startswith("FLOAT6"):
+                return "float6 dtypes"
             if name == "STRING":
                 return "string dtype"
             if name.startswith("COMPLEX"):
@@ -163,7 +166,8 @@ def compare(got, want, rtol, atol) -> str | None:
         return f"dtype {got.dtype} != expected {want.dtype}"
     if got.shape != want.shape:
         return f"shape {got.shape} != expected {want.shape}"
-    if want.dtype.kind == "V":  # bfloat16 (ml_dtypes): compare as float32, NaNs equal
+    if want.dtype.kind == "V" or (want.dtype.kind == "f" and want.dtype.itemsize == 1):
+        # ml_dtypes' bfloat16, float8, float4, int4, ...: compare as float32 (exact), NaNs equal
         got, want = got.astype(np.float32), want.astype(np.float32)
     try:
         if want.dtype.kind in "fc":

@@ -29,6 +29,8 @@ def _special_values(dtype: DType) -> np.ndarray:
     if dtype.is_int:
         info = np.iinfo(np_dtype)
         return np.array([[info.min, 0, info.max]], dtype=np_dtype)
+    if dtype.is_storage:  # every code of the type (2, 4 or 8 bits; NaNs, -0.0 and infs included)
+        return np.arange(2 ** dtype.bits, dtype=np.uint8).reshape(1, -1).view(np_dtype)
     if dtype is DType.bfloat16:
         bits = np.array([[0x7FC1, 0x8000, 0x7F80, 0x3F80]], dtype=np.uint16)  # NaN payload, -0.0, inf, 1.0
         return bits.view(ml_dtypes.bfloat16)

@@ -38,8 +38,23 @@ ONNX_DTYPE = {
     DType.uint32: onnx.TensorProto.UINT32,
     DType.uint64: onnx.TensorProto.UINT64,
     DType.bool: onnx.TensorProto.BOOL,
+    DType.float8_e4m3fn: onnx.TensorProto.FLOAT8E4M3FN,
+    DType.float8_e4m3fnuz: onnx.TensorProto.FLOAT8E4M3FNUZ,
+    DType.float8_e5m2: onnx.TensorProto.FLOAT8E5M2,
+    DType.float8_e5m2fnuz: onnx.TensorProto.FLOAT8E5M2FNUZ,
+    DType.float8_e8m0fnu: onnx.TensorProto.FLOAT8E8M0,
+    DType.float4_e2m1fn: onnx.TensorProto.FLOAT4E2M1,
+    DType.int4: onnx.TensorProto.INT4,
+    DType.uint4: onnx.TensorProto.UINT4,
+    DType.int2: onnx.TensorProto.INT2,
+    DType.uint2: onnx.TensorProto.UINT2,
 }
 IRFLOW_DTYPE = {v: k for k, v in ONNX_DTYPE.items()}
+# The first opset whose ops take these dtypes (float8: 19, int4/uint4: 21, float4: 23,
+# float8e8m0: 24, int2/uint2: 25); to_model exports a graph holding one at that opset at least.
+DTYPE_OPSET = {DType.float8_e4m3fn: 19, DType.float8_e4m3fnuz: 19, DType.float8_e5m2: 19, DType.float8_e5m2fnuz: 19,
+               DType.int4: 21, DType.uint4: 21, DType.float4_e2m1fn: 23, DType.float8_e8m0fnu: 24, DType.int2: 25,
+               DType.uint2: 25}
 
 _SMALL_CONST = 64  # constants up to this many elements are shared between lowerings by value
 

@@ -26,7 +26,7 @@ from irflow.errors import ExecutorError, UnsupportedOpError
 from irflow.ir.graph import Graph
 from irflow._version import __version__
 from irflow.executors.onnx.context import (  # noqa: F401  (re-exported: export's names before the split)
-    DEFAULT_OPSET, IRFLOW_DTYPE, MAX_OPSET, MIN_OPSET, ONNX_DTYPE, LoweringContext, check_opset, tensor_type_proto,
+    DEFAULT_OPSET, DTYPE_OPSET, IRFLOW_DTYPE, MAX_OPSET, MIN_OPSET, ONNX_DTYPE, LoweringContext, check_opset, tensor_type_proto,
     value_info,
 )
 from irflow.executors.onnx.lowering import LOWERINGS, NEEDS_OPSET
@@ -35,9 +35,10 @@ from irflow.executors.onnx.lowering.rnn import sweep_dead
 
 def least_opset(graph: Graph, outer: dict | None = None) -> int:
     """The least opset that lowers every node of ``graph`` and its nested graphs (0 when any
-    supported opset does: most graphs). A float <-> int bit_cast needs 26 (ONNX BitCast)."""
+    supported opset does: most graphs). A float <-> int bit_cast needs 26 (ONNX BitCast), a
+    storage-only dtype the opset that introduced it (``DTYPE_OPSET``)."""
     types = {**(outer or {}), **graph.value_types()}
-    need = 0
+    need = max((DTYPE_OPSET.get(t.dtype, 0) for t in types.values()), default=0)
     for node in graph.nodes:
         rule = NEEDS_OPSET.get(node.op)
         if rule is not None:
@@ -46,6 +47,15 @@ def least_opset(graph: Graph, outer: dict | None = None) -> int:
             if isinstance(value, Graph):
                 need = max(need, least_opset(value, types))
     return need
+
+
+def _check_dtypes_fit(graph: Graph, opset: int) -> None:
+    """ExecutorError when the graph holds a dtype that ``opset`` does not have yet."""
+    late = {t.dtype for t in graph.value_types().values() if DTYPE_OPSET.get(t.dtype, 0) > opset}
+    if late:
+        shown = ", ".join(f"{d.value} (opset {DTYPE_OPSET[d]})" for d in sorted(late, key=lambda d: d.value))
+        raise ExecutorError(f"graph {graph.name!r} holds {shown}, which ONNX opset {opset} does not have; "
+                            "export with a newer opset or leave the opset out")
 
 
 def to_model(graph: Graph, *, opset: int | None = None, value_infos: bool = True) -> onnx.ModelProto:
@@ -57,7 +67,10 @@ def to_model(graph: Graph, *, opset: int | None = None, value_infos: bool = True
     >>> model = to_model(g); onnx.checker.check_model(model, full_check=True)   # doctest: +SKIP
     """
 
-    opset = check_opset(max(DEFAULT_OPSET, least_opset(graph)) if opset is None else opset)
+    need = least_opset(graph)
+    if opset is not None:
+        _check_dtypes_fit(graph, check_opset(opset))
+    opset = check_opset(max(DEFAULT_OPSET, need) if opset is None else opset)
     missing = sorted({n.op for n in graph.nodes if n.op not in LOWERINGS})
     if missing:
         raise UnsupportedOpError(f"graph {graph.name!r}: no ONNX lowering for op(s) {', '.join(missing)}")

@@ -380,8 +380,13 @@ def _keep_where_positive(g, x, out=None):
 
 # -- cast, clip ----------------------------------------------------------------------------------
 @kernel("cast")
-def cast(x, dtype):
-    return x.astype(as_dtype(dtype).numpy, copy=False)
+def cast(x, dtype, saturate=True, round_mode="up"):
+    to = as_dtype(dtype)
+    if to.is_storage:  # float8, int4, ...: ONNX's saturation and rounding rules
+        from irflow.executors.numpy.kernels.storage import to_storage
+
+        return to_storage(x, to, saturate, round_mode)
+    return x.astype(to.numpy, copy=False)
 
 
 @kernel("clip")

@@ -30,7 +30,7 @@ from irflow.executors.numpy.kernels.elementwise import (
     INV_SQRT_PI,
 )
 from irflow.executors.onnx.lowering import lowering, simple
-from irflow.ir.dtypes import DType
+from irflow.ir.dtypes import FLOAT8_DTYPES, DType
 from irflow.ops.common import promote_dtype
 
 # Float dtypes for which onnxruntime's CPU provider implements Tan, Erf, Softplus, Elu,
@@ -219,7 +219,13 @@ def _gelu(ctx, node, ins, outs):
 
 @lowering("cast")
 def _cast(ctx, node, ins, outs):
-    ctx.emit("Cast", ins, outs, to=_onnx_dtype(node.outputs[0].type.dtype))
+    to = node.outputs[0].type.dtype
+    attrs = {}
+    if not node.attrs.get("saturate", True) and (to in FLOAT8_DTYPES or to is DType.float8_e8m0fnu):
+        attrs["saturate"] = 0  # ONNX's default is 1; the attribute is only allowed to matter here
+    if node.attrs.get("round_mode", "up") != "up" and to is DType.float8_e8m0fnu:
+        attrs["round_mode"] = node.attrs["round_mode"]
+    ctx.emit("Cast", ins, outs, to=_onnx_dtype(to), **attrs)
 
 
 @lowering("clip")
