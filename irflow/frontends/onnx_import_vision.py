@@ -1,7 +1,10 @@
 """ONNX vision ops -> IR ops of the same name (``irflow/ops/vision.py``), each exporting back as
 itself: GridSample -> ``grid_sample`` (GridSample-16's mode names bilinear / bicubic read as
-GridSample-20's linear / cubic), RoiAlign -> ``roi_align``."""
+GridSample-20's linear / cubic), RoiAlign -> ``roi_align``,
+Col2Im -> ``col2im`` (sizes known at import) or ``col2im_dynamic`` (sizes computed at run time)."""
 from __future__ import annotations
+
+import numpy as np
 
 from irflow.frontends.onnx_import_base import importer, np_dtype, rank_of
 from irflow.ops.dispatch import bind
@@ -36,3 +39,24 @@ def _roi_align(n):
     return bind("roi_align", x, rois, idx, mode=mode, output_height=int(n.attr("output_height", 1)),
                 output_width=int(n.attr("output_width", 1)), sampling_ratio=int(n.attr("sampling_ratio", 0)),
                 spatial_scale=float(n.attr("spatial_scale", 1.0)), coordinate_transformation_mode=cmode)
+
+
+@importer("Col2Im")
+def _col2im(n):
+    x = n.input(0)
+    known = n.ctx.known_value(n.input_names[1]), n.ctx.known_value(n.input_names[2])
+    t = n.type(1)
+    r = len(known[0]) if known[0] is not None else (t.shape[0] if t is not None and t.rank == 1 else None)
+    if not isinstance(r, int) or r < 1:
+        raise n.unsupported("image_shape must have a static length (the number of spatial dims)")
+    strides = tuple(n.attr("strides") or [1] * r)
+    pads = tuple(n.attr("pads") or [0] * (2 * r))
+    dilations = tuple(n.attr("dilations") or [1] * r)
+    if any(v is None for v in known):  # sizes computed at run time: output sizes unknown until then
+        return bind("col2im_dynamic", x, n.input(1), n.input(2), strides=strides, pads=pads, dilations=dilations)
+    image, block = n.const_ints(1, "image_shape"), n.const_ints(2, "block_shape")
+    if len(block) != r or min(image) < 1 or min(block) < 1:
+        raise n.error(f"image_shape {list(image)} and block_shape {list(block)} must be positive, one per spatial dim")
+    n.check_fits((np.prod(block, dtype=np.float64),), np.float64, "Col2Im's block")
+    return bind("col2im", x, image_shape=tuple(image), block_shape=tuple(block), strides=strides, pads=pads,
+                dilations=dilations)

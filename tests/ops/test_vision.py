@@ -159,12 +159,12 @@ def test_gridsample16_imports_and_exports_for_old_opsets():
     np.testing.assert_allclose(irf.run(g, {"x": x, "g": grid})["y"], want, rtol=1e-5, atol=1e-6)
 
 
-def test_docstring_examples_run():
+@pytest.mark.parametrize("module", ["irflow.ops.vision", "irflow.ops.vision_conv"])
+def test_docstring_examples_run(module):
     import doctest
+    import importlib
 
-    import irflow.ops.vision as module
-
-    result = doctest.testmod(module, extraglobs={"irf": irf, "np": np})
+    result = doctest.testmod(importlib.import_module(module), extraglobs={"irf": irf, "np": np})
     assert result.attempted > 0 and result.failed == 0
 
 
@@ -220,3 +220,60 @@ def test_roi_align_errors_and_vmap():
     for b in range(2):
         want = irf.roi_align(irf.tensor(xs[b]), irf.tensor(rois[b]), irf.tensor(idx), output_size=2).numpy()
         np.testing.assert_allclose(got[b], want, rtol=1e-6)
+
+
+# -- col2im -------------------------------------------------------------------------------------------
+
+COL2IM_CASES = [  # image, block, strides, pads, dilations
+    ((5, 5), (2, 2), (1, 1), (0, 0, 0, 0), (1, 1)),
+    ((6, 7), (3, 2), (2, 1), (1, 0, 1, 2), (1, 2)),
+    ((4,), (3,), (1,), (1, 1), (1,)),
+    ((3, 4, 3), (2, 2, 1), (1, 2, 1), (0, 1, 0, 0, 1, 0), (1, 1, 2)),
+]
+
+
+@pytest.mark.parametrize("image,block,strides,pads,dilations", COL2IM_CASES)
+def test_col2im_matches_onnx_reference_ort_and_gradient(image, block, strides, pads, dilations):
+    from irflow.ops.vision_conv import block_counts
+
+    counts = block_counts(image, block, strides, pads, dilations)
+    x = RNG.standard_normal((2, 3 * int(np.prod(block)), int(np.prod(counts)))).astype(np.float32)
+    attrs = dict(image_shape=image, block_shape=block, strides=strides, pads=pads, dilations=dilations)
+    want = onnx_reference("Col2Im", [x, np.array(image), np.array(block)], 18, strides=strides, pads=pads,
+                          dilations=dilations)
+    check_op("col2im", [x], lambda x: want, attrs, rtol=1e-5, atol=1e-5)
+
+
+def test_col2im_matches_torch_fold():
+    torch = pytest.importorskip("torch", reason="PyTorch cross-checks need torch")
+    x = RNG.standard_normal((2, 3 * 6, 6))  # 3 x 2 blocks
+    got = irf.col2im(irf.tensor(x), (5, 6), (2, 3), strides=(2, 1), pads=(1, 0, 1, 0), dilations=(1, 2)).numpy()
+    want = torch.nn.functional.fold(torch.tensor(x), (5, 6), (2, 3), dilation=(1, 2), padding=(1, 0), stride=(2, 1))
+    np.testing.assert_allclose(got, want.numpy(), rtol=1e-12)
+
+
+def test_col2im_with_run_time_sizes_imports_as_col2im_dynamic():
+    node = helper.make_node("Col2Im", ["x", "image", "block"], ["y"], strides=[1, 2])
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, None]),
+                                            helper.make_tensor_value_info("image", TensorProto.INT64, [2]),
+                                            helper.make_tensor_value_info("block", TensorProto.INT64, [2])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, None, None])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    g = irf.onnx.load(model)
+    assert [n.op for n in g.nodes] == ["col2im_dynamic"]
+    x, image, block = RNG.standard_normal((1, 8, 6)).astype(np.float32), np.array([4, 5]), np.array([2, 2])
+    want = onnx_reference("Col2Im", [x, image, block], 18, strides=[1, 2])
+    for executor in ("numpy", "ort"):
+        np.testing.assert_allclose(irf.run(g, {"x": x, "image": image, "block": block}, executor=executor)["y"], want,
+                                   rtol=1e-6)
+
+
+def test_col2im_errors_and_vmap():
+    with pytest.raises(ShapeError, match=r"dim 2 \(5\) must be the number of blocks"):
+        irf.col2im(irf.tensor(np.zeros((1, 4, 5), np.float32)), (3, 3), (2, 2))
+    with pytest.raises(ShapeError, match="not a multiple of prod"):
+        irf.col2im(irf.tensor(np.zeros((1, 5, 4), np.float32)), (3, 3), (2, 2))
+    xs = RNG.standard_normal((3, 2, 4, 4)).astype(np.float32)
+    got = irf.vmap(lambda a: irf.col2im(a, (3, 3), (2, 2)))(xs).numpy()
+    for b in range(3):
+        np.testing.assert_allclose(got[b], irf.col2im(irf.tensor(xs[b]), (3, 3), (2, 2)).numpy(), rtol=1e-6)

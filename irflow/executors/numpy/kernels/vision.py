@@ -11,6 +11,8 @@ from irflow.ir.dtypes import dtype_of_array
 from irflow.ir.types import TensorType
 from irflow.executors.numpy.kernels import kernel
 from irflow.errors import ShapeError
+from irflow.executors.numpy.kernels.conv_nd import _col2im
+from irflow.ops.vision_conv import _col2im_type, block_counts
 from irflow.ops.vision import _grid_sample_type, _roi_align_type, combos, flat_index
 from irflow.ops.vision_taps import NP, grid_taps, roi_axis_taps
 
@@ -93,3 +95,19 @@ def roi_align(x, rois, batch_indices, *, mode, output_height, output_width, samp
                     best = v if best is None else np.maximum(best, v)
             out[r] = best.max(axis=(2, 4))
     return out.astype(x.dtype, copy=False)
+
+
+@kernel("col2im")
+def col2im(x, *, image_shape, block_shape, strides, pads, dilations):
+    _col2im_type(TensorType(dtype=dtype_of_array(x), shape=x.shape), image_shape=image_shape, block_shape=block_shape,
+                 strides=strides, pads=pads, dilations=dilations)
+    counts = block_counts(image_shape, block_shape, strides, pads, dilations)
+    n, ck = x.shape[:2]
+    cols = x.astype(_work(x.dtype), copy=False).reshape((n, ck // math.prod(block_shape)) + tuple(block_shape) + counts)
+    return _col2im(cols, tuple(image_shape), block_shape, strides, pads, dilations, counts).astype(x.dtype, copy=False)
+
+
+@kernel("col2im_dynamic")
+def col2im_dynamic(x, image_shape, block_shape, *, strides, pads, dilations):
+    return col2im(x, image_shape=tuple(int(v) for v in image_shape), block_shape=tuple(int(v) for v in block_shape),
+                  strides=strides, pads=pads, dilations=dilations)

@@ -3,6 +3,8 @@ the same name, so onnxruntime runs its own kernel. GridSample before opset 20 (G
 takes 4-D inputs only and spells the modes bilinear / bicubic."""
 from __future__ import annotations
 
+import numpy as np
+
 from irflow.errors import UnsupportedOpError
 from irflow.executors.onnx.lowering import lowering
 from irflow.executors.onnx.lowering.nn import input_type
@@ -29,3 +31,17 @@ def _roi_align(ctx, node, ins, outs):
     ctx.emit("RoiAlign", ins, outs, mode=a["mode"], output_height=a["output_height"], output_width=a["output_width"],
              sampling_ratio=a["sampling_ratio"], spatial_scale=float(a["spatial_scale"]),
              coordinate_transformation_mode=a["coordinate_transformation_mode"])
+
+
+@lowering("col2im")
+def _col2im(ctx, node, ins, outs):
+    a = node.attrs
+    ctx.emit("Col2Im", [ins[0], ctx.const(np.asarray(a["image_shape"], np.int64), "image_shape"),
+                        ctx.const(np.asarray(a["block_shape"], np.int64), "block_shape")], outs,
+             strides=list(a["strides"]), pads=list(a["pads"]), dilations=list(a["dilations"]))
+
+
+@lowering("col2im_dynamic")
+def _col2im_dynamic(ctx, node, ins, outs):
+    a = node.attrs
+    ctx.emit("Col2Im", ins, outs, strides=list(a["strides"]), pads=list(a["pads"]), dilations=list(a["dilations"]))
