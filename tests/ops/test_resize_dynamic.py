@@ -293,3 +293,33 @@ def test_gradient_export_names_what_is_missing_for_keep_aspect_ratio():
     graph = build_graph("resize_dynamic_grad", [ct, x, None, None, sizes], attrs)
     with pytest.raises(irf.errors.UnsupportedOpError, match="keep_aspect_ratio_policy 'not_larger' has no ONNX lowering"):
         irf.onnx.to_model(graph)
+
+
+def test_torch_interpolate_to_a_run_time_size_forward_and_gradient(tmp_path):
+    """A UNet-style skip connection: F.interpolate to another tensor's symbolic size exports
+    Resize with sizes computed from Shape; it imports as resize_dynamic and matches torch
+    (values and the gradient wrt x) on NumPy and on onnxruntime."""
+    torch = pytest.importorskip("torch", reason="compared against PyTorch where it is installed")
+    import torch.nn.functional as F
+
+    class Up(torch.nn.Module):
+        def forward(self, x, skip):
+            return F.interpolate(x, size=skip.shape[2:], mode="bilinear", align_corners=False) * skip
+
+    x = torch.randn(2, 3, 5, 7, requires_grad=True)
+    skip = torch.randn(2, 3, 11, 13)
+    path = tmp_path / "up.onnx"
+    torch.onnx.export(Up(), (x, skip), str(path), dynamo=False, input_names=["x", "skip"], output_names=["y"],
+                      dynamic_axes={"x": {0: "N", 2: "H", 3: "W"}, "skip": {0: "N", 2: "H2", 3: "W2"}}, opset_version=18)
+    g = irf.onnx.load(path)
+    assert "resize_dynamic" in [n.op for n in g.nodes]
+    want = Up()(x, skip)
+    ct = RNG.standard_normal(tuple(want.shape)).astype(np.float32)
+    want.backward(torch.from_numpy(ct))
+    gg = vjp(g, wrt=["x"])
+    ct_name = next(v.name for v in gg.inputs if v.name not in ("x", "skip"))
+    feeds = {"x": x.detach().numpy(), "skip": skip.numpy()}
+    for executor in ("numpy", "ort"):
+        np.testing.assert_allclose(irf.run(g, feeds, executor=executor)["y"], want.detach().numpy(), rtol=1e-5, atol=1e-5)
+        got = irf.run(gg, {**feeds, ct_name: ct}, executor=executor)[gg.output_names[-1]]
+        np.testing.assert_allclose(got, x.grad.numpy(), rtol=1e-5, atol=1e-5)
