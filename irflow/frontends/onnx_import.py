@@ -47,6 +47,8 @@ from irflow.frontends import onnx_import_control, onnx_import_nn, onnx_import_op
 from irflow.frontends import onnx_import_shape_ops  # noqa: F401
 from irflow.frontends import onnx_import_rnn  # noqa: F401  (LSTM, GRU, RNN)
 from irflow.frontends import onnx_import_vision  # noqa: F401  (GridSample, RoiAlign, Col2Im, DeformConv)
+# after the families above: it wraps their Reduce*/Squeeze/Unsqueeze/CumSum/CumProd importers
+from irflow.frontends import onnx_import_axes  # noqa: F401,E402  (axes computed at run time)
 from irflow.frontends.onnx_import_base import (  # noqa: F401  (re-exported: the importer's public names)
     DEFAULT_FOLD_LIMIT_BYTES, IMPORTERS, MIN_OPSET, ONNX_TO_DTYPE, STANDARD_DOMAINS, ImportContext, NodeView,
     initializer_array, onnx_dim, to_dtype,

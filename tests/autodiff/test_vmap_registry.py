@@ -265,6 +265,41 @@ def _seg_cases(op: str) -> list[Case]:
 
 CASES.update({op: _seg_cases(op) for op in ("segment_sum", "segment_max", "segment_min")})
 
+
+def _with_zeros(*shape):
+    def make(rng):
+        a = rng.standard_normal(shape)
+        a[rng.random(shape) < 0.3] = 0.0
+        return a
+    return make
+
+
+def _fixed(values, dtype=np.int64):
+    return lambda rng: np.array(values, dtype)
+
+
+# Run-time axes (irflow/ops/dynamic_axes.py): the axes input is the same array in every example
+# (a batched copy of it still loops, each example its own axes). VJP graphs are vmapped only where
+# the op's type is fully known (this test draws cotangents from the static type).
+CASES.update({
+    "reduce_dynamic": [case(ins(f64(2, 3, 4), _fixed([1])), kind="sum", keepdims=True, noop_with_empty_axes=False,
+                            grad=False, loop_inputs=(1,)),
+                       case(ins(f64(2, 3, 4), _fixed([-1, 0])), kind="max", keepdims=False, noop_with_empty_axes=False,
+                            grad=False, loop_inputs=(1,)),
+                       case(ins(f64(3, 2), _fixed([1, 0])), kind="prod", keepdims=False, noop_with_empty_axes=False,
+                            loop_inputs=(1,)),
+                       case(ins(f64(3, 2), _fixed([])), kind="mean", keepdims=True, noop_with_empty_axes=False,
+                            loop_inputs=(1,)),
+                       case(ins(f64(3, 2), _fixed([])), kind="min", keepdims=False, noop_with_empty_axes=True,
+                            loop_inputs=(1,))],
+    "squeeze_dynamic": [case(ins(f64(2, 1, 3, 1), _fixed([1, -1])), loop_inputs=(1,))],
+    "unsqueeze_dynamic": [case(ins(f64(2, 3), _fixed([0, -1])), grad=False, loop_inputs=(1,))],
+    "cumsum_dynamic": [case(ins(f64(3, 4), _fixed(1)), exclusive=False, reverse=False, loop_inputs=(1,)),
+                       case(ins(f64(2, 3, 4), _fixed(-1, np.int32)), exclusive=True, reverse=True, loop_inputs=(1,))],
+    "cumprod_dynamic": [case(ins(_with_zeros(3, 4), _fixed(1)), exclusive=False, reverse=False, loop_inputs=(1,)),
+                        case(ins(_with_zeros(2, 3, 4), _fixed(-3)), exclusive=True, reverse=True, loop_inputs=(1,))],
+})
+
 SCAN_OK = {"scan", "while_loop", "cond"}
 
 
@@ -366,7 +401,7 @@ def test_batching_rule_equals_loop(op, k):
 
 # The batch size is a symbol when a traced function's batch dim is one: rules must then read it
 # at run time (or loop). Checked for the families whose rules have such paths.
-SYMBOLIC_FAMILIES = {"shape", "nn", "extra", "segment"}
+SYMBOLIC_FAMILIES = {"shape", "nn", "extra", "segment", "dynamic_axes"}
 SYMBOLIC_PARAMS = [p for p in PARAMS if REGISTRY[p.values[0]].family in SYMBOLIC_FAMILIES]
 
 
@@ -433,7 +468,7 @@ def test_every_op_of_the_vectorized_families_has_a_rule():
 
 
 RULE_MODULES = ("shape", "shape_join", "shape_index", "shape_create", "nn", "conv", "conv_nd", "resize", "resize_dynamic",
-                "extra")
+                "extra", "dynamic_axes")
 
 
 def test_every_op_of_the_shape_nn_conv_extra_modules_has_a_rule_or_declares_the_loop():
