@@ -168,11 +168,12 @@ def test_static_inputs_specialize_shape_arguments():
     node = helper.make_node("ReduceMax", ["x", "axes"], ["y"], keepdims=1)
     model = make_model([node], [helper.make_tensor_value_info("x", F, [2, 3]), helper.make_tensor_value_info("axes", TensorProto.INT64, [1])],
                        [helper.make_tensor_value_info("y", F, [2, 1])], opset=18)
-    with pytest.raises(UnsupportedOpError, match="axes"):
-        load(model)  # axes computed at run time: the IR needs them as an attribute
-    g = load(model, static_inputs={"axes": np.array([1], np.int64)})
     x = rng.standard_normal((2, 3)).astype(np.float32)
-    assert g.input_names == ("x",)
+    dynamic = load(model)  # axes computed at run time: read when the graph runs
+    assert [n.op for n in dynamic.nodes] == ["reduce_dynamic"]
+    np.testing.assert_array_equal(irf.run(dynamic, {"x": x, "axes": np.array([-1])})["y"], x.max(1, keepdims=True))
+    g = load(model, static_inputs={"axes": np.array([1], np.int64)})  # bound: the static op
+    assert g.input_names == ("x",) and [n.op for n in g.nodes] == ["reduce_max"]
     np.testing.assert_array_equal(irf.run(g, {"x": x})["y"], x.max(1, keepdims=True))
 
 
