@@ -26,6 +26,12 @@ def ops_of(model) -> list[str]:
     return [n.op_type for n in model.graph.node]
 
 
+def directions(model, op: str) -> list[str]:
+    """The direction of each native ``op`` node (the two directions of a layer are one node)."""
+    return [next((a.s.decode() for a in n.attribute if a.name == "direction"), "forward")
+            for n in model.graph.node if n.op_type == op]
+
+
 def exported(graph):
     """irflow's export of ``graph`` and its outputs on onnxruntime for ``feeds``."""
     model = irf.onnx.to_model(graph)
@@ -41,8 +47,7 @@ def test_onnx_layers_export_native_and_match_onnxruntime(op, direction, seq, ini
     model, feeds = make_model(op, direction=direction, seq=seq, init=init, **attrs)
     g = irf.onnx.load(model)
     out, run = exported(g)
-    ops = ops_of(out)
-    assert ops.count(op) == (2 if direction == "bidirectional" else 1) and "Scan" not in ops
+    assert directions(out, op) == [direction] and "Scan" not in ops_of(out)
     assert_close(run(feeds), ort_run(model, feeds), tol=1e-5)
 
 
@@ -89,7 +94,7 @@ def test_layout_1_exports_native_and_matches_layout_0_on_onnxruntime():
     m1, f1 = make_model("LSTM", layout=1, seq=True, direction="bidirectional", seed=3)
     m0, _ = make_model("LSTM", layout=0, seq=True, direction="bidirectional", seed=3)
     out, run = exported(irf.onnx.load(m1))
-    assert ops_of(out).count("LSTM") == 2
+    assert directions(out, "LSTM") == ["bidirectional"]
     f0 = {"X": f1["X"].transpose(1, 0, 2), "sl": f1["sl"], "h0": f1["h0"].transpose(1, 0, 2),
           "c0": f1["c0"].transpose(1, 0, 2)}
     y, yh, yc = ort_run(m0, f0)
@@ -205,7 +210,8 @@ def test_torch_files_reexport_native_and_match_torch(kind, kw, tmp_path):
     want = [y.numpy()] + ([t.numpy() for t in hn] if kind == "LSTM" else [hn.numpy()])
     g = irf.onnx.load(path)
     out, run = exported(g)
-    assert ops_of(out).count(kind) == n and "Scan" not in ops_of(out)
+    assert directions(out, kind) == ["bidirectional" if layer.bidirectional else "forward"] * layer.num_layers
+    assert "Scan" not in ops_of(out)
     feeds = dict(zip(g.input_names, [x.numpy()] + [t.numpy() for t in (state if kind == "LSTM" else (state,))]))
     got = run(feeds)
     raw = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
@@ -225,8 +231,8 @@ def test_irf_nn_layers_export_native_and_match_torch(kind, kw, tmp_path):
     im = getattr(irf.nn, kind)(3, 4, **kw)
     im.load_state_dict({k: v.detach().numpy() for k, v in tm.state_dict().items()})
     model = irf.onnx.export(lambda x: im(x)[0], str(tmp_path / "m.onnx"), irf.TensorSpec(("a", "b", 3), "float32"))
-    n = tm.num_layers * (2 if tm.bidirectional else 1)
-    assert ops_of(model).count(torch_kind) == n and "Scan" not in ops_of(model)
+    assert directions(model, torch_kind) == ["bidirectional" if tm.bidirectional else "forward"] * tm.num_layers
+    assert "Scan" not in ops_of(model)
     sess = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
     for shape in [(2, 7, 3), (1, 3, 3)]:
         x = np.random.default_rng(shape[1]).standard_normal(shape).astype(np.float32)
@@ -234,3 +240,26 @@ def test_irf_nn_layers_export_native_and_match_torch(kind, kw, tmp_path):
         with torch.no_grad():
             want = tm(torch.tensor(x))[0].numpy()
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_directions_that_read_each_other_are_not_joined():
+    # the reverse layer starts from the forward layer's final state: two ops, in order
+    from irflow.frontends.rnn import recurrent_direction
+
+    rng = np.random.default_rng(4)
+    w, r, b = (rng.standard_normal(s).astype(np.float32) * 0.5 for s in ((12, 3), (12, 4), (12,)))
+
+    @irf.function
+    def f(x, h0):
+        y1, h1, _ = recurrent_direction("gru", x, w, r, b, b, h0, gate_order="zrh")
+        y2, h2, _ = recurrent_direction("gru", x, w, r, b, b, h1, gate_order="zrh", reverse=True)
+        return irf.concat([y1, y2], axis=-1), h2
+
+    x = rng.standard_normal((5, 2, 3)).astype(np.float32)
+    h0 = rng.standard_normal((2, 4)).astype(np.float32)
+    g = f.get_concrete_function(irf.TensorSpec(x.shape, "float32"), irf.TensorSpec(h0.shape, "float32")).graph
+    out, run = exported(g)
+    assert directions(out, "GRU") == ["forward", "reverse"]
+    feeds = dict(zip(g.input_names, (x, h0)))
+    want = Interpreter(g).run(feeds)
+    assert_close(run(feeds), [want[o] for o in g.output_names], tol=1e-5)

@@ -30,7 +30,7 @@ from irflow.executors.onnx.context import (  # noqa: F401  (re-exported: export'
     value_info,
 )
 from irflow.executors.onnx.lowering import LOWERINGS, NEEDS_OPSET
-from irflow.executors.onnx.lowering.rnn import sweep_dead
+from irflow.executors.onnx.lowering.rnn_graph import tidy
 
 
 def least_opset(graph: Graph, outer: dict | None = None) -> int:
@@ -91,7 +91,7 @@ def to_model(graph: Graph, *, opset: int | None = None, value_infos: bool = True
     if value_infos:
         infos = [value_info(v) for node in graph.nodes for v in node.outputs if v.name not in boundary]
     if ctx.rnn_fused:  # a scan written as ONNX LSTM/GRU/RNN left its input projection unused
-        ctx.nodes = sweep_dead(ctx.nodes, list(graph.output_names), inits)
+        ctx.nodes = tidy(ctx.nodes, list(graph.output_names), inits)
         made = {o for n in ctx.nodes for o in n.output}
         infos = [i for i in infos if i.name in made]
     onnx_graph = helper.make_graph(

@@ -19,7 +19,8 @@ from onnx import helper, numpy_helper
 from irflow.errors import UnsupportedOpError
 from irflow.executors.onnx.context import LoweringContext, tensor_type_proto
 from irflow.executors.onnx.lowering import LOWERINGS, lowering
-from irflow.executors.onnx.lowering.rnn import lower_native_rnn, sweep_dead
+from irflow.executors.onnx.lowering.rnn import lower_native_rnn
+from irflow.executors.onnx.lowering.rnn_graph import tidy
 from irflow.ir.dtypes import DType
 from irflow.ir.graph import Graph, Node, Value
 from irflow.ir.types import TensorType
@@ -79,7 +80,7 @@ def lower_subgraph(ctx: LoweringContext, graph: Graph, prefix: str, outer: dict[
     infos = [tensor_type_proto(v.name, v.type) for n in renamed.nodes for v in n.outputs if v.name not in boundary]
     inits = [numpy_helper.from_array(np.asarray(a), k) for k, a in renamed.initializers.items()] + sub.initializers
     if sub.rnn_fused:  # a fused layer left its input projection unused
-        sub.nodes = sweep_dead(sub.nodes, [o.name for o in out_infos], inits)
+        sub.nodes = tidy(sub.nodes, [o.name for o in out_infos], inits)
         made = {o for n in sub.nodes for o in n.output}
         infos = [i for i in infos if i.name in made]
     return helper.make_graph(sub.nodes, renamed.name.replace("/", "_"), formal, out_infos,

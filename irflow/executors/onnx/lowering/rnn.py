@@ -13,8 +13,9 @@ PyTorch's or ONNX's gate order). The scanned input must be the input projection
 ``t < seq_lens`` as ``sequence_mask`` builds it. Anything else (a changed activation, an
 extra op, a gradient or a vectorized scan, float64, peepholes) is written as ``Scan``.
 
-The projection's own nodes are then unused: ``sweep_dead`` drops them from the ONNX graph
-(onnxruntime would run them otherwise).
+The projection's own nodes are then unused: ``rnn_graph.tidy`` drops them from the ONNX graph
+(onnxruntime would run them otherwise) and joins a forward and a reverse layer into one
+bidirectional op.
 """
 from __future__ import annotations
 
@@ -339,7 +340,10 @@ def lower_native_rnn(ctx, node: Node, ins: list[str], outs: list[str]) -> bool:
         bias = ctx.emit("Concat", [wb, rb], 1, axis=0)[0]
         bias = ctx.emit("Unsqueeze", [bias, ctx.const(np.asarray([0], np.int64), "axes")], 1)[0]
     lens = empty = ""
-    if m.lens is not None:
+    cache = ctx.__dict__.setdefault("_rnn_lens", {})  # both directions read one (so they join)
+    if m.lens is not None and (m.lens, m.x) in cache:
+        lens, empty = cache[m.lens, m.x]
+    elif m.lens is not None:
         # sequence_mask keeps every step of a length over T and none of a negative one;
         # onnxruntime refuses lengths outside [0, T], so they are clamped first. For a length
         # of 0 onnxruntime's final state is zeros, the scan's its initial state: put it back.
@@ -350,6 +354,7 @@ def lower_native_rnn(ctx, node: Node, ins: list[str], outs: list[str]) -> bool:
         empty = ctx.emit("Equal", [lens, zero], 1)[0]
         empty = ctx.emit("Unsqueeze", [empty, ctx.const(np.asarray([1], np.int64), "axes")], 1)[0]  # (B, 1)
         lens = ctx.emit("Cast", [lens], 1, to=onnx.TensorProto.INT32)[0]
+        cache[m.lens, m.x] = lens, empty
     axes0 = ctx.const(np.asarray([0], np.int64), "axes")
     states = [ctx.emit("Unsqueeze", [c, axes0], 1)[0] for c in ins[nc:nc + ncar]]
     attrs: dict[str, Any] = dict(hidden_size=int(h), direction="reverse" if a["reverse"] else "forward")
@@ -371,57 +376,3 @@ def lower_native_rnn(ctx, node: Node, ins: list[str], outs: list[str]) -> bool:
     ctx.emit("Squeeze", [y_all[0], ctx.const(np.asarray([1], np.int64), "axes")], [outs[ncar]])
     ctx.rnn_fused = True
     return True
-
-
-def sweep_dead(nodes: list, outputs: list[str], initializers: list | None = None) -> list:
-    """``nodes`` without those nothing in ``outputs`` needs (a fused layer's input projection);
-    ``initializers`` (a list of TensorProtos, edited in place) loses those no node reads.
-    First a Squeeze undone by an Unsqueeze of the same one axis (or the other way round)
-    becomes an Identity of the first one's input, which onnxruntime removes: the native op's
-    ``Y`` is (T, 1, B, H), the scan's (T, B, H), and the importer and PyTorch's file put the
-    direction axis back and take it out again around it."""
-    nodes = _cancel_squeezes(nodes, initializers or [])
-    needed = set(outputs)
-    kept = []
-    for n in reversed(nodes):
-        if any(o in needed for o in n.output if o):
-            kept.append(n)
-            needed.update(i for i in n.input if i)
-            needed.update(_subgraph_reads(n))
-    kept.reverse()
-    if initializers is not None:
-        initializers[:] = [t for t in initializers if t.name in needed]
-    return kept
-
-
-def _cancel_squeezes(nodes: list, initializers: list) -> list:
-    consts = {t.name: t for t in initializers}
-    made = {o: n for n in nodes for o in n.output}
-
-    def axis(n) -> int | None:
-        if len(n.input) != 2 or n.input[1] not in consts:
-            return None
-        a = onnx.numpy_helper.to_array(consts[n.input[1]])
-        return int(a.reshape(-1)[0]) if a.size == 1 else None
-
-    inverse = {"Squeeze": "Unsqueeze", "Unsqueeze": "Squeeze"}
-    out = []
-    for n in nodes:
-        first = made.get(n.input[0]) if n.op_type in inverse and n.input else None
-        if first is not None and first.op_type == inverse[n.op_type] and axis(n) is not None and axis(n) == axis(first):
-            n = onnx.helper.make_node("Identity", [first.input[0]], list(n.output), name=n.name)
-        out.append(n)
-    return out
-
-
-def _subgraph_reads(node) -> set[str]:
-    """Every name read inside ``node``'s subgraphs (some may be the outer scope's)."""
-    names: set[str] = set()
-    for attr in node.attribute:
-        graphs = [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)
-        for g in graphs:
-            for n in g.node:
-                names.update(i for i in n.input if i)
-                names |= _subgraph_reads(n)
-            names.update(o.name for o in g.output)
-    return names
