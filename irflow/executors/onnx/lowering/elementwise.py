@@ -17,8 +17,8 @@ Choices, so that onnxruntime computes what the NumPy kernels compute:
 - Gelu (opset 20) is used natively when available; below opset 20 it is decomposed.
 
 Known onnxruntime (CPU, 1.31) gaps left as they are, the export being valid ONNX all the same:
-bfloat16 (almost no kernels, and its Python API cannot return bfloat16 arrays); int16 and
-uint16 for Max/Min (maximum, minimum, relu); uint8 for Neg; uint16 for BitShift. Its Sigmoid and float64 Gelu(tanh) are
+bfloat16 (almost no kernels, and its Python API cannot return bfloat16 arrays); uint16 for
+BitShift. (int16/uint16 Max/Min and Where run in a wider type, unsigned neg is ``0 - x``.) Its Sigmoid and float64 Gelu(tanh) are
 accurate to about 1e-9 absolute, not to full relative precision for very negative inputs.
 """
 from __future__ import annotations
@@ -38,7 +38,7 @@ from irflow.ops.common import promote_dtype
 _ORT_NATIVE = frozenset({DType.float16, DType.float32})
 
 for _name, _onnx in [
-    ("neg", "Neg"), ("abs", "Abs"), ("sign", "Sign"), ("exp", "Exp"), ("log", "Log"), ("sqrt", "Sqrt"),
+    ("abs", "Abs"), ("sign", "Sign"), ("exp", "Exp"), ("log", "Log"), ("sqrt", "Sqrt"),
     ("reciprocal", "Reciprocal"), ("sin", "Sin"), ("cos", "Cos"), ("tanh", "Tanh"), ("sigmoid", "Sigmoid"),
     ("floor", "Floor"), ("ceil", "Ceil"), ("round", "Round"), ("isnan", "IsNaN"), ("isinf", "IsInf"),
     ("logical_not", "Not"), ("logical_and", "And"), ("logical_or", "Or"), ("logical_xor", "Xor"),
@@ -161,13 +161,38 @@ def _softplus(ctx, node, ins, outs):
     ctx.emit("Add", [_op(ctx, "Relu", ins[0]), tail], outs)
 
 
+@lowering("neg")
+def _neg(ctx, node, ins, outs):
+    dtype = node.outputs[0].type.dtype
+    if dtype.is_unsigned:  # ONNX Neg takes no unsigned type; 0 - x wraps as NumPy's negative does
+        ctx.emit("Sub", [ctx.scalar(0, dtype), ins[0]], outs)
+    else:
+        ctx.emit("Neg", ins, outs)
+
+
+# Max/Min and Where in dtypes onnxruntime lacks: computed in one that holds every value (the
+# casts back are exact); uint64 goes through int64 for Where, which only moves bits.
+_MAXMIN_WIDEN = {DType.int16: DType.int32, DType.uint16: DType.uint32}
+_WHERE_WIDEN = {DType.int16: DType.int32, DType.uint16: DType.uint32, DType.uint64: DType.int64}
+
+
+def _widened(ctx, op_type: str, ins: list[str], outs: list[str], dtype: DType, wide: DType | None, keep: int = 0) -> None:
+    """``op_type`` on ``ins`` (of ``dtype``; the first ``keep`` left as they are: Where's
+    condition) computed in ``wide`` when that is not None, and cast back to ``dtype``."""
+    if wide is None:
+        ctx.emit(op_type, ins, outs)
+        return
+    args = [n if i < keep or n == "" else ctx.emit("Cast", [n], to=_onnx_dtype(wide))[0] for i, n in enumerate(ins)]
+    ctx.emit("Cast", [_op(ctx, op_type, *args)], outs, to=_onnx_dtype(dtype))
+
+
 @lowering("relu")
 def _relu(ctx, node, ins, outs):
     dtype = node.outputs[0].type.dtype
     if dtype.is_float:
         ctx.emit("Relu", ins, outs)
     else:
-        ctx.emit("Max", [ins[0], ctx.scalar(0, dtype)], outs)
+        _widened(ctx, "Max", [ins[0], ctx.scalar(0, dtype)], outs, dtype, _MAXMIN_WIDEN.get(dtype))
 
 
 @lowering("relu_grad")
@@ -235,7 +260,7 @@ def _clip(ctx, node, ins, outs):
     bounds = [ctx.scalar(b, dtype) if b is not None else "" for b in (lo, hi)]
     while bounds and bounds[-1] == "":
         bounds.pop()  # trailing optional inputs are simply left out
-    ctx.emit("Clip", [ins[0], *bounds], outs)
+    _widened(ctx, "Clip", [ins[0], *bounds], outs, dtype, _MAXMIN_WIDEN.get(dtype))  # no 16-bit int Clip kernel
 
 
 # -- binary ------------------------------------------------------------------------------------
@@ -250,9 +275,20 @@ def _binary(name: str, onnx_op: str, **attrs) -> None:
     lowering(name)(lower)
 
 
+@lowering("maximum")
+def _maximum(ctx, node, ins, outs):
+    dtype = node.outputs[0].type.dtype
+    _widened(ctx, "Max", _cast_all(ctx, ins, dtype), outs, dtype, _MAXMIN_WIDEN.get(dtype))
+
+
+@lowering("minimum")
+def _minimum(ctx, node, ins, outs):
+    dtype = node.outputs[0].type.dtype
+    _widened(ctx, "Min", _cast_all(ctx, ins, dtype), outs, dtype, _MAXMIN_WIDEN.get(dtype))
+
+
 for _name, _onnx in [
-    ("add", "Add"), ("sub", "Sub"), ("mul", "Mul"), ("div", "Div"), ("pow", "Pow"), ("maximum", "Max"),
-    ("minimum", "Min"), ("equal", "Equal"), ("less", "Less"), ("less_equal", "LessOrEqual"),
+    ("add", "Add"), ("sub", "Sub"), ("mul", "Mul"), ("div", "Div"), ("pow", "Pow"), ("equal", "Equal"), ("less", "Less"), ("less_equal", "LessOrEqual"),
     ("greater", "Greater"), ("greater_equal", "GreaterOrEqual"),
 ]:
     _binary(_name, _onnx)
@@ -282,7 +318,7 @@ def _mod(ctx, node, ins, outs):
 @lowering("where")
 def _where(ctx, node, ins, outs):
     dtype = node.outputs[0].type.dtype
-    ctx.emit("Where", [ins[0], *_cast_all(ctx, ins[1:], dtype)], outs)
+    _widened(ctx, "Where", [ins[0], *_cast_all(ctx, ins[1:], dtype)], outs, dtype, _WHERE_WIDEN.get(dtype), keep=1)
 
 
 @lowering("zeros_like")

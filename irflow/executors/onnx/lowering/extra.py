@@ -59,11 +59,22 @@ def _scatter_nd(ctx, node, ins, outs):
     ctx.emit("ScatterND", ins, outs, reduction=node.attrs["reduction"])
 
 
+# onnxruntime's TopK has no unsigned ints but uint8: wider signed types hold every value.
+_TOPK_WIDEN = {DType.uint16: DType.int32, DType.uint32: DType.float64}  # float64: see WIDEN_ORDER
+
+
 @lowering("topk")
 def _topk(ctx, node, ins, outs):
     k = ctx.const(np.asarray([node.attrs["k"]], dtype=np.int64), "k")
-    ctx.emit("TopK", [ins[0], k], outs, axis=node.attrs["axis"], largest=int(node.attrs["largest"]),
-             sorted=int(node.attrs["sorted"]))
+    attrs = dict(axis=node.attrs["axis"], largest=int(node.attrs["largest"]), sorted=int(node.attrs["sorted"]))
+    dtype = ctx.types[ins[0]].dtype
+    wide = _TOPK_WIDEN.get(dtype)
+    if wide is None:
+        ctx.emit("TopK", [ins[0], k], outs, **attrs)
+        return
+    x = ctx.emit("Cast", [ins[0]], 1, to=ONNX_DTYPE[wide])[0]
+    values, _ = ctx.emit("TopK", [x, k], [ctx.fresh(f"{outs[0]}_wide"), outs[1]], **attrs)
+    ctx.emit("Cast", [values], [outs[0]], to=ONNX_DTYPE[dtype])
 
 
 simple("reshape_dynamic", "Reshape")

@@ -17,8 +17,15 @@ from irflow.ir.dtypes import DType
 from irflow.ir.types import TensorType
 
 # dtype -> the dtype onnxruntime computes it in, per kind of op.
-WIDEN_ARITH = {DType.int8: DType.int32, DType.int16: DType.int32, DType.uint8: DType.int32, DType.bfloat16: DType.float32}
-WIDEN_ORDER = {DType.int16: DType.int32, DType.bfloat16: DType.float32}  # ReduceMax/Min
+# Sums and products of unsigned ints wrap alike in a signed type of at least their width
+# (two's complement), uint64 in int64; order needs a type that holds every value, so uint64
+# has no widening for max/min/argmax (onnxruntime then reports the missing kernel). uint32
+# orders in float64 (exact below 2**53), not int64: onnxruntime 1.31's int64 ReduceMax
+# returns 6 for [4294967295, 2, 3, 4, 5, 6] (measured; 2**40 works).
+WIDEN_ARITH = {DType.int8: DType.int32, DType.int16: DType.int32, DType.uint8: DType.int32, DType.bfloat16: DType.float32,
+               DType.uint16: DType.int32, DType.uint32: DType.int64, DType.uint64: DType.int64}
+WIDEN_ORDER = {DType.int16: DType.int32, DType.bfloat16: DType.float32,  # ReduceMax/Min
+               DType.uint16: DType.int32, DType.uint32: DType.float64}
 WIDEN_ARG = {**WIDEN_ORDER, DType.bool: DType.uint8}  # ArgMax/ArgMin
 WIDEN_FLOAT32 = {DType.float16: DType.float32, DType.bfloat16: DType.float32}  # logsumexp, as the kernel
 

@@ -163,7 +163,7 @@ def _pad(ctx, node, ins, outs):
     args = [ins[0], _ints(ctx, node.attrs["pads"])]
     if mode == "constant":
         args.append(ctx.scalar(node.attrs["value"], dtype))
-    if dtype is DType.int16:
+    if dtype in (DType.int16, DType.uint16):  # onnxruntime's Pad has neither
         _via(ctx, "Pad", args, outs, dtype, DType.int32, mode=mode)
     else:
         ctx.emit("Pad", args, outs, mode=mode)
