@@ -185,6 +185,8 @@ def eager_bind(op: str, inputs: tuple, attrs: dict) -> Any:
         key = (op, a.dtype if a is not None else None, b.dtype if b is not None else None)
     else:
         key = (op,) + tuple(a.dtype if a is not None else None for a in args)
+    if attrs and "dtype" in attrs:  # the output dtype an attr asks for is judged too (zeros of int4)
+        key = key + (attrs["dtype"],)
     if key not in _DTYPES_CHECKED:
         _check_types(op, args, attrs)
         _DTYPES_CHECKED.add(key)
