@@ -137,7 +137,9 @@ def load(source: str | Path | onnx.ModelProto, *, name: str | None = None,
 
     ``static_inputs`` binds graph inputs to values at import time: they stop being inputs and
     become constants. This specializes a model whose shape arguments (Reshape's shape,
-    ReduceSum's axes, ...) are graph inputs, which the IR needs as attributes.
+    ReduceSum's axes, ...) are graph inputs: without it, those import as run-time ops that read
+    them when the graph runs (``reshape_dynamic``, ``reduce_dynamic``, ...), whose result dims
+    the types then often leave unknown.
 
     ``fold_limit_bytes`` bounds import-time work (default ``DEFAULT_FOLD_LIMIT_BYTES`` of
     ``irflow.frontends.onnx_import_base``, 1 MiB): a node whose known inputs or outputs exceed it

@@ -267,8 +267,11 @@ def _reduce(ir_op: str, pre: Callable | None = None, post: Callable | None = Non
     def imp(n):
         x = n.input(0)
         axes = reduction_axes(n)
-        if axes == "noop":
-            return bind("identity", x) if pre is None else pre(x)
+        if axes == "noop":  # a reduction over no axis: pre and post still apply (ReduceL2 -> |x|), as onnx's reference
+            if pre is None and post is None:
+                return bind("identity", x)
+            y = x if pre is None else pre(x)
+            return y if post is None else post(y)
         empty = _empty_reduction(n, ir_op, x, axes, bool(n.attr("keepdims", 1)))
         if empty is not None:
             return empty if post is None else post(empty)

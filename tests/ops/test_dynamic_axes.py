@@ -330,6 +330,24 @@ def test_import_cum_with_run_time_axis(op_type, opset, axis, exclusive, reverse)
                  "cumsum_dynamic" if op_type == "CumSum" else "cumprod_dynamic")
 
 
+@pytest.mark.parametrize("op_type", REDUCE_OPS)
+def test_import_reduce_over_no_axis_with_constant_axes(op_type):
+    # noop_with_empty_axes and an empty constant axes: no reduction, but ReduceL2 is still
+    # sqrt(x * x) and ReduceLogSum log(x), as onnx's reference and onnxruntime compute them
+    x = rng.uniform(0.5, 2.0, (2, 3)).astype(np.float32) * np.array([1, -1, 1], np.float32)
+    node = helper.make_node(op_type, ["x", "axes"], ["y"], noop_with_empty_axes=1)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])],
+                              initializer=[helper.make_tensor("axes", TensorProto.INT64, [0], [])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    with np.errstate(invalid="ignore"):
+        want = ReferenceEvaluator(model).run(None, {"x": x})[0]
+        g = irf.onnx.load(model)
+        assert "reduce_dynamic" not in {n.op for n in g.nodes}
+        assert_same(Interpreter(g).run({"x": x})[g.output_names[0]], want, op_type)
+    assert_same(OrtRunner(g).run({"x": x})[g.output_names[0]], want, op_type)
+
+
 def test_axes_known_at_import_keep_the_static_ops():
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])
     nodes = [helper.make_node("Constant", [], ["ax"], value=helper.make_tensor("v", TensorProto.INT64, [1], [1])),
