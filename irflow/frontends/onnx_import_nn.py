@@ -453,7 +453,7 @@ def _per_axis(n, v, x, axis: int):
     if len(v.shape) == 0 or (len(v.shape) == 1 and v.shape[0] == 1):
         return v
     if n.attr("block_size", 0):
-        raise n.unsupported("blocked quantization (block_size)")
+        return _per_block(n, v, x, axis, n.attr("block_size"))
     if len(v.shape) != 1:
         raise n.error(f"a per-axis scale or zero point must be 1-D, it has shape {tuple(v.shape)}")
     r = rank_of(x)
@@ -461,6 +461,29 @@ def _per_axis(n, v, x, axis: int):
     if isinstance(x.shape[a], int) and isinstance(v.shape[0], int) and v.shape[0] != x.shape[a]:
         raise n.error(f"{v.shape[0]} per-axis values for axis {a} of size {x.shape[a]}")
     return bind("reshape", v, shape=(-1,) + (1,) * (r - a - 1))
+
+
+def _per_block(n, v, x, axis: int, block: int):
+    """A blocked scale or zero point (x's shape but ceil(dim / block) along ``axis``) repeated
+    block times along the axis and cut to x's size there: broadcast and reshape, no array
+    built at import (onnx's reference: ``np.repeat`` then ``take``)."""
+    r = rank_of(x)
+    a = n.axis(axis, r)
+    s, xs = tuple(v.shape), tuple(x.shape)
+    if block < 1:
+        raise n.error(f"block_size must be positive, got {block}")
+    if len(s) != r or not all(isinstance(d, int) for d in s) or not isinstance(xs[a], int):
+        raise n.unsupported(f"blocked quantization with scale shape {s} for input shape {xs} (static dims needed)")
+    blocks = -(-xs[a] // block)
+    if s[a] != blocks or any(d != e for i, (d, e) in enumerate(zip(s, xs)) if i != a and isinstance(e, int)):
+        raise n.error(f"a blocked scale or zero point for input shape {xs}, axis {a}, block_size {block} must have "
+                      f"shape {xs[:a] + (blocks,) + xs[a + 1:]}, it has {s}")
+    out = bind("expand_dims", v, axes=(a + 1,))
+    out = bind("broadcast_to", out, shape=s[:a + 1] + (block,) + s[a + 1:])
+    out = bind("reshape", out, shape=s[:a] + (blocks * block,) + s[a + 1:])
+    if blocks * block != xs[a]:
+        out = bind("slice", out, starts=(0,), ends=(xs[a],), axes=(a,), steps=None)
+    return out
 
 
 @importer("DequantizeLinear")

@@ -190,3 +190,32 @@ def test_quantize_and_dequantize_linear_import_as_the_reference_evaluator_comput
     dmodel = _quant_model("DequantizeLinear", elem, TensorProto.FLOAT, [scale, zp])
     (want_d,) = ReferenceEvaluator(dmodel).run(None, {"x": want_q})
     np.testing.assert_array_equal(irf.run(load(dmodel), {"x": want_q})["y"], want_d)
+
+
+@pytest.mark.parametrize("to", ["int4", "uint8", "float8_e4m3fn"])
+def test_blocked_quantization_with_a_remainder_block_matches_the_reference(to):
+    elem = {**FLOAT8, **SMALL, "uint8": TensorProto.UINT8}[to]
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((3, 7)).astype(np.float32) * 4
+    scale = numpy_helper.from_array(rng.uniform(0.5, 2.0, (3, 3)).astype(np.float32), "scale")  # ceil(7 / 3) blocks
+    zp = numpy_helper.from_array(np.zeros((3, 3), DType(to).numpy), "zp")
+    xi = helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 7])
+    q = helper.make_node("QuantizeLinear", ["x", "scale", "zp"], ["q"], axis=1, block_size=3)
+    d = helper.make_node("DequantizeLinear", ["q", "scale", "zp"], ["y"], axis=1, block_size=3)
+    graph = helper.make_graph([q, d], "g", [xi], [helper.make_tensor_value_info("q", elem, [3, 7]),
+                                                  helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, 7])],
+                              initializer=[scale, zp])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 25)])
+    want_q, want_y = ReferenceEvaluator(model).run(None, {"x": x})
+    outs = irf.run(load(model), {"x": x})
+    _same_codes(outs["q"], want_q)
+    np.testing.assert_array_equal(outs["y"], want_y)
+
+
+def test_blocked_quantization_names_a_scale_of_the_wrong_shape():
+    scale = numpy_helper.from_array(np.ones((3, 2), np.float32), "scale")  # 7 / 3 needs 3 blocks
+    node = helper.make_node("DequantizeLinear", ["x", "scale"], ["y"], axis=1, block_size=3)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.INT8, [3, 7])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, 7])], initializer=[scale])
+    with pytest.raises(irf.IrflowError, match=r"block_size 3 must have shape \(3, 3\), it has \(3, 2\)"):
+        load(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 25)]), strict=False)
