@@ -47,6 +47,7 @@ from irflow.frontends import onnx_import_control, onnx_import_nn, onnx_import_op
 from irflow.frontends import onnx_import_shape_ops  # noqa: F401
 from irflow.frontends import onnx_import_rnn  # noqa: F401  (LSTM, GRU, RNN)
 from irflow.frontends import onnx_import_vision  # noqa: F401  (GridSample, RoiAlign, Col2Im, DeformConv)
+from irflow.frontends import onnx_import_datadep  # noqa: F401  (NonZero, Unique, Compress, NonMaxSuppression)
 # after the families above: it wraps their Reduce*/Squeeze/Unsqueeze/CumSum/CumProd importers
 from irflow.frontends import onnx_import_axes  # noqa: F401,E402  (axes computed at run time)
 from irflow.frontends.onnx_import_base import (  # noqa: F401  (re-exported: the importer's public names)

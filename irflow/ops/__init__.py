@@ -29,12 +29,15 @@ from irflow.ops import vision_conv  # noqa: E402  (col2im, deform_conv)
 from irflow.ops.vision_conv import *  # noqa: F401,F403,E402
 from irflow.ops import segment  # noqa: E402  (segment_sum / max / min: what ragged reductions lower to)
 from irflow.ops.segment import *  # noqa: F401,F403,E402
+from irflow.ops import data_dependent  # noqa: E402  (nonzero, unique, compress, non_max_suppression)
+from irflow.ops.data_dependent import *  # noqa: F401,F403,E402
 
 OP_FUNCTIONS = sorted(
     set(elementwise.__all__) | set(reduction.__all__) | set(linalg.__all__) | set(shape.__all__)
     | set(shape_join.__all__) | set(shape_index.__all__) | set(shape_create.__all__)
     | set(nn.__all__) | set(conv.__all__) | set(conv_nd.__all__) | set(random.__all__) | set(segment.__all__)
     | set(vision.__all__) | set(vision_conv.__all__)
+    | set(data_dependent.__all__)
 )
 from irflow.ops.extra import *  # noqa: F401,F403  (ops ONNX import needs beyond the core set)
 from irflow.ops import special, extra  # noqa: E402
