@@ -8,8 +8,10 @@ Program, and it differentiates and exports like any op:
 - one integer array -> ``gather`` along its axis;
 - several integer arrays (ints count as arrays then, as in NumPy) -> ``gather_nd`` after moving
   the indexed axes to the front, then moved back where NumPy puts them;
-- a boolean mask -> the integer arrays of ``np.nonzero(mask)`` (eager only: the result's size
-  depends on the data, so a trace cannot type it).
+- a boolean mask -> the integer arrays of ``np.nonzero(mask)`` eagerly; in a trace, a mask
+  whose other index items are full slices (``x[mask]``, ``x[:, mask]``, ``x[..., mask]``) is
+  ``boolean_mask`` (ONNX Compress), whose length is read at run time; other combinations
+  with a traced mask are an error.
 
 >>> t = irf.tensor(np.arange(12.0).reshape(3, 4))     # doctest: +SKIP
 >>> t[1:, ::-2].numpy()                               # doctest: +SKIP
@@ -47,7 +49,8 @@ def _index_item(k: Any) -> tuple:
         if k.dtype.value == "bool":
             raise IrflowError(
                 f"boolean mask indexing with symbolic tensor %{k.name} ({k.type}) is not possible while tracing: "
-                "the result's size depends on the data; use irf.where(mask, x, 0) or index eagerly"
+                "the result's size depends on the data, and only full slices may accompany a traced mask; "
+                "use irf.boolean_mask(x, mask, axis), irf.where(mask, x, 0), or index eagerly"
             )
         if not k.dtype.is_int:
             raise IrflowError(f"index %{k.name} has dtype {k.dtype.value}; indices must be integers or booleans")
@@ -65,12 +68,47 @@ def _index_item(k: Any) -> tuple:
     return ("array", arr.astype(np.int64, copy=False))
 
 
+def _is_mask(k: Any) -> bool:
+    if isinstance(k, SymbolicTensor):
+        return k.dtype.value == "bool"
+    if isinstance(k, (bool, np.bool_)) or k is None or k is Ellipsis or isinstance(k, (int, slice)):
+        return False
+    value = k._eager_value() if hasattr(k, "_eager_value") else getattr(k, "_value", k)
+    return isinstance(value, np.ndarray) and value.dtype == np.bool_
+
+
+def _traced_mask(x: Any, key: Any) -> Any:
+    """``x[mask]`` with full slices (or one ``...``) around one mask, when tracing: the
+    ``boolean_mask`` of ``x`` at the mask's axis; None when the key is anything else."""
+    items = key if isinstance(key, tuple) else (key,)
+    masks = [i for i, k in enumerate(items) if _is_mask(k)]
+    if len(masks) != 1 or not (isinstance(x, SymbolicTensor) or isinstance(items[masks[0]], SymbolicTensor)):
+        return None
+    m = masks[0]
+    rest = items[:m] + items[m + 1:]
+    if not all(k is Ellipsis or (isinstance(k, slice) and k == slice(None)) for k in rest) or sum(k is Ellipsis for k in rest) > 1:
+        return None
+    mask = items[m]
+    mask_rank = len(mask.shape) if hasattr(mask, "shape") else np.asarray(mask).ndim
+    rank = len(x.shape)
+    # with a `...` before the mask, the full slices after it count from the end
+    ell = [k is Ellipsis for k in items]  # identity: `in` would call a tensor's __eq__
+    axis = rank - (len(items) - m - 1) - mask_rank if any(ell[:m]) else m
+    if axis < 0 or axis + mask_rank > rank or (not any(ell) and len(items) - 1 + mask_rank > rank):
+        raise ShapeError(f"boolean index of shape {tuple(mask.shape)} does not fit the axes of a tensor of "
+                         f"shape {tuple(x.shape)} (index {key!r})")
+    return _ops().boolean_mask(x, mask, axis=axis)
+
+
 def getitem(x: Any, key: Any) -> Any:
     """``x[key]`` with NumPy's rules, built from slice/squeeze/expand_dims/gather/gather_nd.
 
     >>> irf.tensor(np.arange(6.0).reshape(2, 3))[:, [2, 0]].numpy()   # doctest: +SKIP
     array([[2., 0.], [5., 3.]], dtype=float32)
     """
+    masked = _traced_mask(x, key)
+    if masked is not None:
+        return masked
     items = [_index_item(k) for k in (key if isinstance(key, tuple) else (key,))]
     shape = tuple(x.shape)
     rank = len(shape)
@@ -99,7 +137,8 @@ def getitem(x: Any, key: Any) -> Any:
             if symbolic:
                 raise IrflowError(
                     f"boolean mask indexing of symbolic tensor %{x.name} ({x.type}) is not possible while tracing: "
-                    "the result's size depends on the data; use irf.where(mask, x, 0) or index eagerly"
+                    "the result's size depends on the data, and only full slices may accompany a traced mask; "
+                "use irf.boolean_mask(x, mask, axis), irf.where(mask, x, 0), or index eagerly"
                 )
             want = shape[axis:axis + mask.ndim]
             if mask.shape != want:

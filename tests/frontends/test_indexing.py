@@ -106,12 +106,31 @@ def test_symbolic_index_tensor_gathers():
     np.testing.assert_array_equal(f(a, idx).numpy(), a[:, idx])
 
 
-def test_boolean_mask_while_tracing_is_a_clear_error():
-    a = np.arange(6, dtype=np.float32)
-    with pytest.raises(irf.IrflowError, match=r"boolean mask indexing of symbolic tensor %x .*irf.where"):
-        irf.function(lambda x: x[np.array([True, False] * 3)])(a)
+def test_boolean_mask_while_tracing_is_boolean_mask():
+    """x[mask] (full slices around one mask) traces to compress, whose length is read at run
+    time; NumPy gives the reference, also for a mask computed in the trace and its gradient."""
+    a = np.arange(12, dtype=np.float32).reshape(3, 4) - 5.0
+    m = np.array([[True, False, True, False], [False, False, True, True], [True, True, False, False]])
+    f = irf.function(lambda x, k: (x[k], x[:, k[0]], x[..., k[1]], x[x > 2.0]))
+    for got, want in zip(f(a, m), (a[m], a[:, m[0]], a[..., m[1]], a[a > 2.0])):
+        np.testing.assert_array_equal(got.numpy(), want)
+    assert f.get_concrete_function(a, m).graph.outputs[0].type.shape == (None,)
+
+    def loss(x):
+        with irf.GradientTape() as tape:
+            tape.watch(x)
+            y = irf.reduce_sum(x[x > 0.0] ** 2)
+        return tape.gradient(y, x)
+
+    np.testing.assert_allclose(irf.function(loss)(a).numpy(), np.where(a > 0, 2 * a, 0))
+
+
+def test_boolean_mask_with_other_indices_while_tracing_is_a_clear_error():
+    a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    with pytest.raises(irf.IrflowError, match=r"boolean mask indexing of symbolic tensor %x .*irf.boolean_mask"):
+        irf.function(lambda x: x[np.array([True, False]), 0])(a)
     with pytest.raises(irf.IrflowError, match=r"boolean mask indexing with symbolic tensor %greater"):
-        irf.function(lambda x: x[x > 2.0])(a)
+        irf.function(lambda x: x[0, x[0] > 2.0])(a)
 
 
 @pytest.mark.parametrize("key,text", [
