@@ -35,6 +35,8 @@ How a model becomes IR:
 """
 from __future__ import annotations
 
+import copy
+
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -48,6 +50,7 @@ from irflow.frontends import onnx_import_shape_ops  # noqa: F401
 from irflow.frontends import onnx_import_rnn  # noqa: F401  (LSTM, GRU, RNN)
 from irflow.frontends import onnx_import_vision  # noqa: F401  (GridSample, RoiAlign, Col2Im, DeformConv)
 from irflow.frontends import onnx_import_datadep  # noqa: F401  (NonZero, Unique, Compress, NonMaxSuppression)
+from irflow.frontends import onnx_import_onnx_extra  # noqa: F401  (ReverseSequence, MaxUnpool, Det, TensorScatter)
 # after the families above: it wraps their Reduce*/Squeeze/Unsqueeze/CumSum/CumProd importers
 from irflow.frontends import onnx_import_axes  # noqa: F401,E402  (axes computed at run time)
 from irflow.frontends.onnx_import_base import (  # noqa: F401  (re-exported: the importer's public names)
@@ -127,6 +130,38 @@ def model_opset(model: onnx.ModelProto) -> int:
 
 # -- the import loop ---------------------------------------------------------------------------------
 
+_LEGACY_DOMAIN = "irflow.legacy_scan"
+
+
+def _hide_legacy_scans(model: onnx.ModelProto) -> tuple[onnx.ModelProto, frozenset]:
+    """Opset-8 Scan nodes (a batch axis the body does not see) moved to a private domain, so
+    onnx's version converter leaves them alone: its Scan 8 -> 9 adapter drops the batch axis
+    from the graph's declared inputs, so the model no longer takes its own feeds. The importer
+    runs them per batch entry (onnx_import_control._scan8)."""
+    scans = [node for node in model.graph.node if node.op_type == "Scan" and node.domain in ("", "ai.onnx")]
+    if not scans:
+        return model, frozenset()
+    model = copy.deepcopy(model)
+    names = []
+    for node in model.graph.node:
+        if node.op_type == "Scan" and node.domain in ("", "ai.onnx"):
+            node.domain = _LEGACY_DOMAIN
+            names.append(node.output[0])
+    model.opset_import.append(onnx.helper.make_opsetid(_LEGACY_DOMAIN, 1))
+    return model, frozenset(names)
+
+
+def _restore_legacy_scans(model: onnx.ModelProto, names: frozenset) -> None:
+    if not names:
+        return
+    for node in model.graph.node:
+        if node.domain == _LEGACY_DOMAIN:
+            node.domain = ""
+    keep = [o for o in model.opset_import if o.domain != _LEGACY_DOMAIN]
+    del model.opset_import[:]
+    model.opset_import.extend(keep)
+
+
 def load(source: str | Path | onnx.ModelProto, *, name: str | None = None,
          static_inputs: Mapping[str, np.ndarray] | None = None, fold_limit_bytes: int | None = None,
          strict: bool = True) -> Graph:
@@ -155,18 +190,23 @@ def load(source: str | Path | onnx.ModelProto, *, name: str | None = None,
     """
     model = read_model(source)
     opset = model_opset(model)
+    legacy_scans: frozenset = frozenset()
     if opset < MIN_OPSET:
+        if opset < 9:
+            model, legacy_scans = _hide_legacy_scans(model)
         try:
             model = onnx.version_converter.convert_version(model, MIN_OPSET)
             opset = MIN_OPSET
         except Exception as e:
             raise UnsupportedOpError(f"opset {opset} is older than {MIN_OPSET} and onnx cannot convert it: {_first_line(e)}") from None
+        _restore_legacy_scans(model, legacy_scans)
     g = model.graph
     check_supported(model, opset)
     if fold_limit_bytes is not None and (not isinstance(fold_limit_bytes, (int, np.integer)) or fold_limit_bytes < 0):
         raise IrflowError(f"fold_limit_bytes must be a non-negative int, got {fold_limit_bytes!r}")
     ctx = ImportContext(name or g.name or "onnx_model", fold_limit_bytes)
     ctx.strict = bool(strict)
+    ctx.legacy_scans = legacy_scans
     b = ctx.builder
     for init in g.initializer:
         arr = initializer_array(init)

@@ -7,7 +7,8 @@ node stays closed, as every irflow control-flow node is).
 
 - ``If`` -> ``cond(pred, *captured)``.
 - ``Scan`` (opset 9+) -> ``scan``: inputs scanned along another axis are transposed first,
-  reversed ones flipped; scan outputs likewise after.
+  reversed ones flipped; scan outputs likewise after. Opset 8 (a leading batch axis the body
+  does not see): one ``scan`` per batch entry (static batch size), results stacked.
 - ``Loop`` -> never a materialized ``range(M)``:
   * no scan outputs: a ``while_loop`` over (iter, cond, carried...), with
     ``max_iterations = M`` when ``M`` is a constant, ``iter < M`` in the condition otherwise;
@@ -127,8 +128,8 @@ def _if(n):
 @importer("Scan")
 def _scan(n):
     _need_graph(n)
-    if n.opset < 9:
-        raise n.unsupported("Scan before opset 9 (batch axis and sequence_lens) is not supported")
+    if n.opset < 9 or (n.output_names and n.output_names[0] in getattr(n.ctx, "legacy_scans", ())):
+        return _scan8(n)
     body_p = n.attr("body")
     k = int(n.attr("num_scan_inputs"))
     ins = [n.input(i) for i in range(len(n.input_names))]
@@ -165,6 +166,44 @@ def _scan(n):
             y = bind("transpose", y, perm=tuple(perm))
         outs.append(y)
     return tuple(outs)
+
+
+def _scan8(n):
+    """Opset-8 Scan: every state and scan input has a leading batch axis the body does not see
+    (scan inputs are (batch, sequence, ...)); the scan runs per batch entry (the batch size must
+    be static), results stacked. sequence_lens must be absent or all full length."""
+    body_p = n.attr("body")
+    k = int(n.attr("num_scan_inputs"))
+    ins = [n.input(i) for i in range(1, len(n.input_names))]
+    n_state = len(ins) - k
+    state, xs = ins[:n_state], ins[n_state:]
+    if not xs:
+        raise n.error("num_scan_inputs must be at least 1")
+    batch, steps = xs[0].shape[0], xs[0].shape[1]
+    if type(batch) is not int:
+        raise n.unsupported(f"opset-8 Scan needs a static batch size, got scan input shape {xs[0].shape}")
+    for v in state + xs:
+        if v.shape[0] != batch or any(x.shape[1] != steps for x in xs):
+            raise n.error(f"states and scan inputs must share the batch size {batch} and scan inputs the sequence length")
+    if n.has_input(0):
+        lens = np.asarray(n.const(0, "sequence_lens")).reshape(-1)
+        if type(steps) is not int or not np.all(lens == steps):
+            raise n.unsupported(f"opset-8 Scan with sequence_lens {lens.tolist()} shorter than the sequence ({steps})")
+    dirs = list(n.attr("directions") or [0] * k)
+    slice_types = [TensorType(dtype=x.dtype, shape=x.shape[2:]) for x in xs]
+    state_types = [TensorType(dtype=v.dtype, shape=v.shape[1:]) for v in state]
+    body = import_subgraph(n.ctx, body_p, n.opset, n.where(), state_types + slice_types)
+    (g,), caps = _close([body])
+    per_entry = []
+    for b in range(batch):
+        at = np.asarray(b, np.int64)
+        st = [bind("gather", v, at, axis=0) for v in state]
+        seq = [bind("gather", x, at, axis=0) for x in xs]
+        seq = [bind("flip", x, axes=(0,)) if d else x for x, d in zip(seq, dirs)]
+        per_entry.append(_as_tuple(bind("scan", *caps, *st, *seq, body=g, num_consts=len(caps), num_carry=n_state,
+                                        length=None, reverse=False)))
+    # final states (batch, ...) and scan outputs (batch, sequence, ...), stacked over the batch
+    return tuple(bind("stack", *[r[i] for r in per_entry], axis=0) for i in range(len(per_entry[0])))
 
 
 def _passes_cond_through(g, cond_in: str) -> bool:

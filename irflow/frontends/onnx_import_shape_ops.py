@@ -420,9 +420,22 @@ def _gather(n):
 
 @importer("GatherND")
 def _gather_nd(n):
-    if n.attr("batch_dims", 0):
-        raise n.unsupported("GatherND with batch_dims > 0")
-    return bind("gather_nd", n.input(0), n.input(1))
+    data, indices = n.input(0), n.input(1)
+    b = int(n.attr("batch_dims", 0))
+    if not b:
+        return bind("gather_nd", data, indices)
+    # batch_dims b: each index tuple also addresses the batch entry it sits in, so prepend the
+    # batch coordinates (a constant grid over indices' leading axes) and gather_nd as usual
+    lead = tuple(indices.shape[:-1])
+    if not 0 < b < min(rank_of(data), rank_of(indices)) or not all(type(d) is int for d in lead):
+        raise n.unsupported(f"GatherND with batch_dims={b} needs 0 < batch_dims < both ranks and static leading "
+                            f"index dims, got data {data.shape}, indices {indices.shape}")
+    n.check_fits(lead + (b,), np.int64, "the batch coordinates of GatherND")
+    grid = np.indices(lead[:b], dtype=np.int64)  # (b, *batch)
+    grid = np.moveaxis(grid, 0, -1).reshape(lead[:b] + (1,) * (len(lead) - b) + (b,))
+    grid = np.ascontiguousarray(np.broadcast_to(grid, lead + (b,)))
+    idx = indices if np_dtype(indices) == np.int64 else bind("cast", indices, dtype="int64")
+    return bind("gather_nd", data, bind("concat", bind("constant", value=grid), idx, axis=-1))
 
 
 @importer("OneHot")

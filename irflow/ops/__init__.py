@@ -31,13 +31,15 @@ from irflow.ops import segment  # noqa: E402  (segment_sum / max / min: what rag
 from irflow.ops.segment import *  # noqa: F401,F403,E402
 from irflow.ops import data_dependent  # noqa: E402  (nonzero, unique, compress, non_max_suppression)
 from irflow.ops.data_dependent import *  # noqa: F401,F403,E402
+from irflow.ops import onnx_extra  # noqa: E402  (reverse_sequence, max_unpool, det)
+from irflow.ops.onnx_extra import *  # noqa: F401,F403,E402
 
 OP_FUNCTIONS = sorted(
     set(elementwise.__all__) | set(reduction.__all__) | set(linalg.__all__) | set(shape.__all__)
     | set(shape_join.__all__) | set(shape_index.__all__) | set(shape_create.__all__)
     | set(nn.__all__) | set(conv.__all__) | set(conv_nd.__all__) | set(random.__all__) | set(segment.__all__)
     | set(vision.__all__) | set(vision_conv.__all__)
-    | set(data_dependent.__all__)
+    | set(data_dependent.__all__) | set(onnx_extra.__all__)
 )
 from irflow.ops.extra import *  # noqa: F401,F403  (ops ONNX import needs beyond the core set)
 from irflow.ops import special, extra  # noqa: E402

@@ -300,6 +300,44 @@ CASES.update({
                         case(ins(_with_zeros(2, 3, 4), _fixed(-3)), exclusive=True, reverse=True, loop_inputs=(1,))],
 })
 
+def _unpool_indices(rng):
+    """MaxPool-style flat indices of a (1, 2, 2, 2) input into its (1, 2, 4, 4) unpooled shape:
+    one position per 2x2 window."""
+    idx = np.zeros((1, 2, 2, 2), np.int64)
+    for c in range(2):
+        for i in range(2):
+            for j in range(2):
+                di, dj = rng.integers(0, 2, 2)
+                idx[0, c, i, j] = (c * 4 + 2 * i + di) * 4 + 2 * j + dj
+    return idx
+
+
+def _kept(n, k):
+    """A bool condition keeping k of n entries (the same count in every example, so the loop a
+    data-dependent op runs in can stack its results)."""
+    return lambda rng: rng.permutation(np.arange(n) < k)
+
+
+# Data-dependent output shapes: cases whose every example keeps the same count. Their VJP graphs
+# take cotangents of unknown length, which this test cannot draw: no VJP check here (the ops'
+# own tests check the gradients).
+CASES.update({
+    "nonzero": [case(lambda rng: [_kept(12, 5)(rng).reshape(3, 4)], grad=False), case(ins(f64(5)), grad=False)],
+    "unique": [case(ins(f64(6)), axis=None, sorted=True, grad=False), case(ins(f64(3, 4)), axis=1, sorted=False, grad=False)],
+    "compress": [case(ins(f64(4, 3), _kept(4, 2)), axis=0, grad=False, loop_inputs=(1,)),
+                 case(ins(f64(2, 5), _kept(5, 3)), axis=-1, grad=False, loop_inputs=(1,)),
+                 case(ins(f64(2, 3), _kept(6, 4)), axis=None, grad=False, loop_inputs=(0, 1))],
+    "non_max_suppression": [case(lambda rng: [rng.random((1, 5, 4)).astype(np.float32), rng.random((1, 2, 5)).astype(np.float32),
+                                              np.array([3], np.int64), np.array([1.0], np.float32)], center_point_box=0)],
+    "reverse_sequence": [case(lambda rng: [rng.standard_normal((3, 4, 2)), rng.integers(0, 4, 4)], batch_axis=1, time_axis=0),
+                         case(lambda rng: [rng.standard_normal((2, 5)), rng.integers(0, 6, 2)], batch_axis=0, time_axis=1)],
+    "max_unpool": [case(lambda rng: [rng.standard_normal((1, 2, 2, 2)), _unpool_indices(rng)], kernel_shape=(2, 2),
+                        pads=(0, 0, 0, 0), strides=(2, 2)),
+                   case(lambda rng: [rng.standard_normal((1, 2, 2, 2)), _unpool_indices(rng)], kernel_shape=(2, 2),
+                        pads=(0, 0, 0, 0), strides=(2, 2), out_shape=(1, 2, 5, 6))],
+    "det": [case(ins(f64(3, 3))), case(ins(f64(2, 2, 2))), case(ins(f64(1, 1)))],
+})
+
 SCAN_OK = {"scan", "while_loop", "cond"}
 
 
@@ -468,7 +506,7 @@ def test_every_op_of_the_vectorized_families_has_a_rule():
 
 
 RULE_MODULES = ("shape", "shape_join", "shape_index", "shape_create", "nn", "conv", "conv_nd", "resize", "resize_dynamic",
-                "extra", "dynamic_axes")
+                "extra", "dynamic_axes", "data_dependent", "onnx_extra")
 
 
 def test_every_op_of_the_shape_nn_conv_extra_modules_has_a_rule_or_declares_the_loop():
