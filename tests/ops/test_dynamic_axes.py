@@ -10,6 +10,7 @@ from __future__ import annotations
 import doctest
 
 import numpy as np
+import onnx
 import pytest
 from onnx import TensorProto, helper
 from onnx.reference import ReferenceEvaluator
@@ -17,7 +18,7 @@ from onnx.reference import ReferenceEvaluator
 import irflow as irf
 from irflow.errors import DTypeError, ExecutorError, ShapeError
 from irflow.executors.numpy import Interpreter
-from irflow.executors.onnx import OrtRunner
+from irflow.executors.onnx import OrtRunner, shape_inference_mismatches, to_model
 from tests.ops.harness import build_graph, check_grad
 
 rng = np.random.default_rng(0)
@@ -69,6 +70,8 @@ def run_graph(op, inputs, attrs):
     """(eager, interpreter, onnxruntime) results of one node, and its graph."""
     eager = irf.bind(op, *[irf.tensor(a) for a in inputs], **attrs).numpy()
     g = build_graph(op, inputs, attrs)
+    onnx.checker.check_model(to_model(g), full_check=True)  # the export carries irflow's types as value_info
+    assert not shape_inference_mismatches(g), shape_inference_mismatches(g)
     feeds = {f"in{i}": a for i, a in enumerate(inputs)}
     out = g.output_names[0]
     return eager, Interpreter(g).run(feeds)[out], OrtRunner(g).run(feeds)[out], g
