@@ -8,6 +8,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 
@@ -263,3 +264,27 @@ def test_directions_that_read_each_other_are_not_joined():
     feeds = dict(zip(g.input_names, (x, h0)))
     want = Interpreter(g).run(feeds)
     assert_close(run(feeds), [want[o] for o in g.output_names], tol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["lstm_lm", "gru_lm"])
+def test_zoo_recurrent_models_optimize_to_torchs_graph(name, tmp_path):
+    # what benchmarks/zoo.py times: after onnxruntime's graph optimizations, irflow's re-export
+    # of torch's file runs the very nodes torch's file runs (no timing asserted)
+    from tests.models.zoo_models import build, export
+
+    model, inputs = build(name)
+    path = str(tmp_path / "torch.onnx")
+    export(model, inputs, path, "legacy")
+    g = irf.onnx.load(path)
+    mine = irf.onnx.to_model(g)
+    optimized = []
+    for src, tag in ((path, "torch"), (mine.SerializeToString(), "irflow")):
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+        so.optimized_model_filepath = str(tmp_path / f"{tag}_opt.onnx")
+        sess = ort.InferenceSession(src, so, providers=["CPUExecutionProvider"])
+        optimized.append([n.op_type for n in onnx.load(so.optimized_model_filepath).graph.node])
+        (y,) = sess.run(None, {sess.get_inputs()[0].name: inputs[0].numpy()})
+        with torch.no_grad():
+            np.testing.assert_allclose(y, model(*inputs).numpy(), rtol=1e-4, atol=1e-5)
+    assert optimized[1] == optimized[0]
