@@ -199,7 +199,8 @@ _CHUNK = 1 << 20  # elements generated per step for dtypes NumPy cannot draw dir
 
 
 def random_array(shape: tuple[int, ...], dtype: Any, rng: np.random.Generator, what: str = "random input") -> np.ndarray:
-    """Standard normal floats, integers in 0..9 or random bools of ``shape``, made in ``dtype``.
+    """Standard normal floats, integers in 0..9 (0..1 for int4 and int2) or random bools of
+    ``shape``, made in ``dtype`` (float8 and float4: normal floats rounded to them).
 
     Nothing is drawn in float64 first, so the peak is the result itself (float16 and bfloat16
     are drawn in float32 chunks of a million elements). A size the machine cannot hold is an
@@ -223,17 +224,20 @@ def random_array(shape: tuple[int, ...], dtype: Any, rng: np.random.Generator, w
             f"{human_bytes(available)} of memory available; choose smaller --dim sizes"
         )
     try:
-        if dt.is_float:
+        if dt.is_float or (dt.is_storage and dt.value.startswith("float")):  # float8 / float4: rounded
             if np_dtype in (np.float32, np.float64):
                 return rng.standard_normal(shape, dtype=np_dtype)
             out = np.empty(shape, np_dtype)
             flat = out.reshape(-1)
             for start in range(0, count, _CHUNK):
                 stop = min(count, start + _CHUNK)
-                flat[start:stop] = rng.standard_normal(stop - start, dtype=np.float32)
+                draw = rng.standard_normal(stop - start, dtype=np.float32)
+                flat[start:stop] = np.abs(draw) if dt.value == "float8_e8m0fnu" else draw  # powers of 2: no sign
             return out
         if dt.value == "bool":
             return rng.integers(0, 2, size=shape, dtype=np.bool_)
+        if dt.is_storage:  # int4 / uint4 / int2 / uint2: 0 and 1 fit every one of them
+            return rng.integers(0, 2, size=shape, dtype=np.int8).view(np_dtype)  # same bytes: no copy
         return rng.integers(0, 10, size=shape, dtype=np_dtype)
     except (MemoryError, ValueError):  # ValueError: NumPy's "array is too big"
         raise IrflowError(f"{what}: cannot allocate allocating shape {tuple(shape)} of {dt.value} ({human_bytes(nbytes)})") from None

@@ -70,7 +70,8 @@ def test_memory_error_anywhere_is_exit_2_not_internal(model, monkeypatch):
     assert "error: out of memory: Unable to allocate 8.00 GiB" in r.output
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16", "float64", "int8", "int32", "int64", "uint8", "bool"])
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16", "float64", "int8", "int32", "int64", "uint8", "bool",
+                                   "uint16", "uint64", "float8_e4m3fn", "int4"])
 def test_random_inputs_are_made_in_their_dtype_without_a_float64_copy(dtype):
     shape = (512, 1024)
     tracemalloc.start()
@@ -87,5 +88,7 @@ def test_random_inputs_are_made_in_their_dtype_without_a_float64_copy(dtype):
         assert abs(values.mean()) < 0.01 and abs(values.std() - 1) < 0.01  # standard normal
     elif dtype == "bool":
         assert 0.45 < values.mean() < 0.55
+    elif dtype == "int4":
+        assert set(np.unique(values)) == {0, 1}
     else:
         assert set(np.unique(values)) == set(range(10))

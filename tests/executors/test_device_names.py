@@ -66,8 +66,15 @@ def test_bfloat16_on_ort_cpu_is_an_irflow_error_naming_the_op_and_the_way_out():
     x = b.input("x", "bfloat16", (2,))
     with b:
         b.output(x.astype("float32"), names=["y"])
-    with pytest.raises(irf.ExecutorError, match="cannot take bfloat16 NumPy arrays"):
+    with pytest.raises(irf.ExecutorError, match=r"cannot take or return ml_dtypes arrays \('x' \(bfloat16\)\)"):
         irf.run(b.build(), {"x": np.ones(2, ml_dtypes.bfloat16)}, executor="ort", device="cpu")
+    # the same for a float8 feed and an int4 result
+    b = irf.GraphBuilder("f8")
+    x = b.input("x", "float8_e4m3fn", (2,))
+    with b:
+        b.output(x.astype("float32").astype("int4"), names=["y"])
+    with pytest.raises(irf.ExecutorError, match=r"\('x' \(float8_e4m3fn\), 'y' \(int4\)\); feed and fetch float32"):
+        irf.run(b.build(), {"x": np.ones(2, ml_dtypes.float8_e4m3fn)}, executor="ort", device="cpu")
 
 
 def test_missing_onnxruntime_kernel_is_explained_with_the_irflow_node():

@@ -221,11 +221,14 @@ def ort_failure(graph: Graph, e: Exception) -> ExecutorError:
 
             kind = "NaN" if onnx_name.endswith("nan") else "Inf"
             return NumericsError(numerics_message(node.attrs["message"], kind))
-    if "Numpy_type" in text and any(v.type.dtype.value == "bfloat16" for v in graph.inputs):
-        names = ", ".join(repr(v.name) for v in graph.inputs if v.type.dtype.value == "bfloat16")
+    # bfloat16 and the storage-only dtypes (float8, int4, ...) are ml_dtypes arrays, which
+    # onnxruntime's Python API neither takes nor returns
+    ml = [v for v in (*graph.inputs, *graph.outputs) if v.type.dtype.value == "bfloat16" or v.type.dtype.is_storage]
+    if ("Numpy_type" in text or "No corresponding Numpy type" in text) and ml:
+        names = ", ".join(f"{v.name!r} ({v.type.dtype.value})" for v in ml)
         return ExecutorError(
-            f"graph {graph.name!r}: onnxruntime's Python API cannot take bfloat16 NumPy arrays (input(s) {names}); "
-            "feed float32 and cast to bfloat16 inside the graph, or run with executor='numpy'")
+            f"graph {graph.name!r}: onnxruntime's Python API cannot take or return ml_dtypes arrays ({names}); "
+            "feed and fetch float32 (cast inside the graph), or run with executor='numpy'")
     return ExecutorError(f"onnxruntime failed on graph {graph.name!r}: {text}")
 
 
