@@ -1,7 +1,8 @@
 """ONNX vision ops -> IR ops of the same name (``irflow/ops/vision.py``), each exporting back as
 itself: GridSample -> ``grid_sample`` (GridSample-16's mode names bilinear / bicubic read as
 GridSample-20's linear / cubic), RoiAlign -> ``roi_align``,
-Col2Im -> ``col2im`` (sizes known at import) or ``col2im_dynamic`` (sizes computed at run time)."""
+Col2Im -> ``col2im`` (sizes known at import) or ``col2im_dynamic`` (sizes computed at run time),
+DeformConv -> ``deform_conv``."""
 from __future__ import annotations
 
 import numpy as np
@@ -44,11 +45,15 @@ def _roi_align(n):
 @importer("Col2Im")
 def _col2im(n):
     x = n.input(0)
+    if not (n.has_input(1) and n.has_input(2)):
+        raise n.error("needs both image_shape and block_shape")
+    shapes = [n.type(i) for i in (1, 2)]
+    if any(t is None or t.rank != 1 or t.dtype.name != "int64" or not isinstance(t.shape[0], int) for t in shapes):
+        raise n.error(f"image_shape and block_shape must be int64 vectors of a static length, got {shapes}")
+    r = shapes[0].shape[0]
+    if r < 1 or shapes[1].shape[0] != r:
+        raise n.error(f"image_shape and block_shape must both give one size per spatial dim, got {shapes}")
     known = n.ctx.known_value(n.input_names[1]), n.ctx.known_value(n.input_names[2])
-    t = n.type(1)
-    r = len(known[0]) if known[0] is not None else (t.shape[0] if t is not None and t.rank == 1 else None)
-    if not isinstance(r, int) or r < 1:
-        raise n.unsupported("image_shape must have a static length (the number of spatial dims)")
     strides = tuple(n.attr("strides") or [1] * r)
     pads = tuple(n.attr("pads") or [0] * (2 * r))
     dilations = tuple(n.attr("dilations") or [1] * r)
@@ -60,3 +65,18 @@ def _col2im(n):
     n.check_fits((np.prod(block, dtype=np.float64),), np.float64, "Col2Im's block")
     return bind("col2im", x, image_shape=tuple(image), block_shape=tuple(block), strides=strides, pads=pads,
                 dilations=dilations)
+
+
+@importer("DeformConv")
+def _deform_conv(n):
+    x, w = n.input(0), n.input(1)
+    r = rank_of(x) - 2
+    if r < 1 or rank_of(w) != r + 2:
+        raise n.error(f"X must be (N, C, D1, ...) and W (O, C/group, k1, ...); got ranks {rank_of(x)} and {rank_of(w)}")
+    kernel = n.attr("kernel_shape")
+    if kernel and tuple(kernel) != tuple(n.type(1).shape[2:]):
+        raise n.error(f"kernel_shape {list(kernel)} does not match W's spatial dims {n.type(1).shape[2:]}")
+    return bind("deform_conv", x, w, n.input(2), n.input(3) if n.has_input(3) else None,
+                n.input(4) if n.has_input(4) else None, strides=tuple(n.attr("strides") or [1] * r),
+                pads=tuple(n.attr("pads") or [0] * (2 * r)), dilations=tuple(n.attr("dilations") or [1] * r),
+                groups=int(n.attr("group", 1)), offset_groups=int(n.attr("offset_group", 1)))

@@ -23,9 +23,10 @@ import numpy as np
 from irflow.errors import DTypeError, IRValidationError, ShapeError
 from irflow.ir.dtypes import DType
 from irflow.ir.types import TensorType
-from irflow.ops.batching import fold_rule
+from irflow.ops.batching import LOOP_THIS, first_batched, fold_leading, fold_rule, materialize, unfold_leading
 from irflow.ops.common import bind
-from irflow.ops.conv_nd import check_nd_attrs, out_dim
+from irflow.ops.conv import _check_bias, _check_groups
+from irflow.ops.conv_nd import _float, _out_spatial, _spatial_rank, check_nd_attrs, out_dim
 from irflow.ops.registry import Attr, defbatch, defop, defvjp
 
 
@@ -127,4 +128,80 @@ defop("col2im_dynamic", _col2im_dynamic_type, inputs=3, family="nn", differentia
 defbatch("col2im_dynamic", fold_rule("col2im_dynamic", folded=1))  # sizes must be unbatched (else a scan)
 
 
-__all__ = ["col2im"]
+# -- deform_conv ---------------------------------------------------------------------------------------
+
+def _deform_conv_type(x: TensorType, w: TensorType, offset: TensorType, b: TensorType | None = None,
+                      mask: TensorType | None = None, *, strides, pads, dilations, groups, offset_groups) -> TensorType:
+    op = "deform_conv"
+    r = _spatial_rank(op, x)
+    check_nd_attrs(op, r, pads=pads, strides=strides, dilations=dilations)
+    dtype = _float(op, x, w, offset, b, mask)
+    if w.rank != x.rank or offset.rank != x.rank or (mask is not None and mask.rank != x.rank):
+        raise ShapeError(f"{op}: weight (O, C/groups, *kernel), offset (N, offset_groups*K*{r}, *out) and mask "
+                         f"(N, offset_groups*K, *out) must have rank {x.rank}; got {w}, {offset}, {mask}")
+    c, (o, cg) = x.shape[1], w.shape[:2]
+    _check_groups(op, groups, input=c, output=o)
+    if isinstance(c, int) and isinstance(cg, int) and c != cg * groups:
+        raise ShapeError(f"{op}: input has {c} channels but the weight {w.shape} expects {cg} x groups={groups}")
+    if offset_groups < 1 or (isinstance(c, int) and c % offset_groups):
+        raise ShapeError(f"{op}: offset_groups={offset_groups} must divide the {c} input channels")
+    _check_bias(op, b, o)
+    kernel = w.shape[2:]
+    out = _out_spatial(op, x, kernel, strides, pads, dilations)
+    k = math.prod(kernel) if all(isinstance(v, int) for v in kernel) else None
+    for name, t, per in (("offset", offset, r), ("mask", mask, 1)):
+        if t is None:
+            continue
+        want = (x.shape[0], offset_groups * k * per if k else None) + out
+        if any(isinstance(a, int) and isinstance(e, int) and a != e for a, e in zip(t.shape, want)):
+            raise ShapeError(f"{op}: {name} must be (N, offset_groups * prod(kernel){' * ' + str(r) if per > 1 else ''}, "
+                             f"*out) = {want}, got {t.shape}")
+    return TensorType(dtype=dtype, shape=(x.shape[0], o) + out)
+
+
+# Not differentiable yet: the gradients (wrt x a scatter of the bilinear taps, wrt offset the taps'
+# derivatives, as grid_sample's) are future work; imported models run forward.
+defop("deform_conv", _deform_conv_type, inputs=(3, 5), family="nn", differentiable=False,
+      attrs={"strides": Attr("ints"), "pads": Attr("ints"), "dilations": Attr("ints"), "groups": Attr("int", default=1),
+             "offset_groups": Attr("int", default=1)},
+      doc="ONNX DeformConv: a conv whose taps move by learned offsets (bilinear, zeros outside), optional mask.")
+
+
+@defbatch("deform_conv")
+def _deform_conv_batch(inputs, dims, size, **attrs):
+    # x, offset and mask carry the op's own batch axis N: a vmapped batch folds into it while the
+    # weight and bias are shared; a batched weight runs in a scan.
+    x, w, offset, b, mask = (list(inputs) + [None, None])[:5]
+    dims = (list(dims) + [None, None])[:5]
+    if dims[1] is not None or dims[3] is not None:
+        return LOOP_THIS
+    per_example = [(t, d) for t, d in ((x, dims[0]), (offset, dims[2]), (mask, dims[4]))]
+    like = first_batched([t for t, _ in per_example], [d for _, d in per_example])
+    xf, of, mf = (None if t is None else fold_leading(materialize(t, d, size, like)) for t, d in per_example)
+    y = bind("deform_conv", xf, w, of, b, mf, **attrs)
+    return unfold_leading(y, materialize(x, dims[0], size, like)), 0
+
+
+def deform_conv(x, weight, offset, bias=None, mask=None, strides=None, pads=None, dilations=None, groups: int = 1,
+                offset_groups: int = 1):
+    """Deformable convolution (ONNX DeformConv, torchvision's ``deform_conv2d``): tap k of output
+    position p reads x bilinearly (zeros outside) at p * stride - pad + k * dilation + offset, scaled
+    by ``mask`` when given (DCNv2). ``offset`` is (N, offset_groups * prod(kernel) * r, *out), the r
+    coordinates of each tap in dim order (y before x); ``pads`` is ONNX's (begins, then ends). Not
+    differentiable (yet).
+
+    >>> x = irf.tensor(np.arange(9.0, dtype=np.float32).reshape(1, 1, 3, 3))
+    >>> w = irf.tensor(np.ones((1, 1, 1, 1), np.float32))
+    >>> off = irf.tensor(np.full((1, 2, 3, 3), 0.5, np.float32))   # every tap half a pixel down-right
+    >>> irf.deform_conv(x, w, off).numpy()[0, 0]
+    array([[2.  , 3.  , 1.75],
+           [5.  , 6.  , 3.25],
+           [3.25, 3.75, 2.  ]], dtype=float32)
+    """
+    r = x.ndim - 2 if hasattr(x, "ndim") else len(np.shape(x)) - 2
+    return bind("deform_conv", x, weight, offset, bias, mask, strides=tuple(strides or (1,) * r),
+                pads=tuple(pads or (0,) * (2 * r)), dilations=tuple(dilations or (1,) * r), groups=groups,
+                offset_groups=offset_groups)
+
+
+__all__ = ["col2im", "deform_conv"]

@@ -277,3 +277,59 @@ def test_col2im_errors_and_vmap():
     got = irf.vmap(lambda a: irf.col2im(a, (3, 3), (2, 2)))(xs).numpy()
     for b in range(3):
         np.testing.assert_allclose(got[b], irf.col2im(irf.tensor(xs[b]), (3, 3), (2, 2)).numpy(), rtol=1e-6)
+
+
+# -- deform_conv --------------------------------------------------------------------------------------
+
+DEFORM_CASES = [  # x shape, weight shape, strides, pads, dilations, groups, offset_groups, bias, mask
+    ((1, 2, 5, 5), (3, 2, 3, 3), (1, 1), (0, 0, 0, 0), (1, 1), 1, 1, False, False),
+    ((2, 4, 6, 5), (4, 2, 2, 3), (2, 1), (1, 0, 1, 2), (1, 2), 2, 2, True, True),
+    ((1, 4, 4, 4), (2, 4, 2, 2), (1, 1), (1, 1, 1, 1), (1, 1), 1, 4, True, False),
+]
+
+
+@pytest.mark.parametrize("xs,ws,strides,pads,dilations,groups,ogroups,bias,mask", DEFORM_CASES)
+def test_deform_conv_matches_onnx_reference_and_ort(xs, ws, strides, pads, dilations, groups, ogroups, bias, mask):
+    from irflow.ops.conv_nd import out_dim
+
+    out = tuple(out_dim(xs[2 + i], ws[2 + i], strides[i], dilations[i], pads[i], pads[2 + i]) for i in range(2))
+    k = ws[2] * ws[3]
+    x = RNG.standard_normal(xs).astype(np.float32)
+    w = RNG.standard_normal(ws).astype(np.float32)
+    off = RNG.uniform(-1.5, 1.5, (xs[0], ogroups * k * 2) + out).astype(np.float32)
+    b = RNG.standard_normal(ws[0]).astype(np.float32) if bias else None
+    m = RNG.uniform(0, 1, (xs[0], ogroups * k) + out).astype(np.float32) if mask else None
+    attrs = dict(strides=strides, pads=pads, dilations=dilations, group=groups, offset_group=ogroups)
+    ref_in = [x, w, off] + ([b if b is not None else np.zeros(ws[0], np.float32), m] if mask else [b] if bias else [])
+    want = onnx_reference("DeformConv", ref_in, 19, kernel_shape=list(ws[2:]), **attrs)
+    check_op("deform_conv", [x, w, off, b, m], lambda *a: want,
+             dict(strides=strides, pads=pads, dilations=dilations, groups=groups, offset_groups=ogroups),
+             rtol=1e-5, atol=1e-5)
+
+
+def test_deform_conv_without_offsets_is_conv():
+    x = RNG.standard_normal((2, 4, 6, 6)).astype(np.float32)
+    w = RNG.standard_normal((6, 2, 3, 3)).astype(np.float32)
+    off = np.zeros((2, 2 * 9 * 2, 3, 3), np.float32)
+    got = irf.deform_conv(irf.tensor(x), irf.tensor(w), irf.tensor(off), strides=(2, 2), pads=(1, 1, 1, 1),
+                          groups=2, offset_groups=2).numpy()
+    want = irf.convolution(irf.tensor(x), irf.tensor(w), strides=(2, 2), pads=(1, 1, 1, 1), groups=2).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_deform_conv_errors_and_vmap():
+    x = irf.tensor(np.zeros((1, 2, 4, 4), np.float32))
+    w = irf.tensor(np.zeros((1, 2, 2, 2), np.float32))
+    with pytest.raises(ShapeError, match="offset must be"):
+        irf.deform_conv(x, w, irf.tensor(np.zeros((1, 6, 3, 3), np.float32)))
+    with pytest.raises(ShapeError, match="offset_groups=3 must divide"):
+        irf.deform_conv(x, w, irf.tensor(np.zeros((1, 24, 3, 3), np.float32)), offset_groups=3)
+    xs = RNG.standard_normal((3, 1, 2, 4, 4)).astype(np.float32)
+    offs = RNG.uniform(-1, 1, (3, 1, 8, 3, 3)).astype(np.float32)
+    wv = RNG.standard_normal((1, 2, 2, 2)).astype(np.float32)
+    f = irf.function(lambda a, o: irf.vmap(lambda p, q: irf.deform_conv(p, wv, q))(a, o))
+    got = f(irf.tensor(xs), irf.tensor(offs)).numpy()
+    assert "scan" not in [n.op for n in f.get_graph(irf.tensor(xs), irf.tensor(offs)).nodes]
+    for b in range(3):
+        want = irf.deform_conv(irf.tensor(xs[b]), irf.tensor(wv), irf.tensor(offs[b])).numpy()
+        np.testing.assert_allclose(got[b], want, rtol=1e-5, atol=1e-6)

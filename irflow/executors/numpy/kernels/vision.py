@@ -3,6 +3,7 @@ tap combination from the flattened spatial dims (one ``take_along_axis`` per com
 linear, 4^r for cubic) and adds them weighted. 16-bit floats are computed in float32."""
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -12,7 +13,7 @@ from irflow.ir.types import TensorType
 from irflow.executors.numpy.kernels import kernel
 from irflow.errors import ShapeError
 from irflow.executors.numpy.kernels.conv_nd import _col2im
-from irflow.ops.vision_conv import _col2im_type, block_counts
+from irflow.ops.vision_conv import _col2im_type, _deform_conv_type, block_counts
 from irflow.ops.vision import _grid_sample_type, _roi_align_type, combos, flat_index
 from irflow.ops.vision_taps import NP, grid_taps, roi_axis_taps
 
@@ -111,3 +112,43 @@ def col2im(x, *, image_shape, block_shape, strides, pads, dilations):
 def col2im_dynamic(x, image_shape, block_shape, *, strides, pads, dilations):
     return col2im(x, image_shape=tuple(int(v) for v in image_shape), block_shape=tuple(int(v) for v in block_shape),
                   strides=strides, pads=pads, dilations=dilations)
+
+
+@kernel("deform_conv")
+def deform_conv(x, w, offset, b=None, mask=None, *, strides, pads, dilations, groups, offset_groups):
+    """Bilinear samples at the moved taps (zeros outside; coordinates and weights in float64, as
+    the reference), gathered per offset group into columns (N, C, K, P), then one grouped GEMM."""
+    types = [None if a is None else TensorType(dtype=dtype_of_array(a), shape=a.shape) for a in (x, w, offset, b, mask)]
+    _deform_conv_type(*types, strides=strides, pads=pads, dilations=dilations, groups=groups,
+                      offset_groups=offset_groups)
+    n, c, sizes = x.shape[0], x.shape[1], tuple(x.shape[2:])
+    o, kernel, out = w.shape[0], tuple(w.shape[2:]), tuple(offset.shape[2:])
+    r, k, p, og = len(sizes), math.prod(kernel), math.prod(out), offset_groups
+    off = offset.astype(np.float64).reshape(n, og, k, r, p)
+    taps = np.stack(np.meshgrid(*[np.arange(kd) for kd in kernel], indexing="ij"), axis=-1).reshape(k, r)
+    pos = np.stack(np.meshgrid(*[np.arange(od) for od in out], indexing="ij"), axis=-1).reshape(p, r)
+    per_dim = []
+    for j in range(r):
+        u = (pos[:, j] * strides[j] - pads[j])[None, None, None, :] + (taps[:, j] * dilations[j])[None, None, :, None] \
+            + off[:, :, :, j, :]                                                    # (N, OG, K, P)
+        lo = np.floor(u)
+        frac = u - lo
+        per_dim.append([(lo + t, wt) for t, wt in ((0, 1 - frac), (1, frac))])
+    xf = x.astype(np.float64).reshape(n, og, c // og, -1)
+    cols = np.zeros((n, og, c // og, k * p))
+    for combo in itertools.product(*per_dim):
+        flat, weight = 0, 1.0
+        for j, (i, wt) in enumerate(combo):
+            inside = (i >= 0) & (i <= sizes[j] - 1)
+            weight = weight * wt * inside
+            flat = flat + np.clip(i, 0, sizes[j] - 1).astype(np.int64) * math.prod(sizes[j + 1:])
+        v = np.take_along_axis(xf, flat.reshape(n, og, 1, k * p), axis=3)
+        cols += v * weight.reshape(n, og, 1, k * p)
+    if mask is not None:
+        cols *= mask.astype(np.float64).reshape(n, og, 1, k * p)
+    cols = cols.reshape(n, groups, (c // groups) * k, p)
+    wm = w.astype(np.float64).reshape(groups, o // groups, (c // groups) * k)
+    y = np.matmul(wm, cols).reshape((n, o) + out)
+    if b is not None:
+        y += b.astype(np.float64).reshape((1, o) + (1,) * r)
+    return y.astype(x.dtype)

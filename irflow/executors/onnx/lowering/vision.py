@@ -45,3 +45,14 @@ def _col2im(ctx, node, ins, outs):
 def _col2im_dynamic(ctx, node, ins, outs):
     a = node.attrs
     ctx.emit("Col2Im", ins, outs, strides=list(a["strides"]), pads=list(a["pads"]), dilations=list(a["dilations"]))
+
+
+@lowering("deform_conv")
+def _deform_conv(ctx, node, ins, outs):
+    a = node.attrs
+    if ctx.opset < 19:
+        raise UnsupportedOpError(f"deform_conv node {node.name}: ONNX DeformConv needs opset >= 19 (this export "
+                                 f"targets {ctx.opset})")
+    kernel = input_type(ctx, ins[1]).shape[2:]
+    ctx.emit("DeformConv", ins, outs, strides=list(a["strides"]), pads=list(a["pads"]), dilations=list(a["dilations"]),
+             group=a["groups"], offset_group=a["offset_groups"], kernel_shape=list(kernel))
