@@ -288,3 +288,53 @@ def test_zoo_recurrent_models_optimize_to_torchs_graph(name, tmp_path):
         with torch.no_grad():
             np.testing.assert_allclose(y, model(*inputs).numpy(), rtol=1e-4, atol=1e-5)
     assert optimized[1] == optimized[0]
+
+
+def _gru_weights(seed=5):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(s).astype(np.float32) * 0.5 for s in ((12, 3), (12, 4), (12,))]
+
+
+def test_a_mask_or_input_not_built_by_the_layer_stays_scan():
+    from irflow.frontends.rnn import recurrent_direction
+
+    w, r, b = _gru_weights()
+
+    @irf.function
+    def f(x, m, xw):
+        y1, _, _ = recurrent_direction("gru", x, w, r, b, b, irf.zeros((2, 4)), gate_order="zrh", mask=m)
+        # the same body over an input that is no projection: nothing tells W apart from x
+        y2, _ = irf.scan(lambda c, xt: ((irf.tanh(xt + c[0] @ r[:4].T),), irf.tanh(xt + c[0] @ r[:4].T)),
+                         (irf.zeros((2, 4)),), xw)
+        return y1, y2
+
+    rng = np.random.default_rng(6)
+    feeds = (rng.standard_normal((5, 2, 3)).astype(np.float32), rng.random((5, 2, 1)) > 0.3,
+             rng.standard_normal((5, 2, 4)).astype(np.float32))
+    g = f.get_concrete_function(*(irf.TensorSpec(a.shape, a.dtype.name) for a in feeds)).graph
+    out, run = exported(g)
+    assert ops_of(out).count("Scan") == 2 and not NATIVE & set(ops_of(out))
+    feeds = dict(zip(g.input_names, feeds))
+    want = Interpreter(g).run(feeds)
+    assert_close(run(feeds), [want[o] for o in g.output_names], tol=1e-5)
+
+
+def test_a_layer_inside_a_branch_exports_native_in_the_subgraph():
+    lstm = irf.nn.LSTM(3, 4)
+
+    @irf.function
+    def f(x, p):
+        return irf.cond(p, lambda: lstm(x)[0], lambda: lstm(x)[0] * 2.0)
+
+    x = np.random.default_rng(7).standard_normal((5, 2, 3)).astype(np.float32)
+    g = f.get_concrete_function(irf.TensorSpec(x.shape, "float32"), irf.TensorSpec((), "bool")).graph
+    out, run = exported(g)
+    (iff,) = [n for n in out.graph.node if n.op_type == "If"]
+    branch_ops = [[n.op_type for n in a.g.node] for a in iff.attribute]
+    assert all("LSTM" in ops and "Scan" not in ops and "MatMul" not in ops for ops in branch_ops)
+    params = {n: np.asarray(getattr(lstm, n.split("/")[-1])) for n in g.input_names[2:]}  # the Variables
+    for p in (True, False):
+        feeds = {g.input_names[0]: x, g.input_names[1]: np.asarray(p), **params}
+        want = Interpreter(g).run(feeds)
+        assert_close(run(feeds), [want[o] for o in g.output_names], tol=1e-5)
+        np.testing.assert_allclose(want[g.output_names[0]], np.asarray(lstm(x)[0]) * (1.0 if p else 2.0), rtol=1e-5, atol=1e-6)
