@@ -61,20 +61,26 @@ def test_bfloat16_on_ort_cpu_is_an_irflow_error_naming_the_op_and_the_way_out():
     # the NumPy executor runs it, as the message says
     out = irf.run(g, feeds, executor="numpy")["y"]
     assert out.dtype == ml_dtypes.bfloat16 and out.astype("float32").tolist() == [0.0, 2.0]
-    # a bfloat16 feed: onnxruntime's Python API cannot take it
+    # bfloat16 and float8 feeds and results: onnxruntime's Python API takes neither, irflow's
+    # runner passes their bytes (OrtValues); the values are the NumPy executor's
     b = irf.GraphBuilder("bf_in")
-    x = b.input("x", "bfloat16", (2,))
+    x = b.input("x", "bfloat16", (3,))
+    y = b.input("y", "float8_e5m2", (3,))
     with b:
-        b.output(x.astype("float32"), names=["y"])
-    with pytest.raises(irf.ExecutorError, match=r"cannot take or return ml_dtypes arrays \('x' \(bfloat16\)\)"):
-        irf.run(b.build(), {"x": np.ones(2, ml_dtypes.bfloat16)}, executor="ort", device="cpu")
-    # the same for a float8 feed and an int4 result
-    b = irf.GraphBuilder("f8")
-    x = b.input("x", "float8_e4m3fn", (2,))
+        b.output(x.astype("float32"), y.astype("float32").astype("float8_e4m3fn"), names=["a", "b"])
+    g = b.build()
+    feeds = {"x": np.array([1.5, -2.0, 3e38], ml_dtypes.bfloat16), "y": np.array([0.25, -57344, np.nan], ml_dtypes.float8_e5m2)}
+    got, want = irf.run(g, feeds, executor="ort", device="cpu"), irf.run(g, feeds, executor="numpy")
+    for name in ("a", "b"):
+        assert got[name].dtype == want[name].dtype
+        assert got[name].tobytes() == want[name].tobytes()  # -448 for -57344 (saturated), NaN kept
+    # int4 (packed two to a byte by onnxruntime) is refused, naming the value
+    b = irf.GraphBuilder("i4")
+    x = b.input("x", "float32", (2,))
     with b:
-        b.output(x.astype("float32").astype("int4"), names=["y"])
-    with pytest.raises(irf.ExecutorError, match=r"\('x' \(float8_e4m3fn\), 'y' \(int4\)\); feed and fetch float32"):
-        irf.run(b.build(), {"x": np.ones(2, ml_dtypes.float8_e4m3fn)}, executor="ort", device="cpu")
+        b.output(x.astype("int4"), names=["y"])
+    with pytest.raises(irf.ExecutorError, match=r"cannot take or return packed 4-bit and 2-bit arrays \('y' \(int4\)\)"):
+        irf.run(b.build(), {"x": np.ones(2, np.float32)}, executor="ort", device="cpu")
 
 
 def test_missing_onnxruntime_kernel_is_explained_with_the_irflow_node():

@@ -20,6 +20,7 @@ import numpy as np
 from irflow.errors import ExecutorError
 from irflow.executors.feeds import check_feeds
 from irflow.executors.onnx.device import PROVIDERS, resolve_device
+from irflow.ir.dtypes import DType
 from irflow.ir.graph import Graph
 
 _OPT_LEVELS = ("disable", "basic", "extended", "all")
@@ -154,6 +155,10 @@ class OrtRunner:
         # For the fast feeds check: per input, its name, NumPy dtype, rank and dims.
         self._expect = [(v.name, v.type.dtype.numpy, v.type.rank, v.type.shape) for v in graph.inputs]
         self._has_symbols = any(isinstance(d, str) for v in graph.inputs for d in v.type.shape)
+        # Inputs and outputs onnxruntime's Python API cannot pass as NumPy arrays but can as raw
+        # bytes (OrtValues): bfloat16 and the byte-wide float8 dtypes. int4/int2/float4 are
+        # packed by onnxruntime, two or four to a byte: those stay an ExecutorError.
+        self._bytewise = {v.name: v.type.dtype for v in (*graph.inputs, *graph.outputs) if v.type.dtype in _BYTEWISE}
 
     def _feeds_ok(self, feeds: Mapping[str, Any]) -> bool:
         """True when ``feeds`` are exactly the inputs as arrays of the right dtype and shape.
@@ -187,7 +192,10 @@ class OrtRunner:
         arrays = feeds if not check or self._feeds_ok(feeds) else check_feeds(self.graph, feeds)
         names = self.output_names if outputs is None else list(outputs)
         try:
-            values = self.session.run(names, arrays, self.run_options)
+            if self._bytewise:
+                values = self._run_bytewise(names, arrays)
+            else:
+                values = self.session.run(names, arrays, self.run_options)
         except Exception as e:  # noqa: BLE001
             if outputs is not None and set(names) - set(self.output_names):
                 bad = sorted(set(names) - set(self.output_names))
@@ -197,6 +205,38 @@ class OrtRunner:
 
     __call__ = run
 
+    def _run_bytewise(self, names: list[str], arrays: Mapping[str, Any]) -> list[np.ndarray]:
+        """session.run through OrtValues: ml_dtypes feeds go in as their bytes with the ONNX
+        type named, such outputs come back as a copy of onnxruntime's buffer."""
+        import ctypes
+
+        import onnxruntime as ort
+
+        from irflow.executors.onnx.context import ONNX_DTYPE
+
+        feeds = {}
+        for k, a in arrays.items():
+            d = self._bytewise.get(k)
+            a = np.ascontiguousarray(a)
+            if d is None:
+                feeds[k] = ort.OrtValue.ortvalue_from_numpy(a)
+            else:
+                raw = a.view(np.uint16 if a.dtype.itemsize == 2 else np.uint8)
+                feeds[k] = ort.OrtValue.ortvalue_from_numpy_with_onnx_type(raw, ONNX_DTYPE[d])
+        values = []
+        for name, v in zip(names, self.session.run_with_ort_values(names, feeds, self.run_options)):
+            d = self._bytewise.get(name)
+            if d is None:
+                values.append(v.numpy())
+                continue
+            nbytes = v.tensor_size_in_bytes()
+            raw = np.frombuffer((ctypes.c_uint8 * nbytes).from_address(v.data_ptr()), np.uint8) if nbytes else np.empty(0, np.uint8)
+            values.append(raw.copy().view(d.numpy).reshape(v.shape()))
+        return values
+
+
+_BYTEWISE = frozenset({DType.bfloat16, DType.float8_e4m3fn, DType.float8_e4m3fnuz, DType.float8_e5m2,
+                       DType.float8_e5m2fnuz, DType.float8_e8m0fnu})
 
 _ORT_NODE = re.compile(r"running (\w+) node\. Name:'([^']*)'")
 
@@ -221,14 +261,13 @@ def ort_failure(graph: Graph, e: Exception) -> ExecutorError:
 
             kind = "NaN" if onnx_name.endswith("nan") else "Inf"
             return NumericsError(numerics_message(node.attrs["message"], kind))
-    # bfloat16 and the storage-only dtypes (float8, int4, ...) are ml_dtypes arrays, which
-    # onnxruntime's Python API neither takes nor returns
-    ml = [v for v in (*graph.inputs, *graph.outputs) if v.type.dtype.value == "bfloat16" or v.type.dtype.is_storage]
-    if ("Numpy_type" in text or "No corresponding Numpy type" in text) and ml:
-        names = ", ".join(f"{v.name!r} ({v.type.dtype.value})" for v in ml)
+    # int4 / int2 / float4 arrays: onnxruntime packs them, and its Python API takes none
+    packed = [v for v in (*graph.inputs, *graph.outputs) if v.type.dtype.is_storage and v.type.dtype not in _BYTEWISE]
+    if ("Numpy_type" in text or "No corresponding Numpy type" in text) and packed:
+        names = ", ".join(f"{v.name!r} ({v.type.dtype.value})" for v in packed)
         return ExecutorError(
-            f"graph {graph.name!r}: onnxruntime's Python API cannot take or return ml_dtypes arrays ({names}); "
-            "feed and fetch float32 (cast inside the graph), or run with executor='numpy'")
+            f"graph {graph.name!r}: onnxruntime's Python API cannot take or return packed 4-bit and 2-bit arrays "
+            f"({names}); feed and fetch float32 or int8 (cast inside the graph), or run with executor='numpy'")
     return ExecutorError(f"onnxruntime failed on graph {graph.name!r}: {text}")
 
 
