@@ -26,7 +26,7 @@ import numpy as np
 from irflow.errors import DTypeError, ShapeError
 from irflow.ir.dtypes import DType
 from irflow.ir.types import TensorType
-from irflow.ops.batching import LOOP_THIS, rank_of, to_front
+from irflow.ops.batching import LOOP_THIS, to_front
 from irflow.ops.common import bind
 from irflow.ops.registry import Attr, defbatch, defop, defvjp
 

@@ -156,8 +156,7 @@ def _cumprod_dynamic(ctx, node, ins, outs):
         go = outer("Squeeze", [outer("Less", [one, n]), zero])
         result = ctx.fresh(f"{ctx._prefix}/cumprod") if reverse else targets[0]
         ctx.emit("Loop", ["", go, y, one], [result, ctx.fresh(f"{ctx._prefix}/k_final")], body=body)
-        if reverse:
-            m1 = _i64(ctx, [-1], "minus_one")
-            ctx.emit("Slice", [result, m1, _i64(ctx, [-2**63], "int_min"), ax, m1], targets)
+        if reverse:  # flipped back, into the node's output
+            _flip(lambda op, inputs, **attrs: ctx.emit(op, inputs, targets, **attrs)[0], result, ax, ctx)
 
     emit_widened(ctx, node, ins[:1], outs, WIDEN_ARITH, emit)
