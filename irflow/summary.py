@@ -71,8 +71,10 @@ class SummaryWriter:
                 raise IrflowError("irf.summary needs the 'tensorboardX' package: pip install tensorboardX") from e
             # tensorboardX names the file events.out.tfevents.<seconds>.<host><suffix> and opens it
             # with "wb": a second writer on the same directory in the same second (a resumed run,
-            # a test) would truncate the first one's events. TF adds the pid and a counter; so do we.
-            unique = f".{os.getpid()}.{next(_FILE_IDS)}{filename_suffix or ''}"
+            # a test) would truncate the first one's events. TF adds the pid and a counter; so do we,
+            # zero-padded: TensorBoard reads a directory's files in name order, and ".10" sorts
+            # before ".9", which put a resumed run's steps before the first run's.
+            unique = f".{os.getpid()}.{next(_FILE_IDS):06d}{filename_suffix or ''}"
             self._writer = _TBXWriter(logdir=str(self.logdir), max_queue=max_queue,
                                       flush_secs=max(1, int(flush_millis / 1000)), filename_suffix=unique)
 

@@ -145,10 +145,16 @@ def test_importing_irflow_does_not_import_tensorboardx():
     assert out.stdout.split() == ["False", "False"]
 
 
-def test_two_writers_in_one_second_keep_both_runs(tmp_path):
+@pytest.mark.parametrize("first_id", [0, 9, 99])
+def test_two_writers_in_one_second_keep_both_runs(tmp_path, monkeypatch, first_id):
     # tensorboardX alone names event files by the second and opens them with "wb": a second
     # writer on the same logdir within that second (a resumed run) truncated the first's events.
+    # first_id: the per-process file counter going from 9 to 10 must not reorder the runs.
+    import itertools
+
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    monkeypatch.setattr(irf.summary, "_FILE_IDS", itertools.count(first_id))
 
     for run, steps in enumerate([(0, 1, 2), (3, 4)]):
         w = irf.summary.create_file_writer(tmp_path)
