@@ -22,12 +22,14 @@ import numpy as np
 
 from irflow.errors import DTypeError, IRValidationError, ShapeError
 from irflow.ir.dtypes import DType
+from irflow.ir.graph import Graph
 from irflow.ir.types import TensorType
 from irflow.ops.batching import LOOP_THIS, first_batched, fold_leading, fold_rule, materialize, unfold_leading
 from irflow.ops.common import bind
 from irflow.ops.conv import _check_bias, _check_groups
 from irflow.ops.conv_nd import _float, _out_spatial, _spatial_rank, check_nd_attrs, out_dim
-from irflow.ops.registry import Attr, defbatch, defop, defvjp
+from irflow.ops.builder import GraphBuilder
+from irflow.ops.registry import Attr, defbatch, defop, defvjp, get_op
 
 
 def block_counts(image_shape, block_shape, strides, pads, dilations) -> tuple:
@@ -159,12 +161,62 @@ def _deform_conv_type(x: TensorType, w: TensorType, offset: TensorType, b: Tenso
     return TensorType(dtype=dtype, shape=(x.shape[0], o) + out)
 
 
-# Not differentiable yet: the gradients (wrt x a scatter of the bilinear taps, wrt offset the taps'
-# derivatives, as grid_sample's) are future work; imported models run forward.
-defop("deform_conv", _deform_conv_type, inputs=(3, 5), family="nn", differentiable=False,
+defop("deform_conv", _deform_conv_type, inputs=(3, 5), family="nn",
       attrs={"strides": Attr("ints"), "pads": Attr("ints"), "dilations": Attr("ints"), "groups": Attr("int", default=1),
              "offset_groups": Attr("int", default=1)},
       doc="ONNX DeformConv: a conv whose taps move by learned offsets (bilinear, zeros outside), optional mask.")
+
+
+def deform_conv_graph(types, attrs) -> Graph:
+    """deform_conv written with differentiable ops (a Graph with one input per present input):
+    the taps are ``grid_sample`` (linear, zeros, align_corners) of x per offset group at the
+    moved positions, normalized to [-1, 1], then the mask, then one grouped matmul with the
+    weight. The VJP differentiates this graph, so every input (x, weight, offset, bias, mask)
+    gets its gradient from grid_sample's and matmul's rules."""
+    x, w, offset, b, mask = types
+    for t in (x, w, offset):
+        if not t.is_static:
+            raise ShapeError(f"deform_conv's gradient needs static shapes, got {t}")
+    n, c, sizes = x.shape[0], x.shape[1], tuple(x.shape[2:])
+    if 1 in sizes:
+        raise ShapeError(f"deform_conv's gradient needs spatial sizes > 1 (it samples in normalized coordinates), got {x}")
+    o, kernel, out = w.shape[0], tuple(w.shape[2:]), tuple(offset.shape[2:])
+    r, k, p, og, groups = len(sizes), math.prod(kernel), math.prod(out), attrs["offset_groups"], attrs["groups"]
+    dt = x.dtype.numpy
+    taps = np.stack(np.meshgrid(*[np.arange(v) for v in kernel], indexing="ij"), axis=-1).reshape(k, 1, r)
+    pos = np.stack(np.meshgrid(*[np.arange(v) for v in out], indexing="ij"), axis=-1).reshape(1, p, r)
+    base = (pos * np.asarray(attrs["strides"]) - np.asarray(attrs["pads"][:r]) + taps * np.asarray(attrs["dilations"]))
+    scale = 2.0 / (np.asarray(sizes, np.float64) - 1)  # align_corners: pixel u sits at 2u / (d - 1) - 1
+    gb = GraphBuilder("deform_conv_taps")
+    with gb:
+        ins = {name: gb.input(name, t.dtype, t.shape) for name, t in zip(("x", "w", "offset", "b", "mask"), types)
+               if t is not None}
+        off = bind("transpose", bind("reshape", ins["offset"], shape=(n, og, k, r, p)), perm=(0, 1, 2, 4, 3))
+        u = bind("add", off, base.astype(dt))                                         # (N, OG, K, P, r) pixels
+        grid = bind("sub", bind("mul", u, scale.astype(dt)), np.asarray(1, dt))
+        grid = bind("gather", grid, np.arange(r - 1, -1, -1, dtype=np.int64), axis=4)  # grid_sample lists x first
+        grid = bind("reshape", grid, shape=(n * og, k * p) + (1,) * (r - 1) + (r,))
+        xs = bind("reshape", ins["x"], shape=(n * og, c // og) + sizes)
+        cols = bind("grid_sample", xs, grid, mode="linear", padding_mode="zeros", align_corners=1)
+        cols = bind("reshape", cols, shape=(n, og, c // og, k, p))
+        if "mask" in ins:
+            cols = bind("mul", cols, bind("reshape", ins["mask"], shape=(n, og, 1, k, p)))
+        cols = bind("reshape", cols, shape=(n, groups, (c // groups) * k, p))
+        wm = bind("reshape", ins["w"], shape=(groups, o // groups, (c // groups) * k))
+        y = bind("reshape", bind("matmul", wm, cols), shape=(n, o) + out)
+        if "b" in ins:
+            y = bind("add", y, bind("reshape", ins["b"], shape=(1, o) + (1,) * r))
+        gb.output(y)
+    return gb.build()
+
+
+@defvjp("deform_conv")
+def _deform_conv_vjp(g, x, w, offset, b=None, mask=None, *, out, **attrs):
+    inputs = (x, w, offset, b, mask)
+    graph = deform_conv_graph(tuple(None if t is None else t.type for t in inputs), attrs)
+    present = [t for t in inputs if t is not None]
+    grads = iter(get_op("call").vjp(g, *present, out=out, graph=graph))
+    return tuple(None if t is None else next(grads) for t in inputs)
 
 
 @defbatch("deform_conv")
@@ -187,8 +239,8 @@ def deform_conv(x, weight, offset, bias=None, mask=None, strides=None, pads=None
     """Deformable convolution (ONNX DeformConv, torchvision's ``deform_conv2d``): tap k of output
     position p reads x bilinearly (zeros outside) at p * stride - pad + k * dilation + offset, scaled
     by ``mask`` when given (DCNv2). ``offset`` is (N, offset_groups * prod(kernel) * r, *out), the r
-    coordinates of each tap in dim order (y before x); ``pads`` is ONNX's (begins, then ends). Not
-    differentiable (yet).
+    coordinates of each tap in dim order (y before x); ``pads`` is ONNX's (begins, then ends).
+    Differentiable wrt every input (through its grid_sample form, ``deform_conv_graph``).
 
     >>> x = irf.tensor(np.arange(9.0, dtype=np.float32).reshape(1, 1, 3, 3))
     >>> w = irf.tensor(np.ones((1, 1, 1, 1), np.float32))

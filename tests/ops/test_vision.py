@@ -302,9 +302,27 @@ def test_deform_conv_matches_onnx_reference_and_ort(xs, ws, strides, pads, dilat
     attrs = dict(strides=strides, pads=pads, dilations=dilations, group=groups, offset_group=ogroups)
     ref_in = [x, w, off] + ([b if b is not None else np.zeros(ws[0], np.float32), m] if mask else [b] if bias else [])
     want = onnx_reference("DeformConv", ref_in, 19, kernel_shape=list(ws[2:]), **attrs)
+    # gradients (every float input) against finite differences, through the grid_sample form
     check_op("deform_conv", [x, w, off, b, m], lambda *a: want,
              dict(strides=strides, pads=pads, dilations=dilations, groups=groups, offset_groups=ogroups),
-             rtol=1e-5, atol=1e-5)
+             rtol=1e-5, atol=1e-5, grad_rtol=1e-4, grad_atol=1e-5)
+
+
+def test_deform_conv_graph_computes_what_the_kernel_computes():
+    """The differentiable form the VJP uses (grid_sample + matmul) == the NumPy kernel."""
+    from irflow.ops.vision_conv import deform_conv_graph
+
+    x = RNG.standard_normal((2, 4, 5, 6))
+    w = RNG.standard_normal((6, 2, 2, 3))
+    off = RNG.uniform(-2, 2, (2, 2 * 6 * 2, 4, 3))
+    m = RNG.uniform(0, 1, (2, 2 * 6, 4, 3))
+    attrs = dict(strides=(1, 2), pads=(0, 1, 0, 0), dilations=(1, 1), groups=2, offset_groups=2)
+    types = [None if a is None else irf.TensorType(dtype=irf.ir.as_dtype(a.dtype), shape=a.shape)
+             for a in (x, w, off, None, m)]
+    g = deform_conv_graph(types, attrs)
+    got = irf.run(g, dict(zip(g.input_names, (x, w, off, m))))
+    want = irf.deform_conv(irf.tensor(x), irf.tensor(w), irf.tensor(off), None, irf.tensor(m), **attrs).numpy()
+    np.testing.assert_allclose(next(iter(got.values())), want, rtol=1e-10, atol=1e-10)
 
 
 def test_deform_conv_without_offsets_is_conv():
