@@ -139,8 +139,9 @@ def _join_directions(nodes: list) -> list:
         outs = [fresh(f"{base}/bidirectional/out_{k}") for k in range(len(f.output))]
         a = _attrs(f)
         a["direction"] = "bidirectional"
-        if "activations" in a:  # one list per direction, forward's first (the same: _partners)
-            a["activations"] = list(a["activations"]) * 2
+        for k in ("activations", "activation_alpha", "activation_beta"):
+            if k in a:  # one list per direction, forward's first (the same: _partners)
+                a[k] = list(a[k]) * 2
         new.append(helper.make_node(f.op_type, ins, outs, name=fresh(f"{base}/bidirectional"), **a))
         for k, (yf, yr) in enumerate(zip(f.output, r.output)):
             if yf or yr:  # Y (T, 2, B, H) splits on axis 1, the final states (2, B, H) on axis 0
