@@ -490,10 +490,17 @@ def _per_block(n, v, x, axis: int, block: int):
 def _dequantize(n):
     x, scale, zp = n.input(0), n.input(1), n.input(2)
     axis = n.attr("axis", 1)
-    xf = bind("cast", x, dtype=scale.dtype)
-    if zp is not None:
-        xf = bind("sub", xf, _per_axis(n, bind("cast", zp, dtype=scale.dtype), x, axis))
-    return bind("mul", xf, _per_axis(n, scale, x, axis))
+    code = n.attr("output_dtype", 0)
+    out = to_dtype(code, n.where()) if code else scale.dtype
+    # (x - zero_point) * scale in float32 at least (as the spec's reference): a uint16 x in a
+    # float16 scale's dtype would round before the product; the result is rounded once
+    wide = DType.float64 if DType.float64 in (scale.dtype, out) else DType.float32
+    xf = bind("cast", x, dtype=wide)
+    if zp is not None and x.dtype not in FLOAT8_DTYPES:  # a float8 zero point must be 0 (the spec)
+        xf = bind("sub", xf, _per_axis(n, bind("cast", zp, dtype=wide), x, axis))
+    s = scale if scale.dtype is wide else bind("cast", scale, dtype=wide)
+    y = bind("mul", xf, _per_axis(n, s, x, axis))
+    return y if out is wide else bind("cast", y, dtype=out)
 
 
 # The integer dtypes QuantizeLinear saturates to (the ONNX schema's T2 ints).

@@ -219,3 +219,20 @@ def test_blocked_quantization_names_a_scale_of_the_wrong_shape():
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, 7])], initializer=[scale])
     with pytest.raises(irf.IrflowError, match=r"block_size 3 must have shape \(3, 3\), it has \(3, 2\)"):
         load(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 25)]), strict=False)
+
+
+@pytest.mark.parametrize("output_dtype", [0, TensorProto.FLOAT])
+def test_dequantize_uint16_with_a_float16_scale_rounds_once_as_the_reference(output_dtype):
+    x = np.array([65535, 40001, 2049, 0, 30000, 12345], np.uint16)  # not all float16 values
+    scale = numpy_helper.from_array(np.array(0.0999, np.float16), "scale")
+    zp = numpy_helper.from_array(np.array(3, np.uint16), "zp")
+    attrs = {"output_dtype": output_dtype} if output_dtype else {}
+    node = helper.make_node("DequantizeLinear", ["x", "scale", "zp"], ["y"], **attrs)
+    out_elem = output_dtype or TensorProto.FLOAT16
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.UINT16, [6])],
+                              [helper.make_tensor_value_info("y", out_elem, [6])], initializer=[scale, zp])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 25)])
+    (want,) = ReferenceEvaluator(model).run(None, {"x": x})
+    got = irf.run(load(model), {"x": x})["y"]
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
