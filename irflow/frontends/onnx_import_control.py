@@ -8,7 +8,7 @@ node stays closed, as every irflow control-flow node is).
 - ``If`` -> ``cond(pred, *captured)``.
 - ``Scan`` (opset 9+) -> ``scan``: inputs scanned along another axis are transposed first,
   reversed ones flipped; scan outputs likewise after. Opset 8 (a leading batch axis the body
-  does not see): one ``scan`` per batch entry (static batch size), results stacked.
+  does not see): the body vectorized over the batch (``vmap_graph``), one ``scan`` over the sequence.
 - ``Loop`` -> never a materialized ``range(M)``:
   * no scan outputs: a ``while_loop`` over (iter, cond, carried...), with
     ``max_iterations = M`` when ``M`` is a constant, ``iter < M`` in the condition otherwise;
@@ -170,8 +170,11 @@ def _scan(n):
 
 def _scan8(n):
     """Opset-8 Scan: every state and scan input has a leading batch axis the body does not see
-    (scan inputs are (batch, sequence, ...)); the scan runs per batch entry (the batch size must
-    be static), results stacked. sequence_lens must be absent or all full length."""
+    (scan inputs are (batch, sequence, ...)). The body is vectorized over that batch
+    (``vmap_graph``, so one ``scan`` whatever the batch size, symbolic included) and runs over
+    the sequence axis. sequence_lens must be absent or all of the full length."""
+    from irflow.autodiff.vmap_transform import vmap_graph
+
     body_p = n.attr("body")
     k = int(n.attr("num_scan_inputs"))
     ins = [n.input(i) for i in range(1, len(n.input_names))]
@@ -179,31 +182,30 @@ def _scan8(n):
     state, xs = ins[:n_state], ins[n_state:]
     if not xs:
         raise n.error("num_scan_inputs must be at least 1")
+    if any(v.ndim < 1 for v in state) or any(x.ndim < 2 for x in xs):
+        raise n.error("opset-8 Scan states need a batch axis and scan inputs (batch, sequence) axes")
     batch, steps = xs[0].shape[0], xs[0].shape[1]
-    if type(batch) is not int:
-        raise n.unsupported(f"opset-8 Scan needs a static batch size, got scan input shape {xs[0].shape}")
     for v in state + xs:
-        if v.shape[0] != batch or any(x.shape[1] != steps for x in xs):
-            raise n.error(f"states and scan inputs must share the batch size {batch} and scan inputs the sequence length")
+        b = v.shape[0]
+        if type(b) is int and type(batch) is int and b != batch:
+            raise n.error(f"states and scan inputs must share the batch size {batch}, got {v.shape}")
     if n.has_input(0):
         lens = np.asarray(n.const(0, "sequence_lens")).reshape(-1)
         if type(steps) is not int or not np.all(lens == steps):
-            raise n.unsupported(f"opset-8 Scan with sequence_lens {lens.tolist()} shorter than the sequence ({steps})")
+            raise n.unsupported(f"opset-8 Scan with sequence_lens {lens.tolist()} other than the full length ({steps})")
     dirs = list(n.attr("directions") or [0] * k)
     slice_types = [TensorType(dtype=x.dtype, shape=x.shape[2:]) for x in xs]
     state_types = [TensorType(dtype=v.dtype, shape=v.shape[1:]) for v in state]
     body = import_subgraph(n.ctx, body_p, n.opset, n.where(), state_types + slice_types)
     (g,), caps = _close([body])
-    per_entry = []
-    for b in range(batch):
-        at = np.asarray(b, np.int64)
-        st = [bind("gather", v, at, axis=0) for v in state]
-        seq = [bind("gather", x, at, axis=0) for x in xs]
-        seq = [bind("flip", x, axes=(0,)) if d else x for x, d in zip(seq, dirs)]
-        per_entry.append(_as_tuple(bind("scan", *caps, *st, *seq, body=g, num_consts=len(caps), num_carry=n_state,
-                                        length=None, reverse=False)))
-    # final states (batch, ...) and scan outputs (batch, sequence, ...), stacked over the batch
-    return tuple(bind("stack", *[r[i] for r in per_entry], axis=0) for i in range(len(per_entry[0])))
+    # captured values are the same for every batch entry; states and slices carry the batch at 0
+    g = vmap_graph(g, [None] * len(caps) + [0] * (n_state + k), batch)
+    seq = [bind("transpose", x, perm=(1, 0) + tuple(range(2, x.ndim))) for x in xs]  # (sequence, batch, ...)
+    seq = [bind("flip", x, axes=(0,)) if d else x for x, d in zip(seq, dirs)]
+    res = _as_tuple(bind("scan", *caps, *state, *seq, body=g, num_consts=len(caps), num_carry=n_state,
+                         length=None, reverse=False))
+    ys = [bind("transpose", y, perm=(1, 0) + tuple(range(2, y.ndim))) for y in res[n_state:]]  # (batch, sequence, ...)
+    return tuple(res[:n_state]) + tuple(ys)
 
 
 def _passes_cond_through(g, cond_in: str) -> bool:

@@ -51,12 +51,17 @@ def _tensor_scatter(n):
     if type(seq) is not int:
         raise n.unsupported(f"TensorScatter needs a static update length along axis {axis}, got {update.shape}")
     # position of update[b, ..., s, ...] in the cache: write_indices[b] + s (mod the cache length)
-    steps = np.arange(seq, dtype=np.int64).reshape((1,) * axis + (seq,) + (1,) * (r - axis - 1))
+    step_shape = (1,) * axis + (seq,) + (1,) * (r - axis - 1)
+    if n.fits((seq,), np.int64):
+        steps = np.arange(seq, dtype=np.int64).reshape(step_shape)
+    else:  # a long update (its length declared in the file): the step numbers made at run time
+        steps = bind("reshape", bind("range", np.asarray(0, np.int64), np.asarray(seq, np.int64), np.asarray(1, np.int64)),
+                     shape=step_shape)
     if n.has_input(2):
         start = bind("reshape", bind("cast", n.input(2), dtype="int64"), shape=(-1,) + (1,) * (r - 1))
         pos = bind("add", start, steps)
     else:
-        pos = bind("constant", value=steps)
+        pos = bind("constant", value=steps) if isinstance(steps, np.ndarray) else steps
     if mode == "circular":
         length = bind("gather", bind("shape_of", past), np.asarray(axis, np.int64), axis=0) if type(max_seq) is not int \
             else np.asarray(max_seq, np.int64)

@@ -23,9 +23,9 @@ def _model(nodes, inputs, outputs, opset, initializers=()):
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
 
 
-def _import_both_ways(model, feeds, want):
+def _import_both_ways(model, feeds, want, **load_kwargs):
     """import -> NumPy and import -> export -> onnxruntime, both equal to ``want`` (a list)."""
-    g = irf.onnx.load(model)
+    g = irf.onnx.load(model, **load_kwargs)
     for executor in ("numpy", "ort"):
         out = irf.run(g, feeds, executor=executor)
         for name, w in zip(g.output_names, want):
@@ -185,14 +185,18 @@ def test_tensor_scatter(mode):
                    [("p", F, [2, 3, 6, 4]), ("u", F, [2, 3, 2, 4]), ("w", I64, [2])], [("y", F, [2, 3, 6, 4])], 24)
     np.testing.assert_array_equal(_onnx_ref(model, {"p": past, "u": update, "w": write})[0], want)
     _import_both_ways(model, {"p": past, "u": update, "w": write}, [want])
+    # no import-time arrays allowed: the step numbers come from a run-time range
+    _import_both_ways(model, {"p": past, "u": update, "w": write}, [want], fold_limit_bytes=0)
 
 
-def test_opset8_scan_runs_per_batch_entry():
+@pytest.mark.parametrize("batch_dim", [3, "B"])
+def test_opset8_scan_runs_per_batch_entry(batch_dim):
     body = helper.make_graph([helper.make_node("Add", ["s", "x"], ["s2"]), helper.make_node("Mul", ["s2", "x"], ["y"])],
                              "body", [helper.make_tensor_value_info("s", F, [2]), helper.make_tensor_value_info("x", F, [2])],
                              [helper.make_tensor_value_info("s2", F, [2]), helper.make_tensor_value_info("y", F, [2])])
     node = helper.make_node("Scan", ["", "init", "xs"], ["final", "ys"], num_scan_inputs=1, body=body, directions=[1])
-    model = _model([node], [("init", F, [3, 2]), ("xs", F, [3, 4, 2])], [("final", F, [3, 2]), ("ys", F, [3, 4, 2])], 8)
+    model = _model([node], [("init", F, [batch_dim, 2]), ("xs", F, [batch_dim, 4, 2])],
+                   [("final", F, [batch_dim, 2]), ("ys", F, [batch_dim, 4, 2])], 8)
     init = rng.standard_normal((3, 2)).astype(np.float32)
     xs = rng.standard_normal((3, 4, 2)).astype(np.float32)
     final, ys = init.copy(), np.zeros_like(xs)
