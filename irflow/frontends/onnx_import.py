@@ -46,7 +46,7 @@ import onnx.inliner
 
 # The families register their importers in onnx_import_base's table when imported.
 from irflow.frontends import onnx_import_control, onnx_import_nn, onnx_import_ops, onnx_import_resize  # noqa: F401
-from irflow.frontends import onnx_import_shape_ops  # noqa: F401
+from irflow.frontends import onnx_import_shape_ops, onnx_import_shape_args  # noqa: F401
 from irflow.frontends import onnx_import_rnn  # noqa: F401  (LSTM, GRU, RNN)
 from irflow.frontends import onnx_import_vision  # noqa: F401  (GridSample, RoiAlign, Col2Im, DeformConv)
 from irflow.frontends import onnx_import_datadep  # noqa: F401  (NonZero, Unique, Compress, NonMaxSuppression)

@@ -1,9 +1,10 @@
 """ONNX shape, indexing and creation ops -> IR (registered in ``onnx_import_base``'s table).
 
-Shape arguments that ONNX passes as tensors (Reshape's shape, Slice's starts, Squeeze's axes,
-...) must be known at import time: constants, initializers, or shape computations the
+Shape arguments that ONNX passes as tensors (Reshape's shape, Squeeze's axes, ...) are taken
+as attributes when known at import time: constants, initializers, or shape computations the
 importer folded (see ``onnx_import_shapes``). Symbolic dims in them are resolved against the
-input's type where that is unambiguous.
+input's type where that is unambiguous. Slice, Pad, Split, Tile, TopK and OneHot, whose
+arguments may also be computed at run time, are in ``onnx_import_shape_args``.
 """
 from __future__ import annotations
 
@@ -148,7 +149,15 @@ def _range(n):
             return (start + np.arange(count, dtype=start.dtype) * delta).astype(start.dtype)
     if n.input(0).dtype not in RANGE_INPUT_DTYPES:
         n.const(0, "start"), n.const(1, "limit"), n.const(2, "delta")  # raises: known only at run time
-    return bind("range", n.input(0), n.input(1), n.input(2))  # bounds read at run time (or too many values)
+    bounds = []
+    for i, what in enumerate(("start", "limit", "delta")):
+        b = n.input(i)
+        if b.shape == (1,):  # ONNX wants scalars; one-element vectors (AffineGrid's body) are read as such
+            b = bind("reshape", b, shape=())
+        elif len(b.shape):
+            raise n.error(f"{what} must be a scalar, it has shape {b.shape}")
+        bounds.append(b)
+    return bind("range", *bounds)  # bounds read at run time (or too many values)
 
 
 # -- reshaping ---------------------------------------------------------------------------------------
@@ -193,7 +202,7 @@ def _reshape(n):
         if len(n.input(1).shape) != 1 or not isinstance(n.input(1).shape[0], int):
             n.shape_arg(1, "shape")
         dims = (None,) * n.input(1).shape[0]
-        return bind("reshape_dynamic", x, n.input(1), dims=dims)
+        return bind("reshape_dynamic", x, n.input(1), dims=dims, allowzero=bool(n.attr("allowzero", 0)))
     try:
         return bind("reshape", x, shape=resolve_shape(n, x.shape, target, bool(n.attr("allowzero", 0))))
     except UnsupportedOpError:
@@ -255,86 +264,6 @@ def _concat(n):
     return bind("concat", *xs, axis=int(n.attr("axis")))
 
 
-@importer("Split")
-def _split(n):
-    x = n.input(0)
-    axis = n.axis(n.attr("axis", 0), rank_of(x))
-    sizes = n.attr("split")
-    if sizes is None and n.has_input(1):
-        sizes = n.const_ints(1, "split")
-    count = len(n.output_names)
-    if sizes is not None and (len(sizes) != count or any(int(v) < 0 for v in sizes)):
-        raise n.error(f"split sizes {list(sizes)} must be {count} non-negative numbers (one per output)")
-    if sizes is None:
-        d = x.shape[axis]
-        num = int(n.attr("num_outputs", count))
-        if num < 1 or num != count:
-            raise n.error(f"num_outputs={num} does not match the node's {count} outputs")
-        if isinstance(d, int) and d % num:  # opset 18: the last chunk is smaller
-            chunk = -(-d // num)
-            sizes = [chunk] * (num - 1) + [d - chunk * (num - 1)]
-        else:
-            outs = bind("split", x, sizes=None, num=num, axis=axis)
-            return outs if isinstance(outs, tuple) else (outs,)
-    outs = bind("split", x, sizes=tuple(int(s) for s in sizes), num=None, axis=axis)
-    return outs if isinstance(outs, tuple) else (outs,)
-
-
-@importer("Slice")
-def _slice(n):
-    r = rank_of(n.input(0))
-    axes = tuple(n.axis(a, r, "axes") for a in n.const_ints(3, "axes")) if n.has_input(3) else None
-    steps = n.const_ints(4, "steps") if n.has_input(4) else None
-    if steps is not None and 0 in steps:
-        raise n.error(f"steps {steps} contain 0")
-    starts, ends = (n.ctx.known_value(n.input_names[i]) for i in (1, 2))
-    if starts is None or ends is None:
-        return _slice_at_run_time(n, axes, steps)
-    starts, ends = n.const_ints(1, "starts"), n.const_ints(2, "ends")
-    count = len(starts)
-    if len(ends) != count or (axes is not None and len(axes) != count) or (steps is not None and len(steps) != count):
-        raise n.error(f"starts {starts}, ends {ends}, axes {axes} and steps {steps} must have the same length")
-    if axes is None and count > r:
-        raise n.error(f"{count} starts for an input of rank {r}")
-    return bind("slice", n.input(0), starts=starts, ends=ends, axes=axes, steps=steps)
-
-
-def _slice_at_run_time(n, axes, steps):
-    """Slice with starts/ends known only at run time: per axis, ONNX's clamping written with
-    scalar IR ops, then a gather of range(start, end, step). Differentiable (through gather)."""
-    x = n.input(0)
-    if rank_of(n.input(1)) != 1 or rank_of(n.input(2)) != 1:
-        raise n.error("starts and ends must be 1-D")
-    count = n.input(1).shape[0]
-    if not isinstance(count, int):
-        n.shape_arg(1, "starts")  # raises: not even the number of sliced axes is known
-    r = rank_of(x)
-    axes = tuple(range(count)) if axes is None else axes
-    steps = (1,) * count if steps is None else steps
-    if len(axes) != count or len(steps) != count or count > r:
-        raise n.error(f"{count} starts, axes {axes} and steps {steps} do not fit an input of rank {r}")
-    y = x
-    for j, (a, step) in enumerate(zip(axes, steps)):
-        a = a % r
-        pick = np.asarray(j, dtype=np.int64)
-        start = bind("cast", bind("gather", n.input(1), pick, axis=0), dtype="int64")
-        end = bind("cast", bind("gather", n.input(2), pick, axis=0), dtype="int64")
-        size = bind("gather", bind("shape_of", y), np.asarray(a, dtype=np.int64), axis=0)
-        zero = np.asarray(0, np.int64)
-        start = bind("where", bind("less", start, zero), bind("add", start, size), start)
-        end = bind("where", bind("less", end, zero), bind("add", end, size), end)
-        if step > 0:
-            lo_s, hi_s, lo_e, hi_e = zero, size, zero, size
-        else:
-            last = bind("sub", size, np.asarray(1, np.int64))
-            lo_s, hi_s, lo_e, hi_e = zero, last, np.asarray(-1, np.int64), last
-        start = bind("minimum", bind("maximum", start, lo_s), hi_s)
-        end = bind("minimum", bind("maximum", end, lo_e), hi_e)
-        idx = bind("range", start, end, np.asarray(step, np.int64))
-        y = bind("gather", y, idx, axis=a)
-    return y
-
-
 @importer("Expand")
 def _expand(n):
     x = n.input(0)
@@ -376,43 +305,6 @@ def _broadcast_dims(xs: tuple, shape: tuple) -> tuple:
     return tuple(out)
 
 
-@importer("Tile")
-def _tile(n):
-    reps = n.const_ints(1, "repeats")
-    if len(reps) != rank_of(n.input(0)) or any(r < 0 for r in reps):
-        raise n.error(f"repeats {reps} must be {rank_of(n.input(0))} non-negative numbers (one per axis)")
-    return bind("tile", n.input(0), reps=reps)
-
-
-@importer("Pad")
-def _pad(n):
-    x = n.input(0)
-    mode = n.attr("mode", "constant")
-    if mode not in ("constant", "reflect", "edge"):
-        raise n.unsupported(f"pad mode {mode!r} (irflow has constant, reflect and edge)")
-    pads = n.const_ints(1, "pads")
-    value = 0.0
-    if n.has_input(2):
-        value = np.asarray(n.const(2, "constant_value")).reshape(-1)
-        if value.size > 1:
-            raise n.error(f"constant_value must be a scalar, it has {value.size} values")
-        value = value[0].item() if value.size else 0.0
-    r = rank_of(x)
-    axes = tuple(n.axis(a, r, "axes") for a in n.const_ints(3, "axes")) if n.has_input(3) else tuple(range(r))
-    k = len(axes)
-    if len(pads) != 2 * k:
-        raise n.error(f"pads {pads} must have 2 x {k} entries (begin and end for each padded axis)")
-    full = [0] * (2 * r)
-    for i, a in enumerate(axes):
-        full[a] = pads[i]
-        full[a + r] = pads[i + k]
-    if np_dtype(x).kind in "iub":
-        if not np.isfinite(value):
-            raise n.error(f"constant_value {value} does not fit the integer input")
-        value = int(value)
-    return bind("pad", x, pads=tuple(full), mode=mode, value=value)
-
-
 @importer("Gather")
 def _gather(n):
     return bind("gather", n.input(0), n.input(1), axis=int(n.attr("axis", 0)))
@@ -436,26 +328,6 @@ def _gather_nd(n):
     grid = np.ascontiguousarray(np.broadcast_to(grid, lead + (b,)))
     idx = indices if np_dtype(indices) == np.int64 else bind("cast", indices, dtype="int64")
     return bind("gather_nd", data, bind("concat", bind("constant", value=grid), idx, axis=-1))
-
-
-@importer("OneHot")
-def _one_hot(n):
-    indices = n.input(0)
-    depth = n.const_scalar(1, "depth")
-    if depth < 1:
-        raise n.error(f"depth must be positive, got {depth}")
-    values = n.input(2)
-    if values.shape != (2,):
-        raise n.error(f"values must be [off_value, on_value] (shape (2,)), got shape {values.shape}")
-    axis = n.axis(n.attr("axis", -1), rank_of(indices) + 1)
-    if np_dtype(indices).kind == "f":
-        indices = bind("cast", indices, dtype="int64")
-    elif np_dtype(indices) != np.int64 and np_dtype(indices) != np.int32:
-        indices = bind("cast", indices, dtype="int64")
-    hot = bind("one_hot", indices, depth=depth, axis=axis, dtype=values.dtype)
-    off = bind("gather", values, np.asarray(0, np.int64), axis=0)
-    on = bind("gather", values, np.asarray(1, np.int64), axis=0)
-    return bind("add", off, bind("mul", hot, bind("sub", on, off)))
 
 
 @importer("Trilu")
@@ -554,15 +426,6 @@ def _scatter_nd(n):
     if reduction == "add":
         return bind("scatter_add", n.input(0), n.input(1), n.input(2))
     return bind("scatter_nd", n.input(0), n.input(1), n.input(2), reduction=reduction)
-
-
-@importer("TopK")
-def _topk(n):
-    k = n.const_scalar(1, "K")
-    if k < 0:
-        raise n.error(f"K must be non-negative, got {k}")
-    return bind("topk", n.input(0), k=k, axis=int(n.attr("axis", -1)), largest=bool(n.attr("largest", 1)),
-                sorted=bool(n.attr("sorted", 1)))
 
 
 @importer("BitShift")

@@ -45,8 +45,10 @@ from irflow.ops.extra import *  # noqa: F401,F403  (ops ONNX import needs beyond
 from irflow.ops import special, extra  # noqa: E402
 from irflow.ops import dynamic_axes  # noqa: E402  (run-time axes: reduce_dynamic, squeeze_dynamic, ...)
 from irflow.ops.dynamic_axes import *  # noqa: F401,F403,E402
+from irflow.ops import dynamic_shape  # noqa: E402  (shape arguments read at run time: slice_dynamic, pad_dynamic, ...)
+from irflow.ops.dynamic_shape import *  # noqa: F401,F403,E402
 
 # `from irflow.ops import *` (and so `irf.<name>`) brings the op functions only, not the
 # family modules (irflow.ops.nn must not shadow irflow.nn).
 __all__ = sorted(set(OP_FUNCTIONS) | set(special.__all__) | set(extra.__all__)
-           | set(dynamic_axes.__all__))
+           | set(dynamic_axes.__all__) | set(dynamic_shape.__all__))

@@ -85,6 +85,20 @@ def promote_dtype(*dtypes: DType) -> DType:
     return DType(common.name)
 
 
+def scatter_back(g: Any, x: Any, apply: Callable[[Any], Any]) -> Any:
+    """The VJP of an op whose every output element copies one element of ``x`` (slice, tile,
+    wrap padding, ...), whatever its shape arguments. ``apply`` is the op with its arguments;
+    applied to the flat positions of x (``range(x.size)`` shaped like x) it tells where each
+    output element came from, and ``scatter_add`` sums the cotangent there. All IR ops, so the
+    gradient exports, and works for shapes known only at run time."""
+    n = bind("reduce_prod", bind("shape_of", x), axes=None, keepdims=False)
+    positions = bind("reshape_like", bind("range", np.zeros((), np.int64), n, np.ones((), np.int64)), x)
+    source = bind("reshape", apply(positions), shape=(-1, 1))
+    flat = bind("reshape", bind("zeros_like", x), shape=(-1,))
+    total = bind("scatter_add", flat, source, bind("reshape", g, shape=(-1,)))
+    return bind("reshape_like", total, x)
+
+
 def unbroadcast(g: Any, from_type: TensorType, to: Any) -> Any:
     """Sum a broadcast gradient ``g`` (of ``from_type``) back down to the shape of ``to``
     (the primal input tensor, or just its TensorType when its dims are static).

@@ -237,7 +237,7 @@ def topk(x, k: int, axis: int = -1, largest: bool = True, sorted: bool = True):
 
 # -- reshape_dynamic ----------------------------------------------------------------------------------
 
-def _reshape_dynamic_type(x: TensorType, shape: TensorType, dims) -> TensorType:
+def _reshape_dynamic_type(x: TensorType, shape: TensorType, dims, allowzero: bool = False) -> TensorType:
     if shape.dtype is not DType.int64 or shape.rank != 1:
         raise DTypeError(f"reshape_dynamic: shape must be a 1-D int64 tensor, got {shape}")
     if isinstance(shape.shape[0], int) and shape.shape[0] != len(dims):
@@ -245,9 +245,11 @@ def _reshape_dynamic_type(x: TensorType, shape: TensorType, dims) -> TensorType:
     return TensorType(dtype=x.dtype, shape=tuple(dims))
 
 
-defop("reshape_dynamic", _reshape_dynamic_type, inputs=2, family="extra", storage=True, attrs={"dims": Attr("any")},
-      doc="ONNX Reshape with a shape read at run time (0 copies a dim, -1 infers one); `dims` is what is known of it at build time.")
-defvjp("reshape_dynamic", lambda g, x, shape, *, out, dims: (bind("reshape_like", g, x), None))
+defop("reshape_dynamic", _reshape_dynamic_type, inputs=2, family="extra", storage=True,
+      attrs={"dims": Attr("any"), "allowzero": Attr("bool", default=False)},
+      doc="ONNX Reshape with a shape read at run time (0 copies a dim unless allowzero, -1 infers one); "
+          "`dims` is what is known of it at build time.")
+defvjp("reshape_dynamic", lambda g, x, shape, *, out, dims, allowzero: (bind("reshape_like", g, x), None))
 
 _ZERO = np.zeros(1, np.int64)
 _ONE = np.ones(1, np.int64)
@@ -261,19 +263,24 @@ def _reshape_dynamic_batch(*args, **attrs):
     (x, shape), (dx, ds), size = args
     if ds is not None:  # a target shape per example: a data-dependent shape
         return LOOP_THIS
-    # x's batch in front and a 0 (ONNX: copy the input's dim) before the target: the batch stays
-    target = bind("concat", bind("constant", value=_ZERO), shape, axis=0)
-    return bind("reshape_dynamic", to_front(x, dx), target, dims=(size,) + tuple(attrs["dims"])), 0
+    x = to_front(x, dx)
+    # x's batch in front and a 0 (ONNX: copy the input's dim) before the target: the batch stays.
+    # With allowzero a 0 means an empty axis, so the batch size is read from x instead.
+    lead = bind("constant", value=_ZERO) if not attrs.get("allowzero") else bind(
+        "slice", bind("shape_of", x), starts=(0,), ends=(1,), axes=(0,), steps=None)
+    target = bind("concat", lead, shape, axis=0)
+    return bind("reshape_dynamic", x, target, dims=(size,) + tuple(attrs["dims"]), allowzero=attrs.get("allowzero", False)), 0
 
 
-def reshape_dynamic(x, shape, dims):
+def reshape_dynamic(x, shape, dims, allowzero: bool = False):
     """Reshape ``x`` to the int64 tensor ``shape`` read at run time (ONNX Reshape: 0 copies the
-    input's dim, -1 infers one). ``dims`` gives the result's dims as far as known (ints,
-    symbols, None); ONNX import uses it for reshapes whose target has several symbolic dims.
+    input's dim, or with ``allowzero`` is a 0-size dim; -1 infers one). ``dims`` gives the
+    result's dims as far as known (ints, symbols, None); ONNX import uses it for reshapes whose
+    target has several symbolic dims.
 
     >>> irf.reshape_dynamic(x, irf.shape_of(y), dims=("batch", "seq"))  # doctest: +SKIP
     """
-    return bind("reshape_dynamic", x, shape, dims=tuple(dims))
+    return bind("reshape_dynamic", x, shape, dims=tuple(dims), allowzero=bool(allowzero))
 
 
 # -- expand_dynamic / full_dynamic --------------------------------------------------------------------

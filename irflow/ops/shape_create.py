@@ -48,7 +48,7 @@ def shape_of(x):
 
 # -- range --------------------------------------------------------------------------------------------
 
-RANGE_INPUT_DTYPES = (DType.int16, DType.int32, DType.int64, DType.float32, DType.float64)
+RANGE_INPUT_DTYPES = (DType.int16, DType.int32, DType.int64, DType.float16, DType.bfloat16, DType.float32, DType.float64)
 
 
 def range_length(start: float, limit: float, delta: float) -> int:

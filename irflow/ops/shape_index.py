@@ -22,7 +22,7 @@ import numpy as np
 from irflow.errors import DTypeError, IRValidationError, ShapeError, UnsupportedOpError
 from irflow.ir.dtypes import DType, as_dtype
 from irflow.ir.types import TensorType
-from irflow.ops.common import bind
+from irflow.ops.common import bind, scatter_back
 from irflow.ops.batching import (insert_axes, materialize, move_axis, rank_of, shift_axes, shift_axis, to_front,
                                  with_batch_index)
 from irflow.ops.extension import HANDLERS, handler
@@ -388,7 +388,7 @@ def one_hot(indices, depth: int, axis: int = -1, dtype: Any = "float32"):
 
 # -- pad -----------------------------------------------------------------------------------------------
 
-PAD_MODES = ("constant", "reflect", "edge")
+PAD_MODES = ("constant", "reflect", "edge", "wrap")
 
 
 def _pad_type(x: TensorType, pads, mode, value) -> TensorType:
@@ -405,8 +405,8 @@ def _pad_type(x: TensorType, pads, mode, value) -> TensorType:
         if type(d) is int and (before or after):
             if mode == "reflect" and max(before, after) > d - 1:
                 raise ShapeError(f"pad: reflect padding ({before}, {after}) of axis {i} must be < its size {d} in {x.shape}")
-            if mode == "edge" and d == 0:
-                raise ShapeError(f"pad: edge padding of axis {i} needs a non-empty axis, shape is {x.shape}")
+            if mode in ("edge", "wrap") and d == 0:
+                raise ShapeError(f"pad: {mode} padding of axis {i} needs a non-empty axis, shape is {x.shape}")
         shape.append(d + before + after if type(d) is int else (d if before + after == 0 else None))
     return TensorType(dtype=x.dtype, shape=tuple(shape))
 
@@ -423,6 +423,8 @@ def _pad_vjp(g, x, *, out, pads, mode, value):
             return g
         return bind("slice", g, starts=tuple(pads[i] for i in axes),
                     ends=tuple(-pads[r + i] if pads[r + i] else END for i in axes), axes=axes, steps=None)
+    if mode == "wrap":  # pad cells copy cells of x, possibly several times over: sum them back there
+        return scatter_back(g, x, lambda t: bind("pad", t, pads=pads, mode="wrap", value=0))
     # reflect / edge: padded cells copy cells of x, so their gradient flows back there. One axis
     # at a time; zero blocks are cut from the centre itself, so symbolic sizes need no arithmetic.
     for a in range(r):
@@ -467,7 +469,8 @@ def _pad_batch(inputs, dims, size, *, pads, mode, value):
 
 def pad(x, pads, mode: str = "constant", value: float = 0.0):
     """Pad ``x``; ``pads`` is NumPy's pad width: an int, one ``(before, after)`` pair for every
-    axis, or one pair per axis. ``mode`` is "constant" (with ``value``), "reflect" or "edge".
+    axis, or one pair per axis. ``mode`` is "constant" (with ``value``), "reflect", "edge" or
+    "wrap" (the axis repeated periodically, as NumPy's and ONNX's wrap).
 
     The op stores the pads as ONNX does: all begins, then all ends.
 

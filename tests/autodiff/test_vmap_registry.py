@@ -176,10 +176,26 @@ CASES.update({
                    case(ins(f64(3, 4), ints(3, 2, high=3), f64(3)), reduction="max", grad=False)],
     "topk": [case(ins(f64(3, 5)), k=2, axis=-1, largest=True, sorted=True), case(ins(f64(4, 3)), k=3, axis=0, largest=False, sorted=True)],
     "reshape_dynamic": [case(lambda rng: [rng.standard_normal((2, 6)), np.array([0, 3, -1])], dims=(2, 3, 2), loop_inputs=(1,)),
-                        case(lambda rng: [rng.standard_normal((2, 3)), np.array([6])], dims=(6,), loop_inputs=(1,))],
+                        case(lambda rng: [rng.standard_normal((2, 3)), np.array([6])], dims=(6,), loop_inputs=(1,)),
+                        case(lambda rng: [rng.standard_normal((0, 4)), np.array([2, 0, 3])], dims=(2, 0, 3), allowzero=True,
+                             loop_inputs=(1,))],
     "expand_dynamic": [case(lambda rng: [rng.standard_normal((3, 1)), np.array([2, 3, 4])], dims=(2, 3, 4), loop_inputs=(1,)),
                        case(lambda rng: [rng.standard_normal((4,)), np.array([1])], dims=(4,), loop_inputs=(1,))],
     "full_dynamic": [case(lambda rng: [np.array([2, 3])], value=np.array([1.5]), dims=(2, 3))],
+    "slice_dynamic": [case(lambda rng: [rng.standard_normal((4, 5)), np.array([3, 0]), np.array([-9, 4]), np.array([0, -1]),
+                                        np.array([-1, 2])], loop_inputs=(1, 2, 3, 4)),
+                      case(lambda rng: [rng.standard_normal((4, 5)), np.array([1]), np.array([3])], loop_inputs=(1, 2))],
+    "pad_dynamic": [case(lambda rng: [rng.standard_normal((3, 4)), np.array([1, 0, 2, 1]), np.array(0.5)],
+                         mode="constant", loop_inputs=(1, 2)),
+                    case(lambda rng: [rng.standard_normal((3, 4)), np.array([2, 1]), None, np.array([-1])],
+                         mode="wrap", loop_inputs=(1, 2)),  # positions among the given inputs
+                    case(lambda rng: [rng.standard_normal((3, 4)), np.array([1, 2, 0, 1])], mode="reflect", loop_inputs=(1,))],
+    "split_dynamic": [case(lambda rng: [rng.standard_normal((3, 5)), np.array([2, 0, 3])], axis=-1, num=3, loop_inputs=(1,))],
+    "tile_dynamic": [case(lambda rng: [rng.standard_normal((2, 3)), np.array([2, 1])], loop_inputs=(1,))],
+    "topk_dynamic": [case(lambda rng: [rng.standard_normal((3, 5)), np.array([2])], axis=-1, largest=True, sorted=True,
+                          loop_inputs=(1,))],
+    "one_hot_dynamic": [case(lambda rng: [rng.integers(-3, 4, (2, 3)), np.array(4)], axis=1, dtype=as_dtype("float32"),
+                             loop_inputs=(1,))],
     "softmax": [case(ins(f64(3, 4)), axis=-1), case(ins(f64(2, 3, 4)), axis=0)],
     "log_softmax": [case(ins(f64(3, 4)), axis=-1), case(ins(f64(2, 3, 4)), axis=1)],
     "sparse_softmax_cross_entropy": [case(ins(f64(3, 4), ints(3, high=4))), case(ins(f64(2, 3, 5), ints(2, 3, high=5))),
@@ -439,7 +455,7 @@ def test_batching_rule_equals_loop(op, k):
 
 # The batch size is a symbol when a traced function's batch dim is one: rules must then read it
 # at run time (or loop). Checked for the families whose rules have such paths.
-SYMBOLIC_FAMILIES = {"shape", "nn", "extra", "segment", "dynamic_axes"}
+SYMBOLIC_FAMILIES = {"shape", "nn", "extra", "segment", "dynamic_axes", "dynamic_shape"}
 SYMBOLIC_PARAMS = [p for p in PARAMS if REGISTRY[p.values[0]].family in SYMBOLIC_FAMILIES]
 
 
@@ -473,9 +489,14 @@ def test_vjp_rule_under_vmap_equals_loop(op, k):
     for _ in range(size):
         arrs = c.make(rng)
         e = {f"in{i}": a for i, a in enumerate(arrs) if a is not None}
+        forward = None
         for v in gg.inputs:
             if v.name not in e:  # a cotangent
-                e[v.name] = rng.standard_normal(tuple(v.type.shape)).astype(v.type.dtype.numpy)
+                shape = tuple(v.type.shape)
+                if None in shape:  # an output whose dims depend on a shape argument read at run time
+                    forward = forward or Interpreter(graph).run(e)
+                    shape = forward[v.name.removeprefix("ct_")].shape
+                e[v.name] = rng.standard_normal(shape).astype(v.type.dtype.numpy)
         examples.append(e)
     every = [0] * len(gg.inputs)
     only_ct = [None if v.name in graph.input_names else 0 for v in gg.inputs]
@@ -506,7 +527,7 @@ def test_every_op_of_the_vectorized_families_has_a_rule():
 
 
 RULE_MODULES = ("shape", "shape_join", "shape_index", "shape_create", "nn", "conv", "conv_nd", "resize", "resize_dynamic",
-                "extra", "dynamic_axes", "data_dependent", "onnx_extra")
+                "extra", "dynamic_axes", "data_dependent", "onnx_extra", "dynamic_shape")
 
 
 def test_every_op_of_the_shape_nn_conv_extra_modules_has_a_rule_or_declares_the_loop():

@@ -108,6 +108,12 @@ def test_reshape_dynamic_reads_the_shape_at_run_time():
              {"dims": (2, 6, 2)}, grad_inputs=[0])
 
 
+def test_reshape_dynamic_allowzero_keeps_a_zero_as_an_empty_axis():
+    x = np.zeros((0, 3, 4))
+    check_op("reshape_dynamic", [x, np.array([3, 4, 0], np.int64)], lambda a, s: a.reshape(3, 4, 0),
+             {"dims": (3, 4, 0), "allowzero": True}, grad_inputs=[0])
+
+
 def test_expand_dynamic_broadcasts_both_ways():
     x = rng.standard_normal((3, 1))
     check_op("expand_dynamic", [x, np.array([2, 1, 4], np.int64)], lambda a, s: np.broadcast_to(a, (2, 3, 4)).copy(),

@@ -82,9 +82,10 @@ def topk(x, k, axis=-1, largest=True, sorted=True):
 
 
 @kernel("reshape_dynamic")
-def reshape_dynamic(x, shape, dims=()):
+def reshape_dynamic(x, shape, dims=(), allowzero=False):
     target = [int(d) for d in shape]
-    target = [x.shape[i] if d == 0 else d for i, d in enumerate(target)]  # ONNX: 0 copies the dim
+    if not allowzero:
+        target = [x.shape[i] if d == 0 else d for i, d in enumerate(target)]  # ONNX: 0 copies the dim
     return np.reshape(x, target)
 
 

@@ -119,8 +119,10 @@ def pad(x, pads, mode="constant", value=0.0):
             if max(before, after) > d - 1 and (before or after):
                 raise ValueError("reflect padding must be smaller than the axis")  # NumPy would repeat the reflection
         return np.pad(x, width, mode="reflect")
-    if mode == "edge":
-        return np.pad(x, width, mode="edge")
+    if mode in ("edge", "wrap"):
+        if any(d == 0 and (before or after) for d, (before, after) in zip(x.shape, width)):
+            raise ValueError(f"{mode} padding needs a non-empty axis")
+        return np.pad(x, width, mode=mode)
     raise ValueError(f"unknown pad mode {mode!r}")
 
 

@@ -77,7 +77,9 @@ def _topk(ctx, node, ins, outs):
     ctx.emit("Cast", [values], [outs[0]], to=ONNX_DTYPE[dtype])
 
 
-simple("reshape_dynamic", "Reshape")
+@lowering("reshape_dynamic")
+def _reshape_dynamic(ctx, node, ins, outs):
+    ctx.emit("Reshape", ins, outs, allowzero=int(node.attrs.get("allowzero", False)))
 simple("expand_dynamic", "Expand")
 
 

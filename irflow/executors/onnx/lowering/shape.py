@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from onnx import numpy_helper
 
+from irflow.errors import UnsupportedOpError
 from irflow.executors.onnx.context import ONNX_DTYPE
 from irflow.executors.onnx.lowering import lowering, simple
 from irflow.ir.dtypes import DType
@@ -160,6 +161,9 @@ def _flip(ctx, node, ins, outs):
 def _pad(ctx, node, ins, outs):
     dtype = node.outputs[0].type.dtype
     mode = node.attrs["mode"]
+    if mode == "wrap" and ctx.opset < 19:
+        raise UnsupportedOpError(f"pad (node {node.name}): mode 'wrap' needs opset >= 19 (ONNX Pad gained it there), "
+                          f"exporting at opset {ctx.opset}")
     args = [ins[0], _ints(ctx, node.attrs["pads"])]
     if mode == "constant":
         args.append(ctx.scalar(node.attrs["value"], dtype))
@@ -248,10 +252,14 @@ _RANGE_DTYPES = (DType.int16, DType.int32, DType.int64, DType.float32, DType.flo
 
 @lowering("range")
 def _range(ctx, node, ins, outs):
-    if ins:
-        ctx.emit("Range", ins, outs)
-        return
     a, dtype = node.attrs, _out_type(node).dtype
+    if ins:
+        if dtype in _RANGE_DTYPES:
+            ctx.emit("Range", ins, outs)
+        else:  # float16 / bfloat16 bounds: counted in float64 (as ONNX's reference does), then cast
+            wide = [ctx.emit("Cast", [b], 1, to=ONNX_DTYPE[DType.float64])[0] for b in ins]
+            ctx.emit("Cast", [ctx.emit("Range", wide, 1)[0]], outs, to=ONNX_DTYPE[dtype])
+        return
     # Range runs in the dtype itself where onnxruntime has it, else in int64/float64 and is cast.
     wide = dtype if dtype in _RANGE_DTYPES else (DType.int64 if dtype.is_int else DType.float64)
     bounds = [ctx.scalar(a[k], wide) for k in ("start", "limit", "delta")]
