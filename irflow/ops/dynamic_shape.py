@@ -283,8 +283,7 @@ def topk_dynamic(x, k, axis: int = -1, largest: bool = True, sorted: bool = True
 
 # -- one_hot_dynamic ----------------------------------------------------------------------------------
 
-_DEPTH_DTYPES = (DType.int8, DType.int16, DType.int32, DType.int64, DType.uint8, DType.float16, DType.bfloat16,
-                 DType.float32, DType.float64)
+_DEPTH_DTYPES = tuple(d for d in DType if d is not DType.bool)  # ONNX OneHot's depth: any numeric type
 
 
 def _one_hot_dynamic_type(indices: TensorType, depth: TensorType, *, axis: int, dtype: DType) -> TensorType:
