@@ -105,6 +105,7 @@ def render(results, seconds: float) -> str:
         "  topk_dynamic, one_hot_dynamic), which take it as an input; dims that depend on it are None.",
         "  Pad also has mode wrap; Range reads run-time bounds (float16/bfloat16 too; one-element",
         "  vectors count as scalars); Reshape's allowzero holds at run time (reshape_dynamic).",
+        "  AffineGrid has its own importer (theta's batch, the grid sizes read from `size` at run time).",
         "- Values known at import time are folded (Constant, Shape of a static shape, and any node whose",
         "  inputs are all such values; the importer runs eagerly on NumPy) when the node's inputs and",
         "  outputs fit `fold_limit_bytes` (1 MiB by default; larger ones, and a large ConstantOfShape,",

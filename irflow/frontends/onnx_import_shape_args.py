@@ -193,3 +193,49 @@ def _topk(n):
     if k < 0:
         raise n.error(f"K must be non-negative, got {k}")
     return bind("topk", n.input(0), k=k, **attrs)
+
+
+def _grid_axis(size, i: int, dtype, align_corners: bool):
+    """AffineGrid's normalized coordinates along one spatial axis of run-time length size[i]:
+    -1 + k * 2 / (s - 1) with align_corners (just -1 when s == 1), else -1 + (2k + 1) / s."""
+    s = bind("reshape", bind("slice", size, starts=(i,), ends=(i + 1,), axes=(0,), steps=None), shape=())
+    k = bind("cast", bind("range", np.asarray(0, np.int64), s, np.asarray(1, np.int64)), dtype=dtype)
+    sf = bind("cast", s, dtype=dtype)
+    one = np.asarray(1, dtype.numpy)
+    two = np.asarray(2, dtype.numpy)
+    if align_corners:  # a single cell sits at -1 (the reference's step is infinite, its arange one long)
+        step = bind("where", bind("greater", sf, one), bind("div", two, bind("maximum", bind("sub", sf, one), one)),
+                    np.asarray(0, dtype.numpy))
+        return bind("sub", bind("mul", k, step), one)
+    return bind("sub", bind("div", bind("add", bind("mul", k, two), one), sf), one)
+
+
+@importer("AffineGrid")
+def _affine_grid(n):
+    """The grid of AffineGrid: theta (N, 2, 3) or (N, 3, 4) applied to the homogeneous
+    coordinates of an (H, W) or (D, H, W) grid whose sizes are read from ``size`` at run time
+    (its length, 4 or 5, says 2-D or 3-D). N is theta's batch, as onnx's reference takes it."""
+    theta, size = n.input(0), n.input(1)
+    if rank_of(size) != 1 or size.shape[0] not in (4, 5):
+        raise n.error(f"size must be a 1-D tensor of 4 (N, C, H, W) or 5 (N, C, D, H, W) sizes, it has shape {size.shape}")
+    nd = size.shape[0] - 2
+    if rank_of(theta) != 3 or theta.shape[1:] != (nd, nd + 1):
+        raise n.error(f"theta must have shape (N, {nd}, {nd + 1}) for a {nd}-D size, it has shape {theta.shape}")
+    size = bind("cast", size, dtype="int64") if np_dtype(size) != np.int64 else size
+    align = bool(n.attr("align_corners", 0))
+    axes = [_grid_axis(size, 2 + j, theta.dtype, align) for j in range(nd)]  # (D,) H, W
+    # Each coordinate laid along its own axis of the (D, H, W) grid and broadcast over the others
+    # by adding zeros of the rest (shapes known only at run time).
+    laid = [bind("reshape", a, shape=tuple(-1 if j == i else 1 for j in range(nd))) for i, a in enumerate(axes)]
+    zeros = None
+    for t in laid:
+        z = bind("mul", t, np.asarray(0, theta.dtype.numpy))
+        zeros = z if zeros is None else bind("add", zeros, z)
+    coords = [bind("add", t, zeros) for t in reversed(laid)]  # x (W), y (H)[, z (D)]
+    ones = bind("add", zeros, np.asarray(1, theta.dtype.numpy))
+    base = bind("reshape", bind("stack", *coords, ones, axis=nd), shape=(-1, nd + 1))  # (cells, nd + 1)
+    grid = bind("matmul", base, bind("transpose", theta, perm=(0, 2, 1)))  # (N, cells, nd)
+    target = bind("concat", bind("slice", bind("shape_of", theta), starts=(0,), ends=(1,), axes=(0,), steps=None),
+                  bind("slice", size, starts=(2,), ends=(2 + nd,), axes=(0,), steps=None),
+                  np.asarray([nd], np.int64), axis=0)
+    return bind("reshape_dynamic", grid, target, dims=(theta.shape[0],) + (None,) * nd + (nd,))
