@@ -21,6 +21,9 @@ def _axes(n, attr_input: int) -> tuple[int, ...] | None:
     """Axes given as an attribute (old opsets) or as input ``attr_input`` (opset 13+)."""
     axes = n.attr("axes")
     if axes is None and n.has_input(attr_input):
+        known = n.ctx.known_value(n.input_names[attr_input])
+        if known is not None and np.ndim(known) == 0 and np.asarray(known).dtype.kind in "iu":
+            return (int(known),)  # a scalar axis (AffineGrid's function body): one axis, unambiguous
         axes = n.const_ints(attr_input, "axes")
     return None if axes is None else tuple(int(a) for a in axes)
 

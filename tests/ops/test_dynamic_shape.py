@@ -25,18 +25,21 @@ def _elem(a: np.ndarray) -> int:
     return helper.np_dtype_to_tensor_dtype(a.dtype)
 
 
-def check_onnx_node(op_type: str, inputs: list, n_out: int = 1, opset: int = 21, **attrs) -> None:
-    """One ONNX node whose inputs are all graph inputs (nothing known at import): onnx's
+def check_onnx_node(op_type: str, inputs: list, n_out: int = 1, opset: int = 21, known: tuple = (), **attrs) -> None:
+    """One ONNX node whose inputs are graph inputs (nothing known at import; the ``known`` ones are
+    initializers instead): onnx's
     ReferenceEvaluator vs irflow import -> NumPy interpreter and import -> export -> onnxruntime."""
     names = [f"i{k}" if a is not None else "" for k, a in enumerate(inputs)]
     outs = [f"o{k}" for k in range(n_out)]
     node = helper.make_node(op_type, names, outs, **attrs)
-    g_in = [helper.make_tensor_value_info(n, _elem(a), a.shape) for n, a in zip(names, inputs) if a is not None]
-    feeds = {n: a for n, a in zip(names, inputs) if a is not None}
+    given = [(k, n, a) for k, (n, a) in enumerate(zip(names, inputs)) if a is not None]
+    g_in = [helper.make_tensor_value_info(n, _elem(a), a.shape) for k, n, a in given if k not in known]
+    inits = [onnx.numpy_helper.from_array(a, n) for k, n, a in given if k in known]  # known at import
+    feeds = {n: a for k, n, a in given if k not in known}
 
     def model_with(g_out):
-        return helper.make_model(helper.make_graph([node], "g", g_in, g_out), opset_imports=[helper.make_opsetid("", opset)],
-                                 ir_version=10)
+        return helper.make_model(helper.make_graph([node], "g", g_in, g_out, initializer=inits),
+                                 opset_imports=[helper.make_opsetid("", opset)], ir_version=10)
 
     want = ReferenceEvaluator(model_with([onnx.ValueInfoProto(name=o) for o in outs])).run(None, feeds)
     # Outputs declared with their dtype and rank only: the dims are the importer's to work out.
@@ -212,3 +215,8 @@ def test_affine_grid_gradient_wrt_theta():
     f = lambda t: float(np.sum(ct * Interpreter(graph).run({"theta": theta + t * v, "size": size})["grid"]))  # noqa: E731
     fd = (f(1e-6) - f(-1e-6)) / 2e-6
     np.testing.assert_allclose(np.sum(grads["grad_theta"] * v), fd, rtol=1e-6)
+
+
+def test_unsqueeze_with_a_scalar_axis():
+    x = RNG.standard_normal((2, 3)).astype(np.float32)
+    check_onnx_node("Unsqueeze", [x, np.array(-1, I64)], known=(1,))  # ONNX says 1-D; onnx's reference takes it
