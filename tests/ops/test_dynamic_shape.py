@@ -220,3 +220,31 @@ def test_affine_grid_gradient_wrt_theta():
 def test_unsqueeze_with_a_scalar_axis():
     x = RNG.standard_normal((2, 3)).astype(np.float32)
     check_onnx_node("Unsqueeze", [x, np.array(-1, I64)], known=(1,))  # ONNX says 1-D; onnx's reference takes it
+
+
+@pytest.mark.parametrize("op_type,inputs,static_op,dynamic_op", [
+    ("Tile", [np.ones((2, 3), np.float32), np.array([2, 1], I64)], "tile", "tile_dynamic"),
+    ("TopK", [np.arange(6, dtype=np.float32).reshape(2, 3), np.array([2], I64)], "topk", "topk_dynamic"),
+    ("Split", [np.ones((5, 2), np.float32), np.array([2, 3], I64)], "split", "split_dynamic"),
+    ("Pad", [np.ones((2, 3), np.float32), np.array([1, 0, 0, 2], I64)], "pad", "pad_dynamic"),
+    ("Slice", [np.ones((4, 3), np.float32), np.array([1], I64), np.array([3], I64), np.array([1], I64)], "slice",
+     "slice_dynamic"),
+])
+def test_known_arguments_keep_the_static_op(op_type, inputs, static_op, dynamic_op):
+    """An argument known at import (an initializer here) gives the static op with static dims;
+    the same argument as a graph input gives the run-time op."""
+    n_out = 2
+    for known, want in ((tuple(range(1, len(inputs))), static_op), ((), dynamic_op)):
+        names = [f"i{k}" for k in range(len(inputs))]
+        outs = [f"o{k}" for k in range(n_out if op_type in ("TopK", "Split") else 1)]
+        g_in = [helper.make_tensor_value_info(nm, _elem(a), a.shape) for k, (nm, a) in enumerate(zip(names, inputs)) if k not in known]
+        inits = [onnx.numpy_helper.from_array(a, nm) for k, (nm, a) in enumerate(zip(names, inputs)) if k in known]
+        g_out = [helper.make_tensor_value_info(o, onnx.TensorProto.INT64 if (op_type, i) == ("TopK", 1) else onnx.TensorProto.FLOAT,
+                                               [None, None]) for i, o in enumerate(outs)]
+        model = helper.make_model(helper.make_graph([helper.make_node(op_type, names, outs)], "g", g_in, g_out, initializer=inits),
+                                  opset_imports=[helper.make_opsetid("", 21)], ir_version=10)
+        graph = irf.onnx.load(model)
+        ops = {node.op for node in graph.nodes}
+        assert want in ops, f"{op_type} with known={known}: ops {ops}"
+        if want == static_op:
+            assert all(isinstance(d, int) for v in graph.outputs for d in v.type.shape)
