@@ -23,12 +23,14 @@ import math
 
 import numpy as np
 
-from irflow.errors import DTypeError, IRValidationError, ShapeError
+from irflow.errors import DTypeError, IRValidationError, ShapeError, UnsupportedOpError
+from irflow.ir.graph import Graph
 from irflow.ir.dtypes import DType
 from irflow.ir.types import TensorType
 from irflow.ops.batching import LOOP, const_ints, fold_rule, reshape_to, shape_part
 from irflow.ops.common import bind
-from irflow.ops.registry import Attr, defbatch, defop, defvjp
+from irflow.ops.builder import GraphBuilder
+from irflow.ops.registry import Attr, defbatch, defop, defvjp, get_op
 from irflow.ops.vision_taps import IR, grid_taps
 
 GRID_MODES = ("nearest", "linear", "cubic")
@@ -170,15 +172,65 @@ def _roi_align_type(x: TensorType, rois: TensorType, batch_indices: TensorType, 
     return TensorType(dtype=x.dtype, shape=(r if isinstance(r, int) else br, x.shape[1], output_height, output_width))
 
 
-# Not differentiable yet: with sampling_ratio=0 the number of samples per bin depends on each
-# ROI's size (data), so the adjoint (a scatter of the bilinear weights) has no static IR form;
-# a rule for a fixed sampling_ratio is future work.
-defop("roi_align", _roi_align_type, inputs=3, family="nn", differentiable=False,
+defop("roi_align", _roi_align_type, inputs=3, family="nn",
       attrs={"mode": Attr("str", default="avg"), "output_height": Attr("int", default=1),
              "output_width": Attr("int", default=1), "sampling_ratio": Attr("int", default=0),
              "spatial_scale": Attr("float", default=1.0),
              "coordinate_transformation_mode": Attr("str", default="half_pixel")},
       doc="ONNX RoiAlign: (R, C, oh, ow) bilinear average (or max) pooling of x over each ROI.")
+
+
+def roi_align_graph(types, attrs) -> Graph:
+    """roi_align (mode avg, sampling_ratio > 0) written with differentiable ops: each ROI's image
+    gathered, ``grid_sample`` (linear, border, align_corners) at the sample points (the reference
+    clamps a sample in [-1, 0) to pixel 0 and one past the last pixel to it: border padding),
+    times 0 for samples outside [-1, size], averaged per bin. The VJP differentiates it."""
+    x, rois, idx = types
+    if attrs["mode"] != "avg" or attrs["sampling_ratio"] < 1:
+        raise UnsupportedOpError(f"roi_align's gradient is written for mode='avg' with a fixed sampling_ratio >= 1 (the "
+                                 f"sample count of sampling_ratio=0 depends on each ROI's size); got mode="
+                                 f"{attrs['mode']!r}, sampling_ratio={attrs['sampling_ratio']}")
+    if not (x.is_static and rois.is_static) or 1 in x.shape[2:]:
+        raise ShapeError(f"roi_align's gradient needs static shapes and spatial sizes > 1, got {x} and {rois}")
+    n_r, c, (h, w) = rois.shape[0], x.shape[1], x.shape[2:]
+    oh, ow, s = attrs["output_height"], attrs["output_width"], attrs["sampling_ratio"]
+    dt = x.dtype.numpy
+    half = attrs["coordinate_transformation_mode"] == "half_pixel"
+    gb = GraphBuilder("roi_align_samples")
+    with gb:
+        xi, ri, ii = gb.input("x", x.dtype, x.shape), gb.input("rois", rois.dtype, rois.shape), gb.input("idx", idx.dtype, idx.shape)
+        box = bind("sub", bind("mul", ri, np.asarray(attrs["spatial_scale"], dt)), np.asarray(0.5 if half else 0.0, dt))
+
+        def axis_points(lo_col, hi_col, bins, size):
+            start = bind("slice", box, starts=(lo_col,), ends=(lo_col + 1,), axes=(1,), steps=None)   # (R, 1)
+            length = bind("sub", bind("slice", box, starts=(hi_col,), ends=(hi_col + 1,), axes=(1,), steps=None), start)
+            if not half:
+                length = bind("maximum", length, np.asarray(1.0, dt))
+            frac = ((np.arange(bins)[:, None] + (np.arange(s)[None, :] + 0.5) / s).reshape(1, -1) / bins).astype(dt)
+            u = bind("add", start, bind("mul", length, frac))                                          # (R, bins*s)
+            valid = bind("cast", bind("logical_and", bind("greater_equal", u, np.asarray(-1.0, dt)),
+                                      bind("less_equal", u, np.asarray(float(size), dt))), dtype=x.dtype)
+            return bind("sub", bind("mul", u, np.asarray(2.0 / (size - 1), dt)), np.asarray(1.0, dt)), valid
+
+        gy, vy = axis_points(1, 3, oh, h)
+        gx, vx = axis_points(0, 2, ow, w)
+        shape = (n_r, oh * s, ow * s)
+        grid = bind("stack", bind("broadcast_to", bind("expand_dims", gx, axes=(1,)), shape=shape),
+                    bind("broadcast_to", bind("expand_dims", gy, axes=(2,)), shape=shape), axis=3)
+        samples = bind("grid_sample", bind("gather", xi, ii, axis=0), grid, mode="linear", padding_mode="border",
+                       align_corners=1)                                                              # (R, C, oh*s, ow*s)
+        valid = bind("mul", bind("expand_dims", vy, axes=(1, 3)), bind("expand_dims", vx, axes=(1, 2)))
+        samples = bind("reshape", bind("mul", samples, valid), shape=(n_r, c, oh, s, ow, s))
+        gb.output(bind("reduce_mean", samples, axes=(3, 5), keepdims=False))
+    return gb.build()
+
+
+@defvjp("roi_align")
+def _roi_align_vjp(g, x, rois, batch_indices, *, out, **attrs):
+    graph = roi_align_graph((x.type, rois.type, batch_indices.type), attrs)
+    return get_op("call").vjp(g, x, rois, batch_indices, out=out, graph=graph)
+
+
 # A vmapped x would fold into N only with each example's batch_indices shifted by b * N; the
 # op runs in a scan over the batch instead.
 defbatch("roi_align", LOOP)
@@ -190,7 +242,7 @@ def roi_align(x, rois, batch_indices, output_size=(1, 1), spatial_scale: float =
     torchvision's ``roi_align`` (``aligned=True`` is ONNX's half_pixel). ``rois`` (R, 4) holds
     (x1, y1, x2, y2) in input coordinates (times ``spatial_scale``), ``batch_indices`` (R,) the
     image of each. ``sampling_ratio`` samples per bin side (0: as many as the bin is wide).
-    Not differentiable (yet).
+    Differentiable wrt x and rois for mode "avg" with sampling_ratio >= 1 (``roi_align_graph``).
 
     >>> x = irf.tensor(np.arange(16.0, dtype=np.float32).reshape(1, 1, 4, 4))
     >>> rois = irf.tensor(np.array([[0.0, 0.0, 2.0, 2.0]], np.float32))

@@ -186,7 +186,9 @@ def test_roi_align_matches_onnx_reference_and_ort(mode, cmode, ratio):
     attrs = dict(mode=mode, output_height=3, output_width=2, sampling_ratio=ratio, spatial_scale=0.9,
                  coordinate_transformation_mode=cmode)
     want = onnx_reference("RoiAlign", [x, rois, idx], 16, **attrs)
-    check_op("roi_align", [x, rois, idx], lambda *a: want, attrs, rtol=1e-5, atol=1e-6)
+    # gradients exist for avg with a fixed sampling_ratio (checked against finite differences)
+    check_op("roi_align", [x, rois, idx], lambda *a: want, attrs, rtol=1e-5, atol=1e-6,
+             grad=mode == "avg" and ratio > 0, grad_rtol=1e-4, grad_atol=1e-5)
 
 
 def test_roi_align_hand_reference():
@@ -351,3 +353,30 @@ def test_deform_conv_errors_and_vmap():
     for b in range(3):
         want = irf.deform_conv(irf.tensor(xs[b]), irf.tensor(wv), irf.tensor(offs[b])).numpy()
         np.testing.assert_allclose(got[b], want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("cmode", ["half_pixel", "output_half_pixel"])
+def test_roi_align_gradient_wrt_x_and_rois(cmode):
+    """avg with a fixed sampling_ratio: the grid_sample form == the kernel, and its gradients
+    (x and rois) agree with finite differences."""
+    from irflow.ops.vision import roi_align_graph
+
+    x = RNG.standard_normal((2, 3, 6, 7))
+    rois = _rois(4, 6, 7).astype(np.float64)
+    rois[1] = [-2.5, -2.0, 9.0, 8.0]  # samples past every edge (border clamp, and outside [-1, size])
+    idx = np.array([1, 0, 1, 1], np.int64)
+    attrs = dict(mode="avg", output_height=2, output_width=3, sampling_ratio=2, spatial_scale=1.0,
+                 coordinate_transformation_mode=cmode)
+    g = roi_align_graph([irf.TensorType(dtype=irf.ir.as_dtype(a.dtype), shape=a.shape) for a in (x, rois, idx)], attrs)
+    form = next(iter(irf.run(g, dict(zip(g.input_names, (x, rois, idx)))).values()))
+    np.testing.assert_allclose(form, irf.bind("roi_align", irf.tensor(x), irf.tensor(rois), irf.tensor(idx), **attrs).numpy(),
+                               rtol=1e-10, atol=1e-12)
+    check_op("roi_align", [x.astype(np.float32), rois.astype(np.float32), idx], None, attrs, rtol=1e-5, atol=1e-6,
+             grad_rtol=1e-4, grad_atol=1e-5)
+
+
+def test_roi_align_gradient_of_max_mode_is_a_clear_error():
+    x = irf.tensor(RNG.standard_normal((1, 1, 4, 4)))
+    rois = irf.tensor(np.array([[0.0, 0.0, 2.0, 2.0]]))
+    with pytest.raises(irf.IrflowError, match="written for mode='avg' with a fixed sampling_ratio"):
+        irf.grad(lambda x: irf.reduce_sum(irf.roi_align(x, rois, np.array([0]), mode="max", sampling_ratio=2)))(x)
