@@ -17,8 +17,8 @@ Choices, so that onnxruntime computes what the NumPy kernels compute:
 - Gelu (opset 20) is used natively when available; below opset 20 it is decomposed.
 
 Known onnxruntime (CPU, 1.31) gaps left as they are, the export being valid ONNX all the same:
-bfloat16 (almost no kernels); uint16 for
-BitShift. (int16/uint16 Max/Min and Where run in a wider type, unsigned neg is ``0 - x``.) Its Sigmoid and float64 Gelu(tanh) are
+bfloat16 (almost no kernels). (int16/uint16 Max/Min, Where and BitShift run in a wider type,
+unsigned neg is ``0 - x``.) Its Sigmoid and float64 Gelu(tanh) are
 accurate to about 1e-9 absolute, not to full relative precision for very negative inputs.
 """
 from __future__ import annotations

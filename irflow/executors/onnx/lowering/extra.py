@@ -11,8 +11,25 @@ from irflow.ir.dtypes import DType
 for _name, _onnx in [("asin", "Asin"), ("acos", "Acos"), ("atan", "Atan"), ("bitwise_and", "BitwiseAnd"),
                      ("bitwise_or", "BitwiseOr"), ("bitwise_xor", "BitwiseXor"), ("bitwise_not", "BitwiseNot")]:
     simple(_name, _onnx)
-simple("bit_shift_left", "BitShift", direction="LEFT")
-simple("bit_shift_right", "BitShift", direction="RIGHT")
+
+
+def _bit_shift(direction: str):
+    # onnxruntime's BitShift has no uint16: shifted in uint32 and cast back, which keeps the low
+    # 16 bits, the same as shifting in uint16
+    def lower(ctx, node, ins, outs):
+        dtype = node.outputs[0].type.dtype
+        if dtype is not DType.uint16:
+            ctx.emit("BitShift", ins, outs, direction=direction)
+            return
+        wide = [ctx.emit("Cast", [i], 1, to=ONNX_DTYPE[DType.uint32])[0] for i in ins]
+        shifted = ctx.emit("BitShift", wide, 1, direction=direction)[0]
+        ctx.emit("Cast", [shifted], outs, to=ONNX_DTYPE[dtype])
+
+    return lower
+
+
+lowering("bit_shift_left")(_bit_shift("LEFT"))
+lowering("bit_shift_right")(_bit_shift("RIGHT"))
 
 
 BITCAST_OPSET = 26  # ONNX BitCast is new in opset 26
