@@ -211,12 +211,12 @@ def deform_conv_graph(types, attrs) -> Graph:
 
 
 @defvjp("deform_conv")
-def _deform_conv_vjp(g, x, w, offset, b=None, mask=None, *, out, **attrs):
-    inputs = (x, w, offset, b, mask)
+def _deform_conv_vjp(g, *given, out, **attrs):
+    inputs = (tuple(given) + (None, None))[:5]  # bias and mask may be omitted or None
     graph = deform_conv_graph(tuple(None if t is None else t.type for t in inputs), attrs)
     present = [t for t in inputs if t is not None]
     grads = iter(get_op("call").vjp(g, *present, out=out, graph=graph))
-    return tuple(None if t is None else next(grads) for t in inputs)
+    return tuple(None if t is None else next(grads) for t in given)  # one per input the node has
 
 
 @defbatch("deform_conv")
