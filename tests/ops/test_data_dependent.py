@@ -13,7 +13,7 @@ from onnx import TensorProto, helper
 from onnx.reference import ReferenceEvaluator
 
 import irflow as irf
-from irflow.errors import DTypeError, ShapeError
+from irflow.errors import DTypeError, ExecutorError, ShapeError
 from irflow.executors.numpy import Interpreter
 from irflow.executors.onnx import OrtRunner, shape_inference_mismatches, to_model
 from tests.ops.harness import build_graph, check_grad
@@ -171,6 +171,16 @@ def test_compress_vmap_with_one_condition_batches_and_a_per_example_one_loops():
     got = irf.vmap(lambda t, c: irf.compress(c, t, axis=0))(irf.tensor(x), irf.tensor(conds)).numpy()
     np.testing.assert_array_equal(got, np.stack([np.compress(c, e, axis=0) for c, e in zip(conds, x)]))
 
+
+
+def test_vmap_of_differing_lengths_names_the_scan_output_and_steps():
+    """vmap runs nonzero/unique in a loop; examples with a different number of results cannot be
+    stacked: an ExecutorError naming the two steps' shapes (was a raw NumPy stack error)."""
+    x = np.array([[1.0, -2.0, 3.0], [-4.0, 5.0, 0.0]], np.float32)  # 3 non-zeros, then 2
+    with pytest.raises(ExecutorError, match=r"shape \(1, 3\) at step 0 but \(1, 2\) at step 1"):
+        irf.vmap(irf.nonzero)(irf.tensor(x))
+    same = np.array([[1.0, 0.0, 3.0], [0.0, 5.0, 6.0]], np.float32)  # 2 each: stacks
+    np.testing.assert_array_equal(irf.vmap(irf.nonzero)(irf.tensor(same)).numpy(), [np.argwhere(e) for e in same])
 
 # -- non_max_suppression ------------------------------------------------------------------------------
 

@@ -61,6 +61,7 @@ def scan(*inputs, body, num_consts, num_carry, length, reverse, dynamic_length=F
         if reverse:
             acc.reverse()  # ys[t] is the output of step t
         if acc:
+            _check_same_shapes(acc, j, body)
             stacked.append(np.stack(acc))
         else:
             t = body.outputs[num_carry + j].type
@@ -68,6 +69,20 @@ def scan(*inputs, body, num_consts, num_carry, length, reverse, dynamic_length=F
                 raise ExecutorError(f"scan of length 0: output {j} of body {body.name!r} has a non-static shape {t.shape}")
             stacked.append(np.zeros((0,) + tuple(t.shape), dtype=t.dtype.numpy))
     return _one_or_tuple(carry + stacked)
+
+
+def _check_same_shapes(acc: list, j: int, body) -> None:
+    """The per-step outputs are stacked into one tensor, so every step must give the same shape.
+    A vmap (run as a scan) of an op whose output shape depends on the values (nonzero, unique,
+    compress, non_max_suppression) is where they differ: name the output and the two steps."""
+    first = np.shape(acc[0])
+    for t, y in enumerate(acc):
+        if np.shape(y) != first:
+            raise ExecutorError(
+                f"scan: output {j} of body {body.name!r} has shape {first} at step 0 but {np.shape(y)} "
+                f"at step {t}; the steps' outputs are stacked, so their shapes must agree (under vmap: "
+                f"an op whose output shape depends on the values, e.g. nonzero or unique, gives a different "
+                f"shape per example; loop in Python or pad the results)")
 
 
 @kernel("while_loop")
