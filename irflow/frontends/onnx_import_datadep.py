@@ -18,19 +18,20 @@ def _nonzero(n):
 @importer("Unique")
 def _unique(n):
     x = n.input(0)
-    axis = n.attr("axis")
-    if axis is not None:
-        axis = n.axis(axis, rank_of(x))
-    return bind("unique", x, axis=axis, sorted=bool(n.attr("sorted", 1)))
+    return bind("unique", x, axis=_optional_axis(n, x), sorted=bool(n.attr("sorted", 1)))
 
 
 @importer("Compress")
 def _compress(n):
     x = n.input(0)
+    return bind("compress", x, n.input(1), axis=_optional_axis(n, x))
+
+
+def _optional_axis(n, x):
+    """The node's ``axis`` attribute normalized against ``x``'s rank; None when absent (Unique and
+    Compress then work on the flattened input)."""
     axis = n.attr("axis")
-    if axis is not None:
-        axis = n.axis(axis, rank_of(x))
-    return bind("compress", x, n.input(1), axis=axis)
+    return None if axis is None else n.axis(axis, rank_of(x))
 
 
 @importer("NonMaxSuppression")

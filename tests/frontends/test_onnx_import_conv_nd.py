@@ -85,7 +85,9 @@ def test_max_pool_gradient_model_reimports(tmp_path):
     feeds = {"x": RNG.standard_normal((2, 3, 8, 8)).astype(np.float32)}
     want = irf.run(gg, feeds)
     got = irf.run(back, feeds)
+    on_ort = irf.onnx.run(str(path), feeds)  # the saved file on onnxruntime: a reference outside irflow
     for name in gg.output_names:
+        np.testing.assert_allclose(want[name], on_ort[name], rtol=1e-4, atol=1e-4)
         np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-5)
 
 
