@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
-from irflow.errors import DTypeError, IRValidationError, ShapeError
+from irflow.errors import DTypeError, IrflowError, IRValidationError, ShapeError
 from irflow.ir.dtypes import DType, as_dtype
 from irflow.ir.types import TensorType
 from irflow.ops.common import _check_kind, binary_op, bind, broadcast_shape, promote_dtype, unary_op, unbroadcast
@@ -509,12 +509,20 @@ def _where_vjp(g, cond, x, y, *, out):
     return None, _reduce_to(where(cond, g, zero), out, x), _reduce_to(where(cond, zero, g), out, y)
 
 
-def where(cond, x, y):
+def where(cond, x=None, y=None):
     """Pick ``x`` where ``cond`` is true, else ``y`` (all three broadcast; x and y promote).
+    ``where(cond)`` alone is an error naming the two functions for its TF and PyTorch
+    meanings (``irf.argwhere``: ``tf.where``'s (N, rank) rows; ``irf.nonzero(cond,
+    as_tuple=True)``: ``torch.where``'s and ``np.where``'s tuple), which disagree.
 
     >>> irf.where(irf.tensor([True, False]), 1.0, irf.tensor([5.0, 6.0])).numpy()
     array([1., 6.], dtype=float32)
     """
+    if x is None or y is None:
+        if x is None and y is None:
+            raise IrflowError("where(cond) with one argument: use irf.argwhere(cond) for tf.where's (N, rank) index "
+                              "rows, or irf.nonzero(cond, as_tuple=True) for torch.where's / np.where's tuple")
+        raise IrflowError(f"where: give both x and y (got only {'x' if y is None else 'y'})")
     return bind("where", cond, x, y)
 
 

@@ -262,6 +262,17 @@ def test_public_functions_eager_against_numpy_and_torch():
     np.testing.assert_array_equal(irf.compress(irf.tensor(mask[0]), irf.tensor(x), axis=1).numpy(), np.compress(mask[0], x, axis=1))
 
 
+
+def test_where_with_one_argument_names_argwhere_and_nonzero():
+    """tf.where(c) gives (N, rank) rows, torch.where(c) / np.where(c) a tuple: irf.where(c) alone
+    is an IrflowError naming the function for each (it was a bare TypeError)."""
+    c = irf.tensor(np.array([[True, False], [False, True]]))
+    with pytest.raises(irf.IrflowError, match=r"irf.argwhere\(cond\).*irf.nonzero\(cond, as_tuple=True\)"):
+        irf.where(c)
+    with pytest.raises(irf.IrflowError, match="give both x and y"):
+        irf.where(c, irf.tensor(np.ones((2, 2), np.float32)))
+    np.testing.assert_array_equal(irf.argwhere(c).numpy(), np.argwhere(c.numpy()))
+
 def test_non_max_suppression_public_form():
     boxes = RNG.random((10, 4)).astype(np.float32)
     scores = RNG.random(10).astype(np.float32)
