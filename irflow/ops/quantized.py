@@ -71,9 +71,10 @@ def _matmul_integer_type(a, b, a_zero_point=None, b_zero_point=None):
     op = "matmul_integer"
     _quant(op, "a", a)
     _quant(op, "b", b)
+    shape = _int32_shape(op, a, b)  # first: ranks >= 1, contracted dims agree
     _zero_point(op, "a_zero_point", a_zero_point, a, _rows(a))
     _zero_point(op, "b_zero_point", b_zero_point, b, b.shape[-1])
-    return TensorType(dtype=DType.int32, shape=_int32_shape(op, a, b))
+    return TensorType(dtype=DType.int32, shape=shape)
 
 
 defop("matmul_integer", _matmul_integer_type, inputs=(2, 4), family="quantized", differentiable=False,
@@ -98,6 +99,7 @@ def _qlinear_matmul_type(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_s
     op = "qlinear_matmul"
     for name, t in (("a", a), ("b", b), ("y_zero_point", y_zero_point)):
         _quant(op, name, t)
+    shape = _int32_shape(op, a, b)
     _zero_point(op, "a_zero_point", a_zero_point, a, _rows(a))
     _zero_point(op, "b_zero_point", b_zero_point, b, b.shape[-1])
     _scale(op, "a_scale", a_scale, _rows(a))
@@ -107,7 +109,7 @@ def _qlinear_matmul_type(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_s
     if a_scale.dtype != b_scale.dtype:
         raise DTypeError(f"{op}: a_scale and b_scale must share a float dtype, got {a_scale.dtype.value} "
                          f"and {b_scale.dtype.value}")
-    return TensorType(dtype=y_zero_point.dtype, shape=_int32_shape(op, a, b))
+    return TensorType(dtype=y_zero_point.dtype, shape=shape)
 
 
 defop("qlinear_matmul", _qlinear_matmul_type, inputs=8, family="quantized", differentiable=False,
@@ -142,9 +144,10 @@ def _conv_integer_type(x, w, x_zero_point=None, w_zero_point=None, **attrs):
     op = "conv_integer"
     _quant(op, "x", x)
     _quant(op, "w", w)
+    shape = _conv_geometry(op, x, w, attrs)  # first: ranks and channels
     _zero_point(op, "x_zero_point", x_zero_point, x)
     _zero_point(op, "w_zero_point", w_zero_point, w, w.shape[0])
-    return TensorType(dtype=DType.int32, shape=_conv_geometry(op, x, w, attrs))
+    return TensorType(dtype=DType.int32, shape=shape)
 
 
 defop("conv_integer", _conv_integer_type, inputs=(2, 4), attrs=_CONV_ATTRS, family="quantized",
@@ -160,6 +163,7 @@ def _qlinear_conv_type(x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_sca
     op = "qlinear_conv"
     for name, t in (("x", x), ("w", w), ("y_zero_point", y_zero_point)):
         _quant(op, name, t)
+    shape = _conv_geometry(op, x, w, attrs)
     _zero_point(op, "x_zero_point", x_zero_point, x)
     _zero_point(op, "w_zero_point", w_zero_point, w, w.shape[0])
     _scale(op, "x_scale", x_scale)
@@ -168,7 +172,7 @@ def _qlinear_conv_type(x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_sca
     _vector(op, "y_zero_point", y_zero_point, None)
     if bias is not None and (bias.dtype != DType.int32 or bias.rank != 1):
         raise DTypeError(f"{op}: the bias must be a 1-D int32 tensor (one per output channel), got {bias}")
-    return TensorType(dtype=y_zero_point.dtype, shape=_conv_geometry(op, x, w, attrs))
+    return TensorType(dtype=y_zero_point.dtype, shape=shape)
 
 
 defop("qlinear_conv", _qlinear_conv_type, inputs=(8, 9), attrs=_CONV_ATTRS, family="quantized",
