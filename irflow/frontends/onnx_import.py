@@ -54,6 +54,7 @@ from irflow.frontends import onnx_import_onnx_extra  # noqa: F401  (ReverseSeque
 # after the families above: it wraps their Reduce*/Squeeze/Unsqueeze/CumSum/CumProd importers
 from irflow.frontends import onnx_import_axes  # noqa: F401,E402  (axes computed at run time)
 from irflow.frontends import onnx_import_quantized  # noqa: F401  (QuantizeLinear, QLinearMatMul, ConvInteger, ...)
+from irflow.frontends import onnx_import_signal  # noqa: F401  (DFT, STFT, MelWeightMatrix)
 from irflow.frontends.onnx_import_base import (  # noqa: F401  (re-exported: the importer's public names)
     DEFAULT_FOLD_LIMIT_BYTES, IMPORTERS, MIN_OPSET, ONNX_TO_DTYPE, STANDARD_DOMAINS, ImportContext, NodeView,
     initializer_array, onnx_dim, to_dtype,

@@ -49,6 +49,8 @@ from irflow.ops import dynamic_shape  # noqa: E402  (shape arguments read at run
 from irflow.ops.dynamic_shape import *  # noqa: F401,F403,E402
 from irflow.ops import quantized  # noqa: E402  (MatMulInteger, ConvInteger, QLinearMatMul, QLinearConv)
 from irflow.ops.quantized import *  # noqa: F401,F403,E402
+from irflow.ops import signal  # noqa: E402  (DFT, STFT, MelWeightMatrix)
+from irflow.ops.signal import *  # noqa: F401,F403,E402
 
 # `from irflow.ops import *` (and so `irf.<name>`) brings the op functions only, not the
 # family modules (irflow.ops.nn must not shadow irflow.nn).

@@ -54,3 +54,4 @@ from irflow.executors.numpy.kernels import data_dependent  # noqa: E402,F401
 from irflow.executors.numpy.kernels import onnx_extra  # noqa: E402,F401
 from irflow.executors.numpy.kernels import dynamic_shape  # noqa: E402,F401
 from irflow.executors.numpy.kernels import quantized  # noqa: E402,F401
+from irflow.executors.numpy.kernels import signal  # noqa: E402,F401

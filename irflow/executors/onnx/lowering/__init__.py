@@ -52,3 +52,4 @@ from irflow.executors.onnx.lowering import data_dependent  # noqa: E402,F401
 from irflow.executors.onnx.lowering import onnx_extra  # noqa: E402,F401
 from irflow.executors.onnx.lowering import dynamic_shape  # noqa: E402,F401
 from irflow.executors.onnx.lowering import quantized  # noqa: E402,F401
+from irflow.executors.onnx.lowering import signal  # noqa: E402,F401
