@@ -55,4 +55,5 @@ from irflow.ops.signal import *  # noqa: F401,F403,E402
 # `from irflow.ops import *` (and so `irf.<name>`) brings the op functions only, not the
 # family modules (irflow.ops.nn must not shadow irflow.nn).
 __all__ = sorted(set(OP_FUNCTIONS) | set(special.__all__) | set(extra.__all__)
-           | set(dynamic_axes.__all__) | set(dynamic_shape.__all__))
+           | set(dynamic_axes.__all__) | set(dynamic_shape.__all__)
+           | set(quantized.__all__) | set(signal.__all__))
