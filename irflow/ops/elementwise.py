@@ -22,6 +22,8 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
+import numpy as np
+
 from irflow.errors import DTypeError, IrflowError, IRValidationError, ShapeError
 from irflow.ir.dtypes import DType, as_dtype
 from irflow.ir.types import TensorType
@@ -523,6 +525,11 @@ def where(cond, x=None, y=None):
             raise IrflowError("where(cond) with one argument: use irf.argwhere(cond) for tf.where's (N, rank) index "
                               "rows, or irf.nonzero(cond, as_tuple=True) for torch.where's / np.where's tuple")
         raise IrflowError(f"where: give both x and y (got only {'x' if y is None else 'y'})")
+    if type(x) in (int, float) and type(y) in (int, float):
+        # cond is no value operand, so two Python numbers are scalars alone and take the
+        # defaults (float32 / int64, as torch.where); weak typing would try cond's bool
+        dt = np.float32 if float in (type(x), type(y)) else np.int64
+        x, y = np.asarray(x, dt), np.asarray(y, dt)
     return bind("where", cond, x, y)
 
 

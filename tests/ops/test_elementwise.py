@@ -307,6 +307,17 @@ def test_where_promotes_mixed_branches():
     np.testing.assert_array_equal(got.numpy(), [1, 1, 3])
 
 
+
+@pytest.mark.parametrize("x,y,dtype", [(1.0, 2.0, np.float32), (1, 2, np.int64), (1, 2.5, np.float32), (True, False, np.bool_)])
+def test_where_with_two_python_scalars_takes_the_default_dtypes(x, y, dtype):
+    """torch.where(c, 1.0, 2.0): the bool condition is no value operand, so the two numbers are
+    scalars alone (float32 / int64), eagerly and traced (was a DTypeError: 1.0 cannot be bool)."""
+    cond = np.array([True, False, True])
+    want = np.where(cond, x, y).astype(dtype)
+    for got in (irf.where(irf.tensor(cond), x, y), irf.function(lambda c: irf.where(c, x, y))(cond)):
+        assert got.numpy().dtype == want.dtype
+        np.testing.assert_array_equal(got.numpy(), want)
+
 # -- relu_grad ----------------------------------------------------------------------------------
 def _relu_grad_reference(g, x):
     return rounded_to_input(lambda gv, xv: gv if xv > 0 else 0.0)(g, x)
