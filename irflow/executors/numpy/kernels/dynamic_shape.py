@@ -9,9 +9,8 @@ import numpy as np
 
 from irflow.executors.numpy.kernels import kernel
 from irflow.executors.numpy.kernels.extra import topk as _topk
-from irflow.executors.numpy.kernels.shape import fill_value, one_hot as _one_hot
+from irflow.executors.numpy.kernels.shape import fill_value, one_hot as _one_hot, slice_ as _slice
 from irflow.ir.dtypes import DType
-from irflow.ops.shape_index import slice_bounds
 
 
 def _ints(op: str, what: str, a) -> list[int]:
@@ -51,11 +50,7 @@ def slice_dynamic(x, starts, ends, axes=None, steps=None):
                          f"length, at most the rank {x.ndim}")
     if 0 in steps:
         raise ValueError(f"slice_dynamic: steps {steps} contain 0")
-    index = [slice(None)] * x.ndim
-    for a, s, e, st in zip(axes, starts, ends, steps):
-        s, e, _ = slice_bounds(x.shape[a], s, e, st)
-        index[a] = slice(s, e if e >= 0 else None, st)  # e == -1 (backward): up to and including 0
-    return x[tuple(index)]
+    return _slice(x, starts, ends, axes, steps)  # checked: the static kernel's clamping from here
 
 
 @kernel("pad_dynamic")
