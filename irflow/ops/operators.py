@@ -117,3 +117,11 @@ class TensorOperators:
     def flatten(self):
         """All elements in one axis (``reshape(-1)``)."""
         return _ops().reshape(self, (-1,))
+
+    def nonzero(self, as_tuple: bool = False):
+        """``x.nonzero()`` as PyTorch: the (N, rank) indices of the non-zero entries (``irf.nonzero``)."""
+        return _ops().nonzero(self, as_tuple=as_tuple)
+
+    def unique(self, sorted: bool = True, return_inverse: bool = False, return_counts: bool = False, axis=None):
+        """``x.unique()`` as PyTorch: the distinct entries (``irf.unique``)."""
+        return _ops().unique(self, sorted=sorted, return_inverse=return_inverse, return_counts=return_counts, axis=axis)

@@ -63,6 +63,18 @@ def test_methods_work_on_symbolic_tensors_too():
     assert mx.dtype == irf.float64 and mx.numpy() == A.max()
 
 
+def test_nonzero_and_unique_methods_match_torch():
+    torch = pytest.importorskip("torch")
+    a = np.array([[0.0, 3.0, 3.0], [1.0, 0.0, 3.0]], np.float32)
+    ta = torch.tensor(a)
+    for t in (irf.tensor(a), None):  # eager, then traced (the lengths read at run time)
+        got = (t.nonzero(), t.unique(return_counts=True)) if t is not None else \
+            irf.function(lambda x: (x.nonzero(), x.unique(return_counts=True)))(a)
+        np.testing.assert_array_equal(got[0].numpy(), ta.nonzero().numpy())
+        for g, w in zip(got[1], ta.unique(return_counts=True)):
+            np.testing.assert_array_equal(g.numpy(), w.numpy())
+
+
 def test_numpy_interop_and_repr():
     t = irf.tensor(A)
     assert np.asarray(t) is A or np.shares_memory(np.asarray(t), A)
