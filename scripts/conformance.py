@@ -92,7 +92,7 @@ def render(results, seconds: float) -> str:
         "  ops without a one-to-one IR op are decomposed there (Gemm, Softmax/LogSoftmax, reductions",
         "  whose axes are inputs, Flatten, Squeeze/Unsqueeze, BatchNormalization, LayerNormalization,",
         "  InstanceNormalization, Trilu, Hardmax, DepthToSpace, ...). Ops the table lacks but the ONNX",
-        "  schema defines as a function (Attention, GroupNormalization, RMSNormalization, Gelu, Celu,",
+        "  schema defines as a function (Attention, GroupNormalization, RMSNormalization, Celu,",
         "  SoftmaxCrossEntropyLoss, NegativeLogLikelihoodLoss, ...) are imported as their function body.",
         "- Ops with no reasonable decomposition are the extra op family (irflow/ops/extra.py): asin,",
         "  acos, atan, bitwise ops and shifts, gather_elements, scatter_elements, scatter_nd, topk,",

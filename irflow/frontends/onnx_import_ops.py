@@ -165,13 +165,9 @@ def _elu(n):
 
 @importer("Gelu")
 def _gelu(n):
-    x = n.input(0)
-    half = bind("mul", x, scalar(0.5, x))
-    if n.attr("approximate", "none") == "tanh":
-        inner = bind("mul", bind("add", x, bind("mul", bind("mul", bind("mul", x, x), x), scalar(0.044715, x))),
-                     scalar(np.sqrt(2 / np.pi), x))
-        return bind("mul", half, bind("add", bind("tanh", inner), scalar(1, x)))
-    return bind("mul", half, bind("add", bind("erf", bind("mul", x, scalar(1 / np.sqrt(2), x))), scalar(1, x)))
+    # the gelu op, not its formula: export writes ONNX Gelu back (opset >= 20), which
+    # onnxruntime runs as one fused kernel where the formula is five elementwise ops
+    return bind("gelu", n.input(0), approximate=n.attr("approximate", "none"))
 
 
 @importer("Clip")
