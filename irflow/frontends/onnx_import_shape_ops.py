@@ -245,7 +245,16 @@ def _transpose(n):
 @importer("Squeeze")
 def _squeeze(n):
     axes = _axes(n, 1)
-    return bind("squeeze", n.input(0), axes=axes)
+    x = n.input(0)
+    if axes is None and any(not isinstance(d, int) for d in x.shape):
+        # No axes: ONNX drops every dim of size 1, so a dim known only at run time decides the
+        # result's rank, and IR ranks are fixed. Such dims are assumed not 1 and kept: the
+        # target shape is the run-time shape without its 1s, so a run-time 1 among them makes
+        # reshape_dynamic's rank check fail with a clear error instead of a wrong rank.
+        shape = bind("shape_of", x)
+        target = bind("compress", shape, bind("not_equal", shape, bind("constant", value=np.ones((), np.int64))), axis=0)
+        return bind("reshape_dynamic", x, target, dims=tuple(d for d in x.shape if d != 1))
+    return bind("squeeze", x, axes=axes)
 
 
 @importer("Unsqueeze")

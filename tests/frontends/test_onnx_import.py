@@ -414,3 +414,17 @@ def test_gelu_imports_as_one_op_and_exports_as_onnx_gelu(approximate):
     else:
         ref = [0.5 * v * (1 + erf(v / sqrt(2))) for v in x.ravel().tolist()]
     np.testing.assert_allclose(run_both(load(model), {"x": x})["y"], np.reshape(ref, (3, 5)), rtol=1e-5, atol=1e-6)
+
+
+def test_squeeze_without_axes_keeps_a_run_time_dim_and_checks_it_is_not_one():
+    # ONNX drops every size-1 dim; for "n" (known only at run time) that decides the rank, which
+    # irflow's IR fixes at import: n is kept, and a run-time n of 1 is a clear error
+    model = make_model([helper.make_node("Squeeze", ["x"], ["y"])],
+                       [helper.make_tensor_value_info("x", F, ["n", 1, 3, 1])],
+                       [helper.make_tensor_value_info("y", F, ["n", 3])], opset=13)
+    g = load(model)
+    assert g.outputs[0].type.shape == ("n", 3)
+    x = rng.standard_normal((4, 1, 3, 1)).astype(np.float32)
+    np.testing.assert_array_equal(run_both(g, {"x": x})["y"], np.squeeze(x))
+    with pytest.raises(irf.IrflowError, match=r"reshape_dynamic.*\[3\].*rank 2"):
+        irf.run(g, {"x": x[:1]})

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from irflow.errors import ExecutorError
 from irflow.executors.numpy.kernels import KERNELS, kernel
 from irflow.ir.dtypes import as_dtype
 
@@ -84,6 +85,9 @@ def topk(x, k, axis=-1, largest=True, sorted=True):
 @kernel("reshape_dynamic")
 def reshape_dynamic(x, shape, dims=(), allowzero=False):
     target = [int(d) for d in shape]
+    if len(target) != len(dims):  # the graph's types promised len(dims) axes
+        raise ExecutorError(f"reshape_dynamic: the run-time shape {target} has {len(target)} entries, but the graph "
+                            f"declares a result of rank {len(dims)} (dims {tuple(dims)}); ranks are fixed in irflow's IR")
     if not allowzero:
         target = [x.shape[i] if d == 0 else d for i, d in enumerate(target)]  # ONNX: 0 copies the dim
     return np.reshape(x, target)
