@@ -16,17 +16,12 @@ from irflow.frontends.onnx_import_base import IMPORTERS
 from irflow.ops.dispatch import bind
 
 
-def _is_run_time(n, i: int) -> bool:
-    """Input ``i`` is given and its value is not known at import time."""
-    return n.has_input(i) and n.ctx.known_value(n.input_names[i]) is None
-
-
 def _wrap(op_type: str, index: int, dynamic: Callable) -> None:
     """Route ``op_type`` nodes whose input ``index`` is a run-time value to ``dynamic``."""
     static = IMPORTERS[op_type]
 
     def imp(n):
-        return dynamic(n) if _is_run_time(n, index) else static(n)
+        return dynamic(n) if n.run_time(index) else static(n)
 
     imp.__name__ = f"import_{op_type}"
     IMPORTERS[op_type] = imp

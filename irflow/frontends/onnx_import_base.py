@@ -104,6 +104,11 @@ class NodeView:
     def has_input(self, i: int) -> bool:
         return i < len(self.input_names) and self.input_names[i] != ""
 
+    def run_time(self, i: int) -> bool:
+        """Input ``i`` is given and its value is not known at import time (a shape argument the
+        importer then passes to a run-time op as an input)."""
+        return self.has_input(i) and self.ctx.known_value(self.input_names[i]) is None
+
     def const(self, i: int, what: str = "") -> np.ndarray | None:
         """The value of input ``i`` if known at import time (None when the input is omitted)."""
         if not self.has_input(i):

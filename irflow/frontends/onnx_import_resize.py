@@ -39,7 +39,7 @@ def _resize(n):
     x = n.input(0)
     r = rank_of(x)
     slots = _slots(n)
-    if any(n.has_input(i) and n.ctx.known_value(n.input_names[i]) is None for i in slots.values()):
+    if any(n.run_time(i) for i in slots.values()):
         return _at_run_time(n, x, r, slots)
     try:
         return _static(n, x, r, slots)

@@ -14,11 +14,6 @@ from irflow.frontends.onnx_import_base import importer, np_dtype, rank_of
 from irflow.ops.dispatch import bind
 
 
-def _known(n, i: int) -> bool:
-    """Input ``i`` is omitted or its value is known at import time."""
-    return not n.has_input(i) or n.ctx.known_value(n.input_names[i]) is not None
-
-
 def _one_element(n, i: int, what: str):
     t = n.input(i)
     if int(np.prod([d if isinstance(d, int) else 1 for d in t.shape])) != 1 or rank_of(t) > 1:
@@ -33,7 +28,7 @@ def _split(n):
     sizes = n.attr("split")
     count = len(n.output_names)
     if sizes is None and n.has_input(1):
-        if not _known(n, 1):  # sizes computed at run time: the parts' sizes on the axis are unknown
+        if n.run_time(1):  # sizes computed at run time: the parts' sizes on the axis are unknown
             if rank_of(n.input(1)) != 1 or n.input(1).shape[0] not in (count, None):
                 raise n.error(f"split must be a 1-D tensor of {count} sizes (one per output), it has shape {n.input(1).shape}")
             outs = bind("split_dynamic", x, n.input(1), axis=axis, num=count)
@@ -59,7 +54,7 @@ def _split(n):
 @importer("Slice")
 def _slice(n):
     r = rank_of(n.input(0))
-    if not (_known(n, 3) and _known(n, 4)):  # axes or steps computed at run time
+    if n.run_time(3) or n.run_time(4):  # axes or steps computed at run time
         for i in range(1, 5):
             if n.has_input(i) and rank_of(n.input(i)) != 1:
                 raise n.error(f"starts, ends, axes and steps must be 1-D, input {i} has shape {n.input(i).shape}")
@@ -68,7 +63,7 @@ def _slice(n):
     steps = n.const_ints(4, "steps") if n.has_input(4) else None
     if steps is not None and 0 in steps:
         raise n.error(f"steps {steps} contain 0")
-    if not (_known(n, 1) and _known(n, 2)):
+    if n.run_time(1) or n.run_time(2):
         return _slice_at_run_time(n, axes, steps)
     starts, ends = n.const_ints(1, "starts"), n.const_ints(2, "ends")
     count = len(starts)
@@ -118,7 +113,7 @@ def _slice_at_run_time(n, axes, steps):
 
 @importer("Tile")
 def _tile(n):
-    if not _known(n, 1):
+    if n.run_time(1):
         return bind("tile_dynamic", n.input(0), n.input(1))
     reps = n.const_ints(1, "repeats")
     if len(reps) != rank_of(n.input(0)) or any(r < 0 for r in reps):
@@ -132,8 +127,8 @@ def _pad(n):
     mode = n.attr("mode", "constant")
     if mode not in ("constant", "reflect", "edge", "wrap"):
         raise n.unsupported(f"pad mode {mode!r} (irflow has constant, reflect, edge and wrap)")
-    value_known = mode != "constant" or _known(n, 2)  # other modes ignore the value
-    if not (_known(n, 1) and value_known and _known(n, 3)):
+    value_at_run_time = mode == "constant" and n.run_time(2)  # other modes ignore the value
+    if n.run_time(1) or value_at_run_time or n.run_time(3):
         value = _one_element(n, 2, "constant_value") if n.has_input(2) and mode == "constant" else None
         axes = n.input(3) if n.has_input(3) else None
         return bind("pad_dynamic", x, n.input(1), value, axes, mode=mode)
@@ -172,7 +167,7 @@ def _one_hot(n):
     axis = n.axis(n.attr("axis", -1), rank_of(indices) + 1)
     if np_dtype(indices) != np.int64 and np_dtype(indices) != np.int32:
         indices = bind("cast", indices, dtype="int64")
-    if _known(n, 1):
+    if not n.run_time(1):
         depth = n.const_scalar(1, "depth")
         if depth < 1:
             raise n.error(f"depth must be positive, got {depth}")
@@ -187,7 +182,7 @@ def _one_hot(n):
 @importer("TopK")
 def _topk(n):
     attrs = dict(axis=int(n.attr("axis", -1)), largest=bool(n.attr("largest", 1)), sorted=bool(n.attr("sorted", 1)))
-    if not _known(n, 1):  # K computed at run time
+    if n.run_time(1):  # K computed at run time
         return bind("topk_dynamic", n.input(0), _one_element(n, 1, "K"), **attrs)
     k = n.const_scalar(1, "K")
     if k < 0:

@@ -10,16 +10,17 @@ from irflow.executors.numpy.kernels import kernel
 from irflow.executors.numpy.kernels import reduction as static
 
 
-def _axes(op: str, axes: np.ndarray, rank: int) -> tuple[int, ...]:
-    """A run-time axes array as sorted non-negative ints, or an ExecutorError naming ``op``."""
+def run_time_axes(op: str, axes: np.ndarray, rank: int, sort: bool = True) -> tuple[int, ...]:
+    """A run-time axes array as non-negative ints (sorted, or in the given order where they
+    pair with other run-time arguments, as Slice's and Pad's do), or an ExecutorError naming ``op``."""
     values = [int(a) for a in np.asarray(axes).reshape(-1)]
     for a in values:
         if not -rank <= a < rank:
             raise ExecutorError(f"{op}: axis {a} (from the run-time axes {values}) is out of range for rank {rank}")
-    norm = sorted(a % rank for a in values)
+    norm = [a % rank for a in values]
     if len(set(norm)) != len(norm):
         raise ExecutorError(f"{op}: the run-time axes {values} repeat an axis")
-    return tuple(norm)
+    return tuple(sorted(norm) if sort else norm)
 
 
 _STATIC = {"sum": static.reduce_sum, "mean": static.reduce_mean, "max": static.reduce_max,
@@ -38,7 +39,7 @@ def _lowest(dtype: np.dtype, highest: bool):
 
 @kernel("reduce_dynamic")
 def reduce_dynamic(x, axes, kind, keepdims=True, noop_with_empty_axes=False):
-    ax = _axes("reduce_dynamic", axes, x.ndim)
+    ax = run_time_axes("reduce_dynamic", axes, x.ndim)
     if not ax:
         if noop_with_empty_axes:
             return x.copy()
@@ -52,7 +53,7 @@ def reduce_dynamic(x, axes, kind, keepdims=True, noop_with_empty_axes=False):
 
 @kernel("squeeze_dynamic")
 def squeeze_dynamic(x, axes):
-    ax = _axes("squeeze_dynamic", axes, x.ndim)
+    ax = run_time_axes("squeeze_dynamic", axes, x.ndim)
     bad = [a for a in ax if x.shape[a] != 1]
     if bad:
         raise ExecutorError(f"squeeze_dynamic: axes {bad} of shape {x.shape} are not of size 1")
@@ -61,7 +62,7 @@ def squeeze_dynamic(x, axes):
 
 @kernel("unsqueeze_dynamic")
 def unsqueeze_dynamic(x, axes):
-    ax = _axes("unsqueeze_dynamic", axes, x.ndim + np.asarray(axes).size)
+    ax = run_time_axes("unsqueeze_dynamic", axes, x.ndim + np.asarray(axes).size)
     return np.expand_dims(x, ax).copy()
 
 
@@ -69,7 +70,7 @@ def _axis(op: str, x: np.ndarray, axis: np.ndarray) -> int:
     arr = np.asarray(axis)
     if arr.size != 1:
         raise ExecutorError(f"{op}: axis must hold one value, got shape {arr.shape}")
-    return _axes(op, arr, x.ndim)[0]
+    return run_time_axes(op, arr, x.ndim)[0]
 
 
 @kernel("cumsum_dynamic")

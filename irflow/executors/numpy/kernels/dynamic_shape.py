@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from irflow.executors.numpy.kernels import kernel
+from irflow.executors.numpy.kernels.dynamic_axes import run_time_axes
 from irflow.executors.numpy.kernels.extra import topk as _topk
 from irflow.executors.numpy.kernels.shape import fill_value, one_hot as _one_hot, slice_ as _slice
 from irflow.ir.dtypes import DType
@@ -30,13 +31,7 @@ def _one(op: str, what: str, a) -> int:
 def _axes(op: str, axes, rank: int, count: int) -> list[int]:
     if axes is None:
         return list(range(count))
-    out = _ints(op, "axes", axes)
-    if any(not -rank <= a < rank for a in out):
-        raise ValueError(f"{op}: axes {out} out of range for rank {rank}")
-    out = [a % rank for a in out]
-    if len(set(out)) != len(out):
-        raise ValueError(f"{op}: axes {out} repeat an axis")
-    return out
+    return list(run_time_axes(op, _ints(op, "axes", axes), rank, sort=False))
 
 
 @kernel("slice_dynamic")
